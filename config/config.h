@@ -1,0 +1,129 @@
+// tokentap configuration: the in-memory model, built-in defaults and the YAML loader.
+//
+// load_config_file() / load_config_string() parse YAML into a Config, starting from the
+// built-in defaults (default_config()), and validate it. Any problem throws ConfigError whose
+// what() reads "FILE:LINE: what was expected" (LINE is 1-based, from the YAML node's mark).
+// Unknown keys are errors. Nothing here does I/O except reading the named file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tokentap {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Provider { openai, anthropic, gemini, azure_openai, openai_compatible, auto_detect };
+
+// Returns the config spelling ("openai", ..., "auto").
+const char* provider_name(Provider p);
+std::optional<Provider> parse_provider(std::string_view s);
+
+struct HostPort {
+  std::string host;  // IPv4/IPv6 literal or hostname; IPv6 without brackets
+  uint16_t port = 0;
+};
+
+// "127.0.0.1:8080", "[::1]:8080", ":8080" (all interfaces), "localhost:8080".
+std::optional<HostPort> parse_host_port(std::string_view s);
+// "10s", "250ms", "5m", "1h", "2h30m", "0s". Returns nullopt on anything else.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
+// "64MiB", "512KiB", "1GiB", "100KB", "1MB", "4096" (bytes), "10B". Returns nullopt otherwise.
+std::optional<uint64_t> parse_size(std::string_view s);
+
+struct UpstreamUrl {
+  bool tls = true;        // https
+  std::string host;       // no brackets
+  uint16_t port = 443;
+  std::string base_path;  // "" or "/openai/v1" (no trailing slash)
+  std::string authority;  // value for the Host header: host[:port], port omitted when default
+};
+
+// "https://api.openai.com", "http://vllm.ns.svc:8000/v1". Throws nothing; nullopt when invalid.
+std::optional<UpstreamUrl> parse_upstream_url(std::string_view s);
+
+struct TlsSettings {
+  bool verify = true;
+  std::string ca_file;  // extra CA bundle, in addition to the system store
+  std::string sni;      // defaults to the upstream host
+};
+
+struct Route {
+  std::string prefix = "/";
+  // When non-empty, the route only matches a path that contains one of these strings
+  // (used for Gemini's "...:generateContent" under /v1/...).
+  std::vector<std::string> path_contains;
+  UpstreamUrl upstream;
+  std::string upstream_text;  // as written, for logs and labels
+  Provider provider = Provider::auto_detect;
+  bool strip_prefix = false;
+  TlsSettings tls;
+  std::string name;  // label value: defaults to the prefix (plus "+contains" marker)
+};
+
+struct Timeouts {
+  std::chrono::milliseconds connect{10'000};
+  std::chrono::milliseconds first_byte{600'000};
+  std::chrono::milliseconds idle{600'000};
+  std::chrono::milliseconds downstream_header{60'000};
+  std::chrono::milliseconds drain{120'000};
+};
+
+struct Limits {
+  uint64_t max_request_body = 64ull << 20;
+  uint64_t max_header_bytes = 64ull << 10;
+  uint32_t max_headers = 100;
+  uint32_t max_connections = 10'000;
+};
+
+enum class LogLevel { debug, info, warn, error };
+
+struct LogSettings {
+  // "stdout" (default), "stderr", "off", or a file path (appended to).
+  std::string access = "stdout";
+  LogLevel level = LogLevel::info;
+};
+
+struct AgentSettings {
+  std::string name = "unknown";   // default agent; TOKENTAP_AGENT overrides the built-in default
+  std::string header = "x-agent-id";  // lower-case
+};
+
+struct Config {
+  std::string source = "<built-in defaults>";  // file name the config came from
+  HostPort listen{"127.0.0.1", 8080};
+  HostPort admin_listen{"0.0.0.0", 9901};
+  uint32_t workers = 1;
+  AgentSettings agent;
+  std::string session_header = "x-session-id";      // lower-case
+  std::string request_id_header = "x-request-id";   // lower-case
+  std::vector<Route> routes;
+  Timeouts timeouts;
+  Limits limits;
+  LogSettings log;
+};
+
+// The configuration used when no file is given: routes for OpenAI, Anthropic and Gemini.
+Config default_config();
+
+// Parses YAML text; `source_name` is used in error messages. Keys absent from the text keep
+// their default_config() values; a `routes` key replaces the default routes entirely.
+Config load_config_string(const std::string& yaml_text, const std::string& source_name);
+Config load_config_file(const std::string& path);
+
+// Applies environment overrides: a non-empty TOKENTAP_AGENT replaces agent.name (a pod's own
+// identity, from the downward API, beats a ConfigMap shared by many agents).
+void apply_environment(Config& config);
+
+// Picks the route for a request path: longest prefix wins; among equal prefixes a route with
+// path_contains beats one without. Returns nullptr when nothing matches.
+const Route* match_route(const std::vector<Route>& routes, std::string_view path);
+
+}  // namespace tokentap

@@ -1,0 +1,101 @@
+// One RequestContext per proxied request: every fact about the request lands here, and the
+// access log line and the metrics are derived from it once, when the request ends.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+
+namespace tokentap {
+
+using Clock = std::chrono::steady_clock;
+
+// A header as received: name in its original case, value without surrounding whitespace.
+struct Header {
+  std::string name;
+  std::string value;
+};
+using HeaderList = std::vector<Header>;
+
+// Case-insensitive lookup; returns nullptr when absent.
+const std::string* find_header(const HeaderList& headers, std::string_view lower_name);
+
+// Where a failure happened (Pingora style); kept as a label-friendly string.
+enum class ErrorType {
+  none,
+  bad_request,          // malformed HTTP from the client -> 400
+  header_timeout,       // downstream headers too slow -> 408
+  request_too_large,    // body over max_request_body -> 413
+  headers_too_large,    // header bytes / count over limits -> 431
+  overloaded,           // max_connections reached -> 503
+  no_route,             // no route matches -> 404
+  upstream_connect_error,  // DNS/TCP -> 502
+  upstream_tls_error,      // handshake or verification -> 502
+  upstream_protocol_error,  // malformed upstream response -> 502
+  upstream_reset,       // upstream closed mid-response (truncation made visible)
+  timeout,              // first byte / idle -> 504
+  client_cancelled,     // downstream went away before the response ended
+  shutting_down,        // drain deadline hit
+  internal,
+};
+const char* error_type_name(ErrorType e);
+int error_status(ErrorType e);  // HTTP status the proxy answers with for this error
+
+struct RequestContext {
+  // Identity and routing.
+  std::string request_id;           // ours (kept from the client when sane)
+  std::string upstream_request_id;  // provider's x-request-id / request-id, if any
+  std::string agent;
+  std::string session;
+  std::string key_id;  // first 8 hex of SHA-256 of the API key; "" when none
+  std::string client_address;
+  const Route* route = nullptr;
+  std::string method;
+  std::string path;  // as received, with any ?key= value redacted
+  std::string upstream_path;  // path sent upstream (redacted the same way)
+  bool request_is_json = false;
+
+  // Outcome.
+  int status = 0;  // status sent to the client (0 if nothing was sent)
+  int upstream_status = 0;
+  ErrorType error = ErrorType::none;
+  std::string error_detail;  // short, secret-free, for the log
+
+  // Sizes: body bytes as seen on the wire, after de-chunking.
+  uint64_t request_body_bytes = 0;
+  uint64_t response_body_bytes = 0;
+
+  // Timing.
+  Clock::time_point start;
+  Clock::time_point upstream_connected;  // zero if never
+  Clock::time_point first_response_byte;  // zero if never
+  Clock::time_point end;
+  bool reused_connection = false;
+
+  double duration_ms() const {
+    return std::chrono::duration<double, std::milli>(end - start).count();
+  }
+};
+
+// Observe-only hook: told about each stage of a request, never changes bytes on the wire.
+// One observer instance per request, created by an ObserverFactory, called on the worker's
+// loop thread. on_complete() is called exactly once per request, whatever the outcome,
+// before the access log line is written.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  virtual void on_request_headers(RequestContext&, const HeaderList&) {}
+  // The whole body for buffered (JSON) requests, or each chunk for streamed ones.
+  virtual void on_request_body(RequestContext&, std::string_view) {}
+  virtual void on_response_headers(RequestContext&, int /*status*/, const HeaderList&) {}
+  // De-chunked body bytes in arrival order (still content-encoded if the upstream compressed).
+  virtual void on_response_body(RequestContext&, std::string_view) {}
+  virtual void on_complete(RequestContext&) {}
+};
+
+}  // namespace tokentap
