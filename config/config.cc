@@ -1,1 +1,756 @@
-// placeholder
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <span>
+
+namespace tokentap {
+namespace {
+
+constexpr size_t kMaxConfigFileBytes = 16u << 20;
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), to_lower);
+  return out;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
+}
+
+std::optional<uint64_t> parse_unsigned(std::string_view s) {
+  if (!all_digits(s)) return std::nullopt;
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<uint16_t> parse_port(std::string_view s, bool allow_zero) {
+  auto value = parse_unsigned(s);
+  if (!value || *value > 65535 || (*value == 0 && !allow_zero)) return std::nullopt;
+  return static_cast<uint16_t>(*value);
+}
+
+// Host names as they appear in DNS and in Kubernetes service names; IPv4 literals fit too.
+bool is_hostname(std::string_view s) {
+  if (s.empty() || s.size() > 253 || s.front() == '.' || s.front() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+bool is_ipv6_literal(std::string_view s) {
+  if (s.empty() || s.size() >= INET6_ADDRSTRLEN) return false;
+  std::string text(s);
+  in6_addr addr{};
+  return inet_pton(AF_INET6, text.c_str(), &addr) == 1;
+}
+
+bool is_token_char(char c) {
+  return is_alpha(c) || is_digit(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// The reason a URL was rejected, phrased as what was expected instead.
+struct UrlParse {
+  std::optional<UpstreamUrl> url;
+  const char* expected = nullptr;
+};
+
+UrlParse parse_url(std::string_view s) {
+  constexpr const char* kShape = "an http:// or https:// URL like https://api.openai.com";
+  size_t scheme_end = s.find("://");
+  if (scheme_end == std::string_view::npos) return {std::nullopt, kShape};
+  std::string scheme = lower(s.substr(0, scheme_end));
+  UpstreamUrl url;
+  if (scheme == "https") {
+    url.tls = true;
+    url.port = 443;
+  } else if (scheme == "http") {
+    url.tls = false;
+    url.port = 80;
+  } else {
+    return {std::nullopt, kShape};
+  }
+  std::string_view rest = s.substr(scheme_end + 3);
+  size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  std::string_view path =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+
+  if (authority.find('@') != std::string_view::npos) {
+    return {std::nullopt, "a URL without credentials (API keys belong in request headers)"};
+  }
+  std::string_view host;
+  std::string_view port_text;
+  bool bracketed = false;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return {std::nullopt, "a closing ] after an IPv6 host"};
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return {std::nullopt, "a port after ]:"};
+    if (!after.empty()) port_text = after.substr(1);
+    if (!after.empty() && port_text.empty()) return {std::nullopt, "a port from 1 to 65535"};
+    if (!is_ipv6_literal(host)) return {std::nullopt, "a valid IPv6 address inside [ ]"};
+    bracketed = true;
+  } else {
+    size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) return {std::nullopt, "a port from 1 to 65535"};
+    }
+    if (!is_hostname(host)) {
+      return {std::nullopt, "a host name, IPv4 address or [IPv6] address after the scheme"};
+    }
+  }
+  if (!port_text.empty()) {
+    auto port = parse_port(port_text, /*allow_zero=*/false);
+    if (!port) return {std::nullopt, "a port from 1 to 65535"};
+    url.port = *port;
+  }
+  if (path.find_first_of("?#") != std::string_view::npos) {
+    return {std::nullopt, "a URL without a query or fragment"};
+  }
+  if (!std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    return {std::nullopt, "a URL path without spaces or control characters"};
+  }
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+
+  url.host = lower(host);
+  url.base_path = std::string(path);
+  url.authority = bracketed ? "[" + url.host + "]" : url.host;
+  if (url.port != (url.tls ? 443 : 80)) url.authority += ":" + std::to_string(url.port);
+  return {std::move(url), nullptr};
+}
+
+// Upstream URLs are echoed in errors; never echo what might be a credential.
+std::string redact_url(std::string_view s) {
+  std::string out(s);
+  size_t scheme_end = out.find("://");
+  size_t authority_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  size_t authority_end = out.find_first_of("/?#", authority_start);
+  size_t at = out.rfind('@', authority_end == std::string::npos ? out.size() : authority_end);
+  if (at != std::string::npos && at >= authority_start) {
+    out.replace(authority_start, at - authority_start, "<redacted>");
+  }
+  size_t query = out.find('?');
+  if (query != std::string::npos) out.replace(query + 1, std::string::npos, "<redacted>");
+  return out;
+}
+
+std::string quote(std::string_view s) {
+  constexpr size_t kMaxShown = 80;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMaxShown) out += "...";
+  return out + "\"";
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return quote(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return node.size() == 0 ? "an empty list" : "a list";
+    case YAML::NodeType::Map:
+      return node.size() == 0 ? "an empty mapping" : "a mapping";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+int line_of(const YAML::Node& node, int fallback) {
+  YAML::Mark mark = node.Mark();
+  return mark.is_null() || mark.line < 0 ? fallback : mark.line + 1;
+}
+
+struct Context {
+  std::string source;
+  // 1-based line of every key seen, by dotted path ("timeouts.connect", "routes[0].tls"), for
+  // checks that span several keys.
+  std::map<std::string, int, std::less<>> lines;
+};
+
+// A value being parsed: the node, its dotted path for messages, and the line to blame.
+struct Value {
+  YAML::Node node;
+  std::string path;
+  int line = 1;
+};
+
+[[noreturn]] void fail(const Context& ctx, int line, std::string_view path,
+                       std::string_view expected, std::string_view got) {
+  std::string message = ctx.source + ":" + std::to_string(line) + ": ";
+  if (!path.empty()) message.append(path).append(": ");
+  message.append("expected ").append(expected).append(", got ").append(got);
+  throw ConfigError(message);
+}
+
+[[noreturn]] void fail(const Context& ctx, const Value& v, std::string_view expected) {
+  fail(ctx, v.line, v.path, expected, describe(v.node));
+}
+
+template <typename T>
+struct Field {
+  std::string_view key;
+  void (*parse)(Context&, const Value&, T&);
+};
+
+// Checks that `v` is a mapping of known, unique keys and hands each value to its field parser.
+// A null value (a section with every key commented out) is an empty mapping.
+template <typename T, size_t N>
+void parse_mapping(Context& ctx, const Value& v, const Field<T> (&fields)[N], T& out) {
+  if (v.node.IsNull()) return;
+  if (!v.node.IsMap()) fail(ctx, v, "a mapping");
+  std::vector<std::string> seen;
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    // it-> yields a proxy temporary, so the nodes are copied (they are cheap handles).
+    YAML::Node key_node = it->first;
+    int key_line = line_of(key_node, v.line);
+    if (!key_node.IsScalar()) fail(ctx, key_line, v.path, "a key name", describe(key_node));
+    const std::string& key = key_node.Scalar();
+    const Field<T>* field = nullptr;
+    for (const Field<T>& f : fields) {
+      if (f.key == key) field = &f;
+    }
+    if (field == nullptr) {
+      std::string allowed = "one of the keys ";
+      for (size_t i = 0; i < N; ++i) {
+        if (i > 0) allowed += ", ";
+        allowed += fields[i].key;
+      }
+      fail(ctx, key_line, v.path, allowed, "unknown key " + quote(key));
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      fail(ctx, key_line, v.path, "each key once", "a second " + quote(key));
+    }
+    seen.push_back(key);
+    // An empty value's mark points past it, at the next line; blame the key's line instead.
+    int value_line = it->second.IsNull() ? key_line : line_of(it->second, key_line);
+    Value child{it->second, v.path.empty() ? key : v.path + "." + key, value_line};
+    ctx.lines[child.path] = key_line;
+    field->parse(ctx, child, out);
+  }
+}
+
+std::string as_string(Context& ctx, const Value& v) {
+  if (!v.node.IsScalar() || v.node.Scalar().empty()) fail(ctx, v, "a non-empty string");
+  return v.node.Scalar();
+}
+
+bool as_bool(Context& ctx, const Value& v) {
+  if (v.node.IsScalar()) {
+    std::string text = lower(v.node.Scalar());
+    if (text == "true") return true;
+    if (text == "false") return false;
+  }
+  fail(ctx, v, "true or false");
+}
+
+uint64_t as_integer(Context& ctx, const Value& v, uint64_t min, uint64_t max) {
+  std::optional<uint64_t> value;
+  if (v.node.IsScalar()) value = parse_unsigned(v.node.Scalar());
+  if (!value || *value < min || *value > max) {
+    fail(ctx, v, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return *value;
+}
+
+std::chrono::milliseconds as_duration(Context& ctx, const Value& v, bool allow_zero) {
+  std::optional<std::chrono::milliseconds> value;
+  if (v.node.IsScalar()) value = parse_duration(v.node.Scalar());
+  if (!value) fail(ctx, v, "a duration like 10s or 250ms");
+  if (value->count() == 0 && !allow_zero) fail(ctx, v, "a duration greater than 0s");
+  return *value;
+}
+
+uint64_t as_size(Context& ctx, const Value& v, uint64_t max) {
+  std::optional<uint64_t> value;
+  if (v.node.IsScalar()) value = parse_size(v.node.Scalar());
+  if (!value) fail(ctx, v, "a size like 64MiB, 512KiB or 4096");
+  if (*value == 0 || *value > max) {
+    fail(ctx, v, "a size from 1 to " + std::to_string(max) + " bytes");
+  }
+  return *value;
+}
+
+std::string as_header_name(Context& ctx, const Value& v) {
+  if (v.node.IsScalar()) {
+    const std::string& text = v.node.Scalar();
+    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char)) return lower(text);
+  }
+  fail(ctx, v, "an HTTP header name like x-agent-id");
+}
+
+HostPort as_host_port(Context& ctx, const Value& v) {
+  std::optional<HostPort> value;
+  if (v.node.IsScalar()) value = parse_host_port(v.node.Scalar());
+  if (!value) fail(ctx, v, "an address like 127.0.0.1:8080, [::1]:8080 or :8080");
+  return *value;
+}
+
+void parse_upstream(Context& ctx, const Value& v, Route& route) {
+  if (!v.node.IsScalar() || v.node.Scalar().empty()) fail(ctx, v, "an upstream URL");
+  const std::string& text = v.node.Scalar();
+  UrlParse parsed = parse_url(text);
+  if (!parsed.url) fail(ctx, v.line, v.path, parsed.expected, quote(redact_url(text)));
+  route.upstream = std::move(*parsed.url);
+  route.upstream_text = text;
+}
+
+void parse_path_contains(Context& ctx, const Value& v, Route& route) {
+  if (!v.node.IsSequence() || v.node.size() == 0) fail(ctx, v, "a non-empty list of strings");
+  route.path_contains.clear();
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    Value item{v.node[i], v.path + "[" + std::to_string(i) + "]", line_of(v.node[i], v.line)};
+    route.path_contains.push_back(as_string(ctx, item));
+  }
+}
+
+void parse_prefix(Context& ctx, const Value& v, Route& route) {
+  if (v.node.IsScalar()) {
+    const std::string& text = v.node.Scalar();
+    bool clean = std::all_of(text.begin(), text.end(),
+                             [](char c) { return c > 0x20 && c < 0x7f && c != '?' && c != '#'; });
+    if (!text.empty() && text.front() == '/' && clean) {
+      route.prefix = text;
+      return;
+    }
+  }
+  fail(ctx, v, "a path prefix starting with / (no spaces, query or fragment)");
+}
+
+void parse_provider_field(Context& ctx, const Value& v, Route& route) {
+  std::optional<Provider> provider;
+  if (v.node.IsScalar()) provider = parse_provider(v.node.Scalar());
+  if (!provider) {
+    fail(ctx, v, "one of openai, anthropic, gemini, azure_openai, openai_compatible, auto");
+  }
+  route.provider = *provider;
+}
+
+constexpr Field<TlsSettings> kTlsFields[] = {
+    {"verify", [](Context& c, const Value& v, TlsSettings& t) { t.verify = as_bool(c, v); }},
+    {"ca_file", [](Context& c, const Value& v, TlsSettings& t) { t.ca_file = as_string(c, v); }},
+    {"sni",
+     [](Context& c, const Value& v, TlsSettings& t) {
+       if (!v.node.IsScalar() || !is_hostname(v.node.Scalar())) fail(c, v, "a host name");
+       t.sni = lower(v.node.Scalar());
+     }},
+};
+
+constexpr Field<Route> kRouteFields[] = {
+    {"name", [](Context& c, const Value& v, Route& r) { r.name = as_string(c, v); }},
+    {"prefix", parse_prefix},
+    {"path_contains", parse_path_contains},
+    {"upstream", parse_upstream},
+    {"provider", parse_provider_field},
+    {"strip_prefix", [](Context& c, const Value& v, Route& r) { r.strip_prefix = as_bool(c, v); }},
+    {"tls", [](Context& c, const Value& v, Route& r) { parse_mapping(c, v, kTlsFields, r.tls); }},
+};
+
+int line_or(const Context& ctx, const std::string& path, int fallback) {
+  auto it = ctx.lines.find(path);
+  return it == ctx.lines.end() ? fallback : it->second;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+void parse_routes(Context& ctx, const Value& v, Config& config) {
+  if (!v.node.IsSequence() || v.node.size() == 0) fail(ctx, v, "a non-empty list of routes");
+  std::vector<Route> routes;
+  std::vector<int> route_lines;
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    Value item{v.node[i], v.path + "[" + std::to_string(i) + "]", line_of(v.node[i], v.line)};
+    if (!item.node.IsMap()) fail(ctx, item, "a mapping with at least an upstream");
+    Route route;
+    parse_mapping(ctx, item, kRouteFields, route);
+    if (route.upstream_text.empty()) {
+      fail(ctx, item.line, item.path, "an upstream URL (key \"upstream\")", "a route without one");
+    }
+    if (!route.upstream.tls && ctx.lines.contains(item.path + ".tls")) {
+      fail(ctx, ctx.lines[item.path + ".tls"], item.path + ".tls", "an https:// upstream",
+           quote(redact_url(route.upstream_text)));
+    }
+    if (route.name.empty()) {
+      route.name = route.path_contains.empty() ? route.prefix : route.prefix + "+contains";
+    }
+    for (size_t j = 0; j < routes.size(); ++j) {
+      const Route& earlier = routes[j];
+      std::string earlier_ref =
+          "routes[" + std::to_string(j) + "] (line " + std::to_string(route_lines[j]) + ")";
+      if (earlier.prefix == route.prefix &&
+          sorted(earlier.path_contains) == sorted(route.path_contains)) {
+        fail(ctx, line_or(ctx, item.path + ".prefix", item.line), item.path,
+             "a prefix and path_contains not already used by " + earlier_ref, "a duplicate of it");
+      }
+      if (earlier.name == route.name) {
+        fail(ctx, line_or(ctx, item.path + ".name", item.line), item.path + ".name",
+             "a route name not already used by " + earlier_ref + " (set name to tell them apart)",
+             quote(route.name));
+      }
+    }
+    routes.push_back(std::move(route));
+    route_lines.push_back(item.line);
+  }
+  config.routes = std::move(routes);
+}
+
+constexpr Field<AgentSettings> kAgentFields[] = {
+    {"name", [](Context& c, const Value& v, AgentSettings& a) { a.name = as_string(c, v); }},
+    {"header",
+     [](Context& c, const Value& v, AgentSettings& a) { a.header = as_header_name(c, v); }},
+};
+
+template <std::chrono::milliseconds Timeouts::*member>
+void positive_duration(Context& ctx, const Value& v, Timeouts& t) {
+  t.*member = as_duration(ctx, v, /*allow_zero=*/false);
+}
+
+constexpr Field<Timeouts> kTimeoutFields[] = {
+    {"connect", positive_duration<&Timeouts::connect>},
+    {"first_byte", positive_duration<&Timeouts::first_byte>},
+    {"idle", positive_duration<&Timeouts::idle>},
+    {"downstream_header", positive_duration<&Timeouts::downstream_header>},
+    {"drain", [](Context& c, const Value& v, Timeouts& t) { t.drain = as_duration(c, v, true); }},
+};
+
+constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
+
+constexpr Field<Limits> kLimitFields[] = {
+    {"max_request_body",
+     [](Context& c, const Value& v, Limits& l) {
+       l.max_request_body = as_size(c, v, std::numeric_limits<uint64_t>::max());
+     }},
+    {"max_header_bytes",
+     [](Context& c, const Value& v, Limits& l) { l.max_header_bytes = as_size(c, v, kMaxU32); }},
+    {"max_headers",
+     [](Context& c, const Value& v, Limits& l) {
+       l.max_headers = static_cast<uint32_t>(as_integer(c, v, 1, kMaxU32));
+     }},
+    {"max_connections",
+     [](Context& c, const Value& v, Limits& l) {
+       l.max_connections = static_cast<uint32_t>(as_integer(c, v, 1, kMaxU32));
+     }},
+};
+
+constexpr Field<LogSettings> kLogFields[] = {
+    {"access", [](Context& c, const Value& v, LogSettings& l) { l.access = as_string(c, v); }},
+    {"level",
+     [](Context& c, const Value& v, LogSettings& l) {
+       constexpr std::pair<std::string_view, LogLevel> kLevels[] = {{"debug", LogLevel::debug},
+                                                                    {"info", LogLevel::info},
+                                                                    {"warn", LogLevel::warn},
+                                                                    {"error", LogLevel::error}};
+       if (v.node.IsScalar()) {
+         for (const auto& [name, level] : kLevels) {
+           if (v.node.Scalar() == name) {
+             l.level = level;
+             return;
+           }
+         }
+       }
+       fail(c, v, "one of debug, info, warn, error");
+     }},
+};
+
+// Top-level sections. Adding one is a parser here plus its field in Config.
+constexpr Field<Config> kSections[] = {
+    {"listen", [](Context& c, const Value& v, Config& cfg) { cfg.listen = as_host_port(c, v); }},
+    {"admin_listen",
+     [](Context& c, const Value& v, Config& cfg) { cfg.admin_listen = as_host_port(c, v); }},
+    {"workers", [](Context& c, const Value& v,
+                   Config& cfg) { cfg.workers = static_cast<uint32_t>(as_integer(c, v, 1, 256)); }},
+    {"agent",
+     [](Context& c, const Value& v, Config& cfg) { parse_mapping(c, v, kAgentFields, cfg.agent); }},
+    {"session_header",
+     [](Context& c, const Value& v, Config& cfg) { cfg.session_header = as_header_name(c, v); }},
+    {"request_id_header",
+     [](Context& c, const Value& v, Config& cfg) { cfg.request_id_header = as_header_name(c, v); }},
+    {"routes", parse_routes},
+    {"timeouts", [](Context& c, const Value& v,
+                    Config& cfg) { parse_mapping(c, v, kTimeoutFields, cfg.timeouts); }},
+    {"limits", [](Context& c, const Value& v,
+                  Config& cfg) { parse_mapping(c, v, kLimitFields, cfg.limits); }},
+    {"log",
+     [](Context& c, const Value& v, Config& cfg) { parse_mapping(c, v, kLogFields, cfg.log); }},
+};
+
+std::string host_port_text(const HostPort& hp) {
+  bool ipv6 = hp.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
+}
+
+// Checks that need more than one key.
+void validate(const Context& ctx, const Config& config) {
+  const HostPort& a = config.listen;
+  const HostPort& b = config.admin_listen;
+  if (a.port != 0 && a.port == b.port && a.host == b.host) {
+    bool admin_set = ctx.lines.contains("admin_listen");
+    int line = line_or(ctx, admin_set ? "admin_listen" : "listen", 1);
+    fail(ctx, line, admin_set ? "admin_listen" : "listen",
+         "different addresses for listen and admin_listen", quote(host_port_text(a)) + " for both");
+  }
+}
+
+Route make_default_route(const char* name, const char* prefix, const char* upstream,
+                         Provider provider, std::vector<std::string> path_contains = {}) {
+  Route route;
+  route.name = name;
+  route.prefix = prefix;
+  route.path_contains = std::move(path_contains);
+  route.upstream = *parse_url(upstream).url;
+  route.upstream_text = upstream;
+  route.provider = provider;
+  return route;
+}
+
+}  // namespace
+
+const char* provider_name(Provider p) {
+  switch (p) {
+    case Provider::openai:
+      return "openai";
+    case Provider::anthropic:
+      return "anthropic";
+    case Provider::gemini:
+      return "gemini";
+    case Provider::azure_openai:
+      return "azure_openai";
+    case Provider::openai_compatible:
+      return "openai_compatible";
+    case Provider::auto_detect:
+      return "auto";
+  }
+  return "auto";
+}
+
+std::optional<Provider> parse_provider(std::string_view s) {
+  for (Provider p : {Provider::openai, Provider::anthropic, Provider::gemini,
+                     Provider::azure_openai, Provider::openai_compatible, Provider::auto_detect}) {
+    if (s == provider_name(p)) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<HostPort> parse_host_port(std::string_view s) {
+  HostPort out;
+  std::string_view port_text;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return std::nullopt;
+    }
+    std::string_view host = s.substr(1, close - 1);
+    if (!is_ipv6_literal(host)) return std::nullopt;
+    out.host = lower(host);
+    port_text = s.substr(close + 2);
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    std::string_view host = s.substr(0, colon);
+    if (host.empty()) {
+      out.host = "0.0.0.0";
+    } else if (is_hostname(host)) {
+      out.host = lower(host);
+    } else {
+      return std::nullopt;
+    }
+    port_text = s.substr(colon + 1);
+  }
+  auto port = parse_port(port_text, /*allow_zero=*/true);
+  if (!port) return std::nullopt;
+  out.port = *port;
+  return out;
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  struct Unit {
+    std::string_view suffix;
+    int64_t ms;
+  };
+  // Longest suffix first so "ms" is not read as "m"; components must come in this order.
+  constexpr Unit kUnits[] = {{"h", 3'600'000}, {"ms", 1}, {"m", 60'000}, {"s", 1'000}};
+  constexpr int kRank[] = {0, 3, 1, 2};
+  if (s.empty()) return std::nullopt;
+  int64_t total = 0;
+  int last_rank = -1;
+  while (!s.empty()) {
+    size_t digits = 0;
+    while (digits < s.size() && is_digit(s[digits])) ++digits;
+    auto number = parse_unsigned(s.substr(0, digits));
+    if (!number || *number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return std::nullopt;
+    }
+    s.remove_prefix(digits);
+    int unit = -1;
+    for (int i = 0; i < 4; ++i) {
+      if (s.starts_with(kUnits[i].suffix)) {
+        unit = i;
+        break;
+      }
+    }
+    if (unit < 0 || kRank[unit] <= last_rank) return std::nullopt;
+    last_rank = kRank[unit];
+    s.remove_prefix(kUnits[unit].suffix.size());
+    int64_t part = 0;
+    if (__builtin_mul_overflow(static_cast<int64_t>(*number), kUnits[unit].ms, &part) ||
+        __builtin_add_overflow(total, part, &total)) {
+      return std::nullopt;
+    }
+  }
+  return std::chrono::milliseconds(total);
+}
+
+std::optional<uint64_t> parse_size(std::string_view s) {
+  constexpr std::pair<std::string_view, uint64_t> kUnits[] = {{"", 1},
+                                                              {"B", 1},
+                                                              {"KB", 1'000},
+                                                              {"MB", 1'000'000},
+                                                              {"GB", 1'000'000'000},
+                                                              {"TB", 1'000'000'000'000},
+                                                              {"KiB", 1ull << 10},
+                                                              {"MiB", 1ull << 20},
+                                                              {"GiB", 1ull << 30},
+                                                              {"TiB", 1ull << 40}};
+  size_t digits = 0;
+  while (digits < s.size() && is_digit(s[digits])) ++digits;
+  auto number = parse_unsigned(s.substr(0, digits));
+  if (!number) return std::nullopt;
+  std::string_view suffix = s.substr(digits);
+  for (const auto& [name, multiplier] : kUnits) {
+    if (suffix != name) continue;
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(*number, multiplier, &bytes)) return std::nullopt;
+    return bytes;
+  }
+  return std::nullopt;
+}
+
+std::optional<UpstreamUrl> parse_upstream_url(std::string_view s) { return parse_url(s).url; }
+
+Config default_config() {
+  Config config;
+  config.routes.push_back(make_default_route("anthropic", "/v1/messages",
+                                             "https://api.anthropic.com", Provider::anthropic));
+  config.routes.push_back(make_default_route(
+      "gemini", "/v1beta/", "https://generativelanguage.googleapis.com", Provider::gemini));
+  config.routes.push_back(make_default_route(
+      "gemini-rpc", "/", "https://generativelanguage.googleapis.com", Provider::gemini,
+      {":generateContent", ":streamGenerateContent", ":embedContent", ":batchEmbedContents",
+       ":countTokens"}));
+  config.routes.push_back(
+      make_default_route("openai", "/", "https://api.openai.com", Provider::openai));
+  return config;
+}
+
+Config load_config_string(const std::string& yaml_text, const std::string& source_name) {
+  Config config = default_config();
+  config.source = source_name;
+  Context ctx{source_name, {}};
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    if (documents.size() > 1) {
+      fail(ctx, line_of(documents[1], 1), "", "a single YAML document",
+           std::to_string(documents.size()) + " documents");
+    }
+    if (documents.empty() || documents[0].IsNull()) return config;
+    Value root{documents[0], "", line_of(documents[0], 1)};
+    if (!root.node.IsMap()) fail(ctx, root, "a mapping of settings");
+    parse_mapping(ctx, root, kSections, config);
+  } catch (const YAML::Exception& e) {
+    int line = e.mark.is_null() || e.mark.line < 0 ? 1 : e.mark.line + 1;
+    fail(ctx, line, "", "valid YAML", "a syntax error: " + e.msg);
+  }
+  validate(ctx, config);
+  return config;
+}
+
+Config load_config_file(const std::string& path) {
+  auto cannot_read = [&path](int error) {
+    return ConfigError(path + ": cannot read config file: " + std::strerror(error));
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw cannot_read(errno);
+  std::string text;
+  std::array<char, 65536> buffer;
+  int error = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) error = errno;
+    if (n <= 0) break;
+    if (text.size() + static_cast<size_t>(n) > kMaxConfigFileBytes) {
+      error = EFBIG;
+      break;
+    }
+    text.append(buffer.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (error != 0) throw cannot_read(error);
+  return load_config_string(text, path);
+}
+
+void apply_environment(Config& config) {
+  const char* agent = std::getenv("TOKENTAP_AGENT");
+  if (agent != nullptr && agent[0] != '\0') config.agent.name = agent;
+}
+
+const Route* match_route(const std::vector<Route>& routes, std::string_view path) {
+  path = path.substr(0, path.find('?'));
+  const Route* best = nullptr;
+  for (const Route& route : routes) {
+    if (!path.starts_with(route.prefix)) continue;
+    if (!route.path_contains.empty() &&
+        std::none_of(route.path_contains.begin(), route.path_contains.end(),
+                     [path](const std::string& needle) {
+                       return path.find(needle) != std::string_view::npos;
+                     })) {
+      continue;
+    }
+    if (best == nullptr || route.prefix.size() > best->prefix.size() ||
+        (route.prefix.size() == best->prefix.size() && !route.path_contains.empty() &&
+         best->path_contains.empty())) {
+      best = &route;
+    }
+  }
+  return best;
+}
+
+}  // namespace tokentap

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tokentap {
@@ -31,7 +32,8 @@ struct HostPort {
   uint16_t port = 0;
 };
 
-// "127.0.0.1:8080", "[::1]:8080", ":8080" (all interfaces), "localhost:8080".
+// "127.0.0.1:8080", "[::1]:8080", ":8080" (all interfaces: host "0.0.0.0"), "localhost:8080".
+// The port is required; 0 is allowed (the OS picks one).
 std::optional<HostPort> parse_host_port(std::string_view s);
 // "10s", "250ms", "5m", "1h", "2h30m", "0s". Returns nullopt on anything else.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);

@@ -67,8 +67,8 @@ struct RequestContext {
   std::string error_detail;  // short, secret-free, for the log
 
   // Sizes: body bytes as seen on the wire, after de-chunking.
-  uint64_t request_body_bytes = 0;
-  uint64_t response_body_bytes = 0;
+  uint64_t request_body_bytes = 0;   // bytes_in
+  uint64_t response_body_bytes = 0;  // bytes_out
 
   // Timing.
   Clock::time_point start;
@@ -81,6 +81,11 @@ struct RequestContext {
     return std::chrono::duration<double, std::milli>(end - start).count();
   }
 };
+
+// The access log line for a finished request: one JSON object, no trailing newline.
+// `wall_end` is the wall-clock time the request ended.
+std::string access_log_line(const RequestContext& ctx,
+                            std::chrono::system_clock::time_point wall_end);
 
 // Observe-only hook: told about each stage of a request, never changes bytes on the wire.
 // One observer instance per request, created by an ObserverFactory, called on the worker's

@@ -1,1 +1,637 @@
+#include "config/config.h"
+
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace tokentap;
+using namespace std::chrono_literals;
+
+namespace {
+
+Config load(const std::string& yaml) { return load_config_string(yaml, "t.yaml"); }
+
+// The ConfigError message for `yaml`, or "no error" so a missing throw shows up in the diff.
+std::string error_of(const std::string& yaml, const std::string& source = "t.yaml") {
+  try {
+    load_config_string(yaml, source);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+std::string route_name(const std::vector<Route>& routes, std::string_view path) {
+  const Route* route = match_route(routes, path);
+  return route == nullptr ? "<none>" : route->name;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ =
+        std::filesystem::temp_directory_path() /
+        ("tokentap-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string write(const std::string& name, const std::string& text) const {
+    std::string file = (path_ / name).string();
+    std::ofstream(file) << text;
+    return file;
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace
+
+TEST_CASE("default_config holds the documented defaults", "[config]") {
+  Config c = default_config();
+  CHECK(c.listen.host == "127.0.0.1");
+  CHECK(c.listen.port == 8080);
+  CHECK(c.admin_listen.host == "0.0.0.0");
+  CHECK(c.admin_listen.port == 9901);
+  CHECK(c.workers == 1);
+  CHECK(c.agent.name == "unknown");
+  CHECK(c.agent.header == "x-agent-id");
+  CHECK(c.session_header == "x-session-id");
+  CHECK(c.request_id_header == "x-request-id");
+  CHECK(c.timeouts.connect == 10s);
+  CHECK(c.timeouts.first_byte == 600s);
+  CHECK(c.timeouts.idle == 600s);
+  CHECK(c.timeouts.downstream_header == 60s);
+  CHECK(c.timeouts.drain == 120s);
+  CHECK(c.limits.max_request_body == 64ull * 1024 * 1024);
+  CHECK(c.limits.max_header_bytes == 64ull * 1024);
+  CHECK(c.limits.max_headers == 100);
+  CHECK(c.limits.max_connections == 10000);
+  CHECK(c.log.access == "stdout");
+  CHECK(c.log.level == LogLevel::info);
+
+  REQUIRE(c.routes.size() == 4);
+  const Route& anthropic = c.routes[0];
+  CHECK(anthropic.name == "anthropic");
+  CHECK(anthropic.prefix == "/v1/messages");
+  CHECK(anthropic.provider == Provider::anthropic);
+  CHECK(anthropic.upstream.host == "api.anthropic.com");
+  CHECK(anthropic.upstream.tls);
+  CHECK(anthropic.upstream.port == 443);
+  CHECK(anthropic.upstream_text == "https://api.anthropic.com");
+  CHECK_FALSE(anthropic.strip_prefix);
+  CHECK(anthropic.tls.verify);
+
+  const Route& gemini = c.routes[1];
+  CHECK(gemini.name == "gemini");
+  CHECK(gemini.prefix == "/v1beta/");
+  CHECK(gemini.provider == Provider::gemini);
+  CHECK(gemini.upstream.authority == "generativelanguage.googleapis.com");
+
+  const Route& rpc = c.routes[2];
+  CHECK(rpc.name == "gemini-rpc");
+  CHECK(rpc.prefix == "/");
+  CHECK(rpc.provider == Provider::gemini);
+  CHECK(rpc.path_contains == std::vector<std::string>{":generateContent", ":streamGenerateContent",
+                                                      ":embedContent", ":batchEmbedContents",
+                                                      ":countTokens"});
+
+  const Route& openai = c.routes[3];
+  CHECK(openai.name == "openai");
+  CHECK(openai.prefix == "/");
+  CHECK(openai.provider == Provider::openai);
+  CHECK(openai.upstream.authority == "api.openai.com");
+  CHECK(openai.upstream.base_path.empty());
+}
+
+TEST_CASE("default routes send each SDK's paths to its provider", "[config][routes]") {
+  auto routes = default_config().routes;
+  CHECK(route_name(routes, "/v1/chat/completions") == "openai");
+  CHECK(route_name(routes, "/v1/responses") == "openai");
+  CHECK(route_name(routes, "/v1/embeddings") == "openai");
+  CHECK(route_name(routes, "/v1/models") == "openai");
+  CHECK(route_name(routes, "/v1/messages") == "anthropic");
+  CHECK(route_name(routes, "/v1/messages?beta=true") == "anthropic");
+  CHECK(route_name(routes, "/v1/messages/count_tokens") == "anthropic");
+  CHECK(route_name(routes, "/v1beta/models/gemini-2.0-flash:generateContent") == "gemini");
+  CHECK(route_name(routes, "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse") ==
+        "gemini");
+  CHECK(route_name(routes, "/v1/models/gemini-pro:streamGenerateContent?alt=sse") == "gemini-rpc");
+  CHECK(route_name(routes, "/v1/models/text-embedding-004:embedContent") == "gemini-rpc");
+  CHECK(route_name(routes, "/v1/models/text-embedding-004:batchEmbedContents") == "gemini-rpc");
+  CHECK(route_name(routes, "/v1/models/gemini-pro:countTokens") == "gemini-rpc");
+  // The marker only counts in the path, not in the query string.
+  CHECK(route_name(routes, "/v1/chat/completions?x=:generateContent") == "openai");
+}
+
+TEST_CASE("an empty or comment-only file keeps every default", "[config]") {
+  for (const char* text : {"", "# nothing here\n", "---\n"}) {
+    Config c = load(text);
+    CHECK(c.source == "t.yaml");
+    CHECK(c.listen.port == 8080);
+    CHECK(c.routes.size() == 4);
+  }
+  // A section whose keys are all commented out is an empty section.
+  Config c = load("timeouts:\n  # connect: 5s\nlog:\n");
+  CHECK(c.timeouts.connect == 10s);
+  CHECK(c.log.access == "stdout");
+}
+
+TEST_CASE("every key is parsed", "[config]") {
+  Config c = load(R"(listen: "[::1]:0"
+admin_listen: :9902
+workers: 4
+agent:
+  name: claude-code
+  header: X-Tokentap-Agent
+session_header: X-Session
+request_id_header: X-Req-ID
+routes:
+  - name: azure
+    prefix: /openai/
+    upstream: https://my-resource.openai.azure.com:8443/base/
+    provider: azure_openai
+    strip_prefix: true
+    tls:
+      verify: false
+      ca_file: /etc/ssl/extra.pem
+      sni: Edge.Example.COM
+  - prefix: /v1/
+    path_contains: [":generateContent", ":streamGenerateContent"]
+    upstream: http://10.0.0.5:8000
+    provider: gemini
+  - upstream: http://vllm.ns.svc:8000/v1
+    provider: openai_compatible
+timeouts:
+  connect: 250ms
+  first_byte: 2h30m
+  idle: 5m
+  downstream_header: 1h
+  drain: 0s
+limits:
+  max_request_body: 1GiB
+  max_header_bytes: 100KB
+  max_headers: 50
+  max_connections: 20000
+log:
+  access: /var/log/tokentap/access.log
+  level: debug
+)");
+  CHECK(c.listen.host == "::1");
+  CHECK(c.listen.port == 0);
+  CHECK(c.admin_listen.host == "0.0.0.0");
+  CHECK(c.admin_listen.port == 9902);
+  CHECK(c.workers == 4);
+  CHECK(c.agent.name == "claude-code");
+  CHECK(c.agent.header == "x-tokentap-agent");
+  CHECK(c.session_header == "x-session");
+  CHECK(c.request_id_header == "x-req-id");
+
+  REQUIRE(c.routes.size() == 3);
+  const Route& azure = c.routes[0];
+  CHECK(azure.name == "azure");
+  CHECK(azure.prefix == "/openai/");
+  CHECK(azure.upstream_text == "https://my-resource.openai.azure.com:8443/base/");
+  CHECK(azure.upstream.tls);
+  CHECK(azure.upstream.host == "my-resource.openai.azure.com");
+  CHECK(azure.upstream.port == 8443);
+  CHECK(azure.upstream.base_path == "/base");
+  CHECK(azure.upstream.authority == "my-resource.openai.azure.com:8443");
+  CHECK(azure.provider == Provider::azure_openai);
+  CHECK(azure.strip_prefix);
+  CHECK_FALSE(azure.tls.verify);
+  CHECK(azure.tls.ca_file == "/etc/ssl/extra.pem");
+  CHECK(azure.tls.sni == "edge.example.com");
+
+  const Route& rpc = c.routes[1];
+  CHECK(rpc.name == "/v1/+contains");
+  CHECK(rpc.path_contains ==
+        std::vector<std::string>{":generateContent", ":streamGenerateContent"});
+  CHECK_FALSE(rpc.upstream.tls);
+  CHECK(rpc.upstream.authority == "10.0.0.5:8000");
+  CHECK(rpc.provider == Provider::gemini);
+  CHECK_FALSE(rpc.strip_prefix);
+
+  const Route& vllm = c.routes[2];
+  CHECK(vllm.name == "/");
+  CHECK(vllm.prefix == "/");
+  CHECK(vllm.upstream.base_path == "/v1");
+  CHECK(vllm.provider == Provider::openai_compatible);
+  CHECK(vllm.tls.verify);
+  CHECK(vllm.tls.sni.empty());
+
+  CHECK(c.timeouts.connect == 250ms);
+  CHECK(c.timeouts.first_byte == 150min);
+  CHECK(c.timeouts.idle == 5min);
+  CHECK(c.timeouts.downstream_header == 1h);
+  CHECK(c.timeouts.drain == 0s);
+  CHECK(c.limits.max_request_body == 1ull << 30);
+  CHECK(c.limits.max_header_bytes == 100'000);
+  CHECK(c.limits.max_headers == 50);
+  CHECK(c.limits.max_connections == 20000);
+  CHECK(c.log.access == "/var/log/tokentap/access.log");
+  CHECK(c.log.level == LogLevel::debug);
+}
+
+TEST_CASE("keys that are absent keep their defaults", "[config]") {
+  Config c = load("timeouts:\n  connect: 3s\nlimits:\n  max_headers: 7\n");
+  CHECK(c.timeouts.connect == 3s);
+  CHECK(c.timeouts.first_byte == 600s);
+  CHECK(c.limits.max_headers == 7);
+  CHECK(c.limits.max_request_body == 64ull << 20);
+  CHECK(c.routes.size() == 4);
+  CHECK(load("log:\n  level: warn\n").log.level == LogLevel::warn);
+  CHECK(load("log:\n  level: error\n").log.level == LogLevel::error);
+  CHECK(load("routes:\n  - {upstream: 'https://x'}\n").routes.size() == 1);
+}
+
+TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors]") {
+  CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
+        "t.yaml:2: expected one of the keys listen, admin_listen, workers, agent, "
+        "session_header, request_id_header, routes, timeouts, limits, log, got unknown key "
+        "\"listen_addr\"");
+  CHECK(error_of("timeouts:\n  connect: 1s\n  conect: 2s\n") ==
+        "t.yaml:3: timeouts: expected one of the keys connect, first_byte, idle, "
+        "downstream_header, drain, got unknown key \"conect\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    tls:\n      insecure: true\n") ==
+        "t.yaml:4: routes[0].tls: expected one of the keys verify, ca_file, sni, got unknown key "
+        "\"insecure\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    stripPrefix: true\n") ==
+        "t.yaml:3: routes[0]: expected one of the keys name, prefix, path_contains, upstream, "
+        "provider, strip_prefix, tls, got unknown key \"stripPrefix\"");
+  CHECK(error_of("agent:\n  id: a\n") ==
+        "t.yaml:2: agent: expected one of the keys name, header, got unknown key \"id\"");
+  CHECK(error_of("log:\n  format: json\n") ==
+        "t.yaml:2: log: expected one of the keys access, level, got unknown key \"format\"");
+  CHECK(error_of("limits:\n  max_body: 1\n") ==
+        "t.yaml:2: limits: expected one of the keys max_request_body, max_header_bytes, "
+        "max_headers, max_connections, got unknown key \"max_body\"");
+}
+
+TEST_CASE("duplicate keys are errors", "[config][errors]") {
+  CHECK(error_of("workers: 2\nworkers: 3\n") ==
+        "t.yaml:2: expected each key once, got a second \"workers\"");
+}
+
+TEST_CASE("values of the wrong type are errors", "[config][errors]") {
+  CHECK(error_of("- a\n- b\n") == "t.yaml:1: expected a mapping of settings, got a list");
+  CHECK(error_of("just text\n") == "t.yaml:1: expected a mapping of settings, got \"just text\"");
+  CHECK(error_of("timeouts: [1, 2]\n") == "t.yaml:1: timeouts: expected a mapping, got a list");
+  CHECK(error_of("agent: bob\n") == "t.yaml:1: agent: expected a mapping, got \"bob\"");
+  CHECK(error_of("\nworkers: many\n") ==
+        "t.yaml:2: workers: expected an integer from 1 to 256, got \"many\"");
+  CHECK(error_of("workers: 0\n") ==
+        "t.yaml:1: workers: expected an integer from 1 to 256, got \"0\"");
+  CHECK(error_of("workers: 257\n") ==
+        "t.yaml:1: workers: expected an integer from 1 to 256, got \"257\"");
+  CHECK(error_of("workers: 2.5\n") ==
+        "t.yaml:1: workers: expected an integer from 1 to 256, got \"2.5\"");
+  CHECK(error_of("workers:\n") ==
+        "t.yaml:1: workers: expected an integer from 1 to 256, got nothing");
+  CHECK(error_of("agent:\n  name: [a, b]\n") ==
+        "t.yaml:2: agent.name: expected a non-empty string, got a list");
+  CHECK(error_of("agent:\n  name: ''\n") ==
+        "t.yaml:2: agent.name: expected a non-empty string, got \"\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    strip_prefix: yes\n") ==
+        "t.yaml:3: routes[0].strip_prefix: expected true or false, got \"yes\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    path_contains: :generateContent\n") ==
+        "t.yaml:3: routes[0].path_contains: expected a non-empty list of strings, got "
+        "\":generateContent\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    path_contains: ['a', {b: c}]\n") ==
+        "t.yaml:3: routes[0].path_contains[1]: expected a non-empty string, got a mapping");
+  CHECK(error_of("limits:\n  max_headers: -1\n") ==
+        "t.yaml:2: limits.max_headers: expected an integer from 1 to 4294967295, got \"-1\"");
+  CHECK(error_of("log:\n  level: verbose\n") ==
+        "t.yaml:2: log.level: expected one of debug, info, warn, error, got \"verbose\"");
+  CHECK(error_of("listen: 8080\n") ==
+        "t.yaml:1: listen: expected an address like 127.0.0.1:8080, [::1]:8080 or :8080, got "
+        "\"8080\"");
+}
+
+TEST_CASE("bad durations and sizes name the key and the value", "[config][errors]") {
+  std::string yaml =
+      "listen: 127.0.0.1:8080\nworkers: 2\nagent:\n  name: a\nroutes:\n"
+      "  - upstream: https://x\ntimeouts:\n  connect: ten\n";
+  CHECK(error_of(yaml, "tokentap.yaml") ==
+        "tokentap.yaml:8: timeouts.connect: expected a duration like 10s or 250ms, got \"ten\"");
+  CHECK(error_of("timeouts:\n  idle: 10\n") ==
+        "t.yaml:2: timeouts.idle: expected a duration like 10s or 250ms, got \"10\"");
+  CHECK(error_of("timeouts:\n  first_byte: 0s\n") ==
+        "t.yaml:2: timeouts.first_byte: expected a duration greater than 0s, got \"0s\"");
+  CHECK(error_of("timeouts:\n  connect: 0ms\n") ==
+        "t.yaml:2: timeouts.connect: expected a duration greater than 0s, got \"0ms\"");
+  CHECK(load("timeouts:\n  drain: 0s\n").timeouts.drain == 0s);
+  CHECK(error_of("limits:\n  max_request_body: 64MB!\n") ==
+        "t.yaml:2: limits.max_request_body: expected a size like 64MiB, 512KiB or 4096, got "
+        "\"64MB!\"");
+  CHECK(error_of("limits:\n  max_request_body: 0\n") ==
+        "t.yaml:2: limits.max_request_body: expected a size from 1 to 18446744073709551615 bytes, "
+        "got \"0\"");
+  CHECK(error_of("limits:\n  max_header_bytes: 8GiB\n") ==
+        "t.yaml:2: limits.max_header_bytes: expected a size from 1 to 4294967295 bytes, got "
+        "\"8GiB\"");
+}
+
+TEST_CASE("bad upstreams and providers are errors, and credentials are not echoed",
+          "[config][errors]") {
+  auto upstream_error = [](const std::string& url) {
+    return error_of("routes:\n  - prefix: /\n    upstream: '" + url + "'\n");
+  };
+  CHECK(upstream_error("ftp://x") ==
+        "t.yaml:3: routes[0].upstream: expected an http:// or https:// URL like "
+        "https://api.openai.com, got \"ftp://x\"");
+  CHECK(upstream_error("api.openai.com") ==
+        "t.yaml:3: routes[0].upstream: expected an http:// or https:// URL like "
+        "https://api.openai.com, got \"api.openai.com\"");
+  CHECK(upstream_error("https://user:sk-secret@api.openai.com/v1") ==
+        "t.yaml:3: routes[0].upstream: expected a URL without credentials (API keys belong in "
+        "request headers), got \"https://<redacted>@api.openai.com/v1\"");
+  CHECK(upstream_error("https://generativelanguage.googleapis.com/v1?key=AIzaSECRET") ==
+        "t.yaml:3: routes[0].upstream: expected a URL without a query or fragment, got "
+        "\"https://generativelanguage.googleapis.com/v1?<redacted>\"");
+  CHECK(upstream_error("https://x:0") ==
+        "t.yaml:3: routes[0].upstream: expected a port from 1 to 65535, got \"https://x:0\"");
+  CHECK(upstream_error("https:///v1") ==
+        "t.yaml:3: routes[0].upstream: expected a host name, IPv4 address or [IPv6] address after "
+        "the scheme, got \"https:///v1\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    provider: claude\n") ==
+        "t.yaml:3: routes[0].provider: expected one of openai, anthropic, gemini, azure_openai, "
+        "openai_compatible, auto, got \"claude\"");
+  CHECK(error_of("routes:\n  - upstream: http://x\n    tls:\n      verify: false\n") ==
+        "t.yaml:3: routes[0].tls: expected an https:// upstream, got \"http://x\"");
+}
+
+TEST_CASE("route lists are validated", "[config][errors]") {
+  CHECK(error_of("routes: []\n") ==
+        "t.yaml:1: routes: expected a non-empty list of routes, got an empty list");
+  CHECK(error_of("routes:\n") ==
+        "t.yaml:1: routes: expected a non-empty list of routes, got nothing");
+  CHECK(
+      error_of("routes:\n  - prefix: /v1\n") ==
+      "t.yaml:2: routes[0]: expected an upstream URL (key \"upstream\"), got a route without one");
+  CHECK(error_of("routes:\n  - https://x\n") ==
+        "t.yaml:2: routes[0]: expected a mapping with at least an upstream, got \"https://x\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    prefix: v1/\n") ==
+        "t.yaml:3: routes[0].prefix: expected a path prefix starting with / (no spaces, query or "
+        "fragment), got \"v1/\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    prefix: /v1\n"
+                 "  - upstream: https://y\n    name: other\n    prefix: /v1\n") ==
+        "t.yaml:6: routes[1]: expected a prefix and path_contains not already used by routes[0] "
+        "(line 2), got a duplicate of it");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    name: a\n"
+                 "  - upstream: https://y\n    prefix: /v2\n    name: a\n") ==
+        "t.yaml:6: routes[1].name: expected a route name not already used by routes[0] (line 2) "
+        "(set name to tell them apart), got \"a\"");
+}
+
+TEST_CASE("header names are lower-cased HTTP tokens", "[config][errors]") {
+  CHECK(load("session_header: X-Conversation-ID\n").session_header == "x-conversation-id");
+  CHECK(error_of("agent:\n  header: x agent\n") ==
+        "t.yaml:2: agent.header: expected an HTTP header name like x-agent-id, got \"x agent\"");
+  CHECK(error_of("request_id_header: 'x-id:'\n") ==
+        "t.yaml:1: request_id_header: expected an HTTP header name like x-agent-id, got \"x-id:\"");
+}
+
+TEST_CASE("listen and admin_listen must differ", "[config][errors]") {
+  CHECK(error_of("listen: 0.0.0.0:9901\n") ==
+        "t.yaml:1: listen: expected different addresses for listen and admin_listen, got "
+        "\"0.0.0.0:9901\" for both");
+  CHECK(error_of("workers: 1\nadmin_listen: 127.0.0.1:8080\n") ==
+        "t.yaml:2: admin_listen: expected different addresses for listen and admin_listen, got "
+        "\"127.0.0.1:8080\" for both");
+  CHECK(error_of("listen: '[::1]:80'\nadmin_listen: '[::1]:80'\n") ==
+        "t.yaml:2: admin_listen: expected different addresses for listen and admin_listen, got "
+        "\"[::1]:80\" for both");
+  // Port 0 lets the OS pick, so both may ask for it.
+  Config c = load("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n");
+  CHECK(c.listen.port == 0);
+  CHECK(c.admin_listen.port == 0);
+}
+
+TEST_CASE("YAML syntax errors carry the file and line", "[config][errors]") {
+  CHECK(error_of("workers: 1\nlisten: [127.0.0.1:80\n") ==
+        "t.yaml:3: expected valid YAML, got a syntax error: end of sequence flow not found");
+  CHECK(error_of("workers: 1\ntimeouts:\n  connect: 1s\n bad: x\n") ==
+        "t.yaml:4: expected valid YAML, got a syntax error: end of map not found");
+  CHECK(error_of("workers: 1\n---\nworkers: 2\n") ==
+        "t.yaml:3: expected a single YAML document, got 2 documents");
+}
+
+TEST_CASE("load_config_file reads a file and names it in errors", "[config][file]") {
+  TempDir dir;
+  std::string good = dir.write("good.yaml", "workers: 3\n");
+  Config c = load_config_file(good);
+  CHECK(c.workers == 3);
+  CHECK(c.source == good);
+
+  std::string bad = dir.write("bad.yaml", "workers: 3\nlog:\n  level: loud\n");
+  CHECK_THROWS_WITH(load_config_file(bad),
+                    bad + ":3: log.level: expected one of debug, info, warn, error, got \"loud\"");
+
+  std::string missing = dir.path() + "/missing.yaml";
+  CHECK_THROWS_WITH(load_config_file(missing),
+                    missing + ": cannot read config file: No such file or directory");
+  CHECK_THROWS_WITH(load_config_file(dir.path()),
+                    dir.path() + ": cannot read config file: Is a directory");
+}
+
+TEST_CASE("parse_duration accepts unit sequences and rejects the rest", "[config][parse]") {
+  CHECK(parse_duration("10s") == std::chrono::milliseconds(10'000));
+  CHECK(parse_duration("250ms") == std::chrono::milliseconds(250));
+  CHECK(parse_duration("5m") == std::chrono::milliseconds(300'000));
+  CHECK(parse_duration("1h") == std::chrono::milliseconds(3'600'000));
+  CHECK(parse_duration("2h30m") == std::chrono::milliseconds(9'000'000));
+  CHECK(parse_duration("1m30s500ms") == std::chrono::milliseconds(90'500));
+  CHECK(parse_duration("0s") == std::chrono::milliseconds(0));
+  CHECK(parse_duration("90s") == std::chrono::milliseconds(90'000));
+  for (const char* bad :
+       {"", "10", "s", "ten", "-1s", "1.5s", " 1s", "1s ", "1 s", "1S", "1d", "30m2h", "1s1s",
+        "1msm", "10us", "99999999999999999999s", "9223372036854775807h"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_duration(bad).has_value());
+  }
+}
+
+TEST_CASE("parse_size accepts binary and decimal units", "[config][parse]") {
+  CHECK(parse_size("64MiB") == 64ull << 20);
+  CHECK(parse_size("512KiB") == 512ull << 10);
+  CHECK(parse_size("1GiB") == 1ull << 30);
+  CHECK(parse_size("2TiB") == 2ull << 40);
+  CHECK(parse_size("100KB") == 100'000u);
+  CHECK(parse_size("1MB") == 1'000'000u);
+  CHECK(parse_size("3GB") == 3'000'000'000u);
+  CHECK(parse_size("4096") == 4096u);
+  CHECK(parse_size("10B") == 10u);
+  CHECK(parse_size("0") == 0u);
+  CHECK(parse_size("18446744073709551615") == std::numeric_limits<uint64_t>::max());
+  for (const char* bad : {"", "MiB", "64 MiB", "64mib", "64M", "1.5GiB", "-1", "64MiBs",
+                          "18446744073709551616", "17179869184GiB"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_size(bad).has_value());
+  }
+}
+
+TEST_CASE("parse_host_port handles IPv4, IPv6, names and all interfaces", "[config][parse]") {
+  auto hp = parse_host_port("127.0.0.1:8080");
+  REQUIRE(hp);
+  CHECK(hp->host == "127.0.0.1");
+  CHECK(hp->port == 8080);
+  hp = parse_host_port("[::1]:9000");
+  REQUIRE(hp);
+  CHECK(hp->host == "::1");
+  CHECK(hp->port == 9000);
+  hp = parse_host_port(":8080");
+  REQUIRE(hp);
+  CHECK(hp->host == "0.0.0.0");
+  CHECK(hp->port == 8080);
+  hp = parse_host_port("LocalHost:0");
+  REQUIRE(hp);
+  CHECK(hp->host == "localhost");
+  CHECK(hp->port == 0);
+  hp = parse_host_port("[::]:65535");
+  REQUIRE(hp);
+  CHECK(hp->host == "::");
+  CHECK(hp->port == 65535);
+  for (const char* bad :
+       {"", "8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80a",
+        "::1:8080", "[::1]", "[::1]8080", "[::1:8080", "[zz::1]:80", "host name:80", "[]:80"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_host_port(bad).has_value());
+  }
+}
+
+TEST_CASE("parse_upstream_url splits scheme, host, port and base path", "[config][parse]") {
+  auto url = parse_upstream_url("https://api.openai.com");
+  REQUIRE(url);
+  CHECK(url->tls);
+  CHECK(url->host == "api.openai.com");
+  CHECK(url->port == 443);
+  CHECK(url->base_path.empty());
+  CHECK(url->authority == "api.openai.com");
+
+  url = parse_upstream_url("http://vllm.ns.svc:8000/v1/");
+  REQUIRE(url);
+  CHECK_FALSE(url->tls);
+  CHECK(url->host == "vllm.ns.svc");
+  CHECK(url->port == 8000);
+  CHECK(url->base_path == "/v1");
+  CHECK(url->authority == "vllm.ns.svc:8000");
+
+  url = parse_upstream_url("HTTPS://API.Example.com:443/");
+  REQUIRE(url);
+  CHECK(url->host == "api.example.com");
+  CHECK(url->base_path.empty());
+  CHECK(url->authority == "api.example.com");
+
+  url = parse_upstream_url("http://[::1]:80/openai/deployments");
+  REQUIRE(url);
+  CHECK(url->host == "::1");
+  CHECK(url->port == 80);
+  CHECK(url->authority == "[::1]");
+  CHECK(url->base_path == "/openai/deployments");
+
+  url = parse_upstream_url("https://[2001:db8::1]:8443");
+  REQUIRE(url);
+  CHECK(url->host == "2001:db8::1");
+  CHECK(url->authority == "[2001:db8::1]:8443");
+
+  for (const char* bad : {"",
+                          "api.openai.com",
+                          "ftp://x",
+                          "https://",
+                          "https://:443",
+                          "https://x:",
+                          "https://x:0",
+                          "https://x:65536",
+                          "https://x:44a",
+                          "https://user@x",
+                          "https://u:p@x/v1",
+                          "https://x/v1?a=b",
+                          "https://x/v1#frag",
+                          "https://x?a",
+                          "https://[::1",
+                          "https://[::1]x",
+                          "https://::1:80",
+                          "https://x/a b",
+                          "https://bad host",
+                          "http://[fe80::1%25eth0]:80"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_upstream_url(bad).has_value());
+  }
+}
+
+TEST_CASE("match_route: longest prefix, then path_contains, query ignored", "[config][routes]") {
+  Config c = load(R"(routes:
+  - name: v1-generic
+    prefix: /v1/
+    upstream: https://a
+  - name: v1-gemini
+    prefix: /v1/
+    path_contains: [":generateContent"]
+    upstream: https://b
+  - name: chat
+    prefix: /v1/chat/
+    upstream: https://c
+  - name: exact-messages
+    prefix: /v1/messages
+    upstream: https://d
+)");
+  const auto& routes = c.routes;
+  CHECK(route_name(routes, "/v1/chat/completions") == "chat");
+  CHECK(route_name(routes, "/v1/embeddings") == "v1-generic");
+  CHECK(route_name(routes, "/v1/models/x:generateContent") == "v1-gemini");
+  CHECK(route_name(routes, "/v1/chat/x:generateContent") == "chat");
+  CHECK(route_name(routes, "/v1/messages?x=/v1/chat/") == "exact-messages");
+  CHECK(route_name(routes, "/v1/embeddings?q=:generateContent") == "v1-generic");
+  CHECK(route_name(routes, "/v1") == "<none>");
+  CHECK(route_name(routes, "/v2/chat") == "<none>");
+  CHECK(route_name(routes, "") == "<none>");
+  CHECK(route_name({}, "/v1/chat/completions") == "<none>");
+
+  // Order in the file does not matter for the path_contains tie-break.
+  Config reversed = load(R"(routes:
+  - {prefix: /, upstream: https://a, name: plain}
+  - {prefix: /, upstream: https://b, name: rpc, path_contains: [":x"]}
+)");
+  CHECK(route_name(reversed.routes, "/m:x") == "rpc");
+  CHECK(route_name(reversed.routes, "/m:y") == "plain");
+}
+
+TEST_CASE("provider names round-trip", "[config][parse]") {
+  for (Provider p : {Provider::openai, Provider::anthropic, Provider::gemini,
+                     Provider::azure_openai, Provider::openai_compatible, Provider::auto_detect}) {
+    CHECK(parse_provider(provider_name(p)) == p);
+  }
+  CHECK(std::string(provider_name(Provider::auto_detect)) == "auto");
+  CHECK_FALSE(parse_provider("auto_detect").has_value());
+  CHECK_FALSE(parse_provider("OpenAI").has_value());
+  CHECK(load("routes:\n  - upstream: https://x\n").routes[0].provider == Provider::auto_detect);
+}
+
+TEST_CASE("TOKENTAP_AGENT overrides the agent name when non-empty", "[config][env]") {
+  Config c = load("agent:\n  name: from-file\n");
+  ::unsetenv("TOKENTAP_AGENT");
+  apply_environment(c);
+  CHECK(c.agent.name == "from-file");
+
+  ::setenv("TOKENTAP_AGENT", "", 1);
+  apply_environment(c);
+  CHECK(c.agent.name == "from-file");
+
+  ::setenv("TOKENTAP_AGENT", "pod-agent-7", 1);
+  apply_environment(c);
+  CHECK(c.agent.name == "pod-agent-7");
+  CHECK(c.agent.header == "x-agent-id");
+  ::unsetenv("TOKENTAP_AGENT");
+}

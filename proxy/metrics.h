@@ -1,0 +1,50 @@
+// Core proxy metrics. CoreMetrics owns the families in the shared registry; each worker keeps
+// a WorkerMetrics that resolves label sets to handles once and reuses them (Family::Add locks
+// and hashes, so it must not run per request for a label set already seen).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace tokentap {
+
+struct CoreMetrics {
+  explicit CoreMetrics(prometheus::Registry& registry);
+
+  prometheus::Family<prometheus::Counter>& requests;        // {route, code}
+  prometheus::Gauge& inflight;
+  prometheus::Family<prometheus::Gauge>& open_connections;  // {side}
+  prometheus::Gauge& downstream_connections;
+  prometheus::Gauge& upstream_connections;
+  prometheus::Family<prometheus::Counter>& connect_errors;  // {route, kind}
+  prometheus::Family<prometheus::Counter>& upstream_connections_total;  // {route, reused}
+  prometheus::Counter& rejected_connections;                // over max_connections
+  prometheus::Family<prometheus::Counter>& access_log_dropped_family;
+  prometheus::Counter& access_log_dropped;
+};
+
+// Per-worker handle cache; used only from the worker's loop thread.
+class WorkerMetrics {
+ public:
+  explicit WorkerMetrics(CoreMetrics& core) : core_(core) {}
+
+  CoreMetrics& core() { return core_; }
+  prometheus::Counter& request(std::string_view route, int code);
+  prometheus::Counter& connect_error(std::string_view route, std::string_view kind);
+  prometheus::Counter& upstream_connection(std::string_view route, bool reused);
+
+ private:
+  prometheus::Counter& cached(prometheus::Family<prometheus::Counter>& family,
+                              std::string key, const prometheus::Labels& labels);
+
+  CoreMetrics& core_;
+  std::unordered_map<std::string, prometheus::Counter*> counters_;
+};
+
+}  // namespace tokentap

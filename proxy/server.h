@@ -1,0 +1,58 @@
+// The process: worker threads with their listeners, the admin listener on the main loop,
+// signal handling and graceful drain. run() returns the process exit code.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/worker.h"
+
+namespace tokentap {
+
+class AdminServer;
+
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The observer factory must be set before run(); it is called on worker threads.
+  void set_observer_factory(ObserverFactory factory) { shared_.observer_factory = std::move(factory); }
+  // Binds, starts workers and serves until drained (SIGTERM/SIGINT). Throws std::runtime_error
+  // for startup failures (bind, TLS CA files).
+  int run();
+
+ private:
+  void bind_listeners();
+  void on_signal(int signum);
+  void on_worker_exit();
+  void start_drain();
+
+  std::shared_ptr<const Config> config_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<CoreMetrics> metrics_;
+  std::unique_ptr<LineWriter> access_log_;
+  SharedState shared_;
+  std::vector<int> listen_fds_;
+  HostPort bound_listen_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  AdminServer* admin_ = nullptr;  // lives on run()'s stack while the loop runs
+
+  uv_loop_t loop_{};
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  uv_async_t worker_exit_{};
+  uv_timer_t drain_timer_{};
+  std::atomic<int> workers_running_{0};
+  std::atomic<bool> ready_{false};
+  bool draining_ = false;
+};
+
+}  // namespace tokentap

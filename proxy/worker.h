@@ -1,0 +1,101 @@
+// A worker: one thread, one libuv loop, its own listener socket (SO_REUSEPORT), upstream pool
+// and metric handles. Everything a worker owns is touched only from its loop thread; the
+// Server talks to it through thread-safe begin_drain() / stop_now().
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <unordered_set>
+#include <memory>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "config/config.h"
+#include "proxy/access_log.h"
+#include "proxy/metrics.h"
+#include "proxy/request_context.h"
+#include "proxy/tls.h"
+#include "proxy/upstream.h"
+
+namespace tokentap {
+
+class DownstreamConnection;
+
+using ObserverFactory = std::function<std::unique_ptr<RequestObserver>()>;
+
+// State shared by all workers; outlives them.
+struct SharedState {
+  std::shared_ptr<const Config> config;
+  CoreMetrics* metrics = nullptr;
+  LineWriter* access_log = nullptr;
+  // One TLS context per route index (null for plain-http routes).
+  std::vector<std::shared_ptr<TlsClientContext>> route_tls;
+  ObserverFactory observer_factory;
+  std::atomic<uint32_t> open_downstream{0};
+};
+
+class Worker {
+ public:
+  Worker(int index, SharedState& shared, int listen_fd);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread; `on_exit` runs on the worker thread after its loop ended.
+  void start(std::function<void()> on_exit);
+  void join();
+  // Thread-safe: stop accepting, let in-flight requests finish, then exit the loop.
+  void begin_drain();
+  // Thread-safe: close every connection now and exit the loop.
+  void stop_now();
+
+  // Loop-thread accessors.
+  uv_loop_t* loop() { return &loop_; }
+  const Config& config() const { return *shared_.config; }
+  SharedState& shared() { return shared_; }
+  WorkerMetrics& metrics() { return metrics_; }
+  UpstreamPool& pool() { return pool_; }
+  std::mt19937_64& rng() { return rng_; }
+  bool draining() const { return draining_; }
+  // A read buffer reused by every connection of this worker (reads are processed synchronously).
+  char* read_buffer() { return read_buffer_.get(); }
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+
+  UpstreamTarget target_for(const Route& route) const;
+  void connection_closed(DownstreamConnection* conn);
+  // Upstream connections report themselves so a forced stop can close them.
+  void track_upstream(UpstreamConnection* conn, bool open);
+
+ private:
+  void run();
+  void on_connection(int status);
+  void on_command();
+  void maybe_finish();
+
+  int index_;
+  SharedState& shared_;
+  int listen_fd_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_async_t command_{};
+  std::atomic<int> pending_command_{0};  // 1 = drain, 2 = stop
+  std::mutex command_mutex_;  // guards command_ against uv_async_send after its close
+  bool command_closed_ = false;
+  std::thread thread_;
+  std::function<void()> on_exit_;
+  WorkerMetrics metrics_;
+  UpstreamPool pool_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<char[]> read_buffer_;
+  std::unordered_set<DownstreamConnection*> connections_;
+  std::unordered_map<UpstreamConnection*, bool> upstreams_;
+  bool draining_ = false;
+  bool listener_open_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace tokentap
