@@ -224,6 +224,8 @@ void DownstreamConnection::begin_request() {
   active_->ctx.start = Clock::now();
   active_->ctx.client_address = client_address_;
   active_->ctx.agent = active_->config->agent.name;
+  // Every answer, even a 400 for garbage, carries a request id; a sane client one replaces it.
+  active_->ctx.request_id = uuid_v4(worker_.rng());
   worker_.metrics().core().inflight.Increment();
 }
 
@@ -308,7 +310,7 @@ bool DownstreamConnection::prepare_request() {
   a.request_has_body = a.request_chunked || a.content_length > 0;
 
   const std::string* rid = find_header(a.headers, config.request_id_header);
-  ctx.request_id = (rid && is_sane_request_id(*rid)) ? *rid : uuid_v4(worker_.rng());
+  if (rid && is_sane_request_id(*rid)) ctx.request_id = *rid;
   if (const std::string* agent = find_header(a.headers, config.agent.header);
       agent && !agent->empty()) {
     ctx.agent = *agent;

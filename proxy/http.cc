@@ -183,7 +183,9 @@ std::string upstream_target(const Route& route, std::string_view target) {
     }
   }
   std::string out = route.upstream.base_path;
-  if (rest.empty() || (rest.front() != '/' && rest.front() != '?')) out += '/';
+  bool starts_path = !rest.empty() && rest.front() == '/';
+  bool starts_query = !rest.empty() && rest.front() == '?';
+  if (!starts_path && (out.empty() || !starts_query)) out += '/';
   out += rest;
   return out;
 }

@@ -1,1 +1,271 @@
-// placeholder
+#include "proxy/secrets.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+
+namespace tokentap {
+namespace {
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Characters provider keys are made of.
+bool is_key_char(char c) { return is_alnum(c) || c == '-' || c == '_'; }
+
+// Characters of an RFC 6750 token68 (bearer / basic credentials).
+bool is_token68_char(char c) {
+  return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' ||
+         c == '=';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+const std::string* header_value(const HeaderList& headers, std::string_view lower_name) {
+  for (const Header& h : headers) {
+    if (iequals(h.name, lower_name)) return &h.value;
+  }
+  return nullptr;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The query part of a request-target: after the first '?', up to any '#'. Its offset in
+// `target` is returned through `offset` (target.size() when there is no query).
+std::string_view query_of(std::string_view target, size_t& offset) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) {
+    offset = target.size();
+    return {};
+  }
+  offset = q + 1;
+  std::string_view query = target.substr(offset);
+  return query.substr(0, query.find('#'));
+}
+
+// Calls fn(name, value, value_offset_in_query) for each '&'-separated parameter; a parameter
+// without '=' has an empty value.
+template <typename Fn>
+void for_each_param(std::string_view query, Fn&& fn) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t end = query.find('&', pos);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view param = query.substr(pos, end - pos);
+    size_t eq = param.find('=');
+    if (eq == std::string_view::npos) {
+      fn(param, std::string_view{}, end);
+    } else {
+      fn(param.substr(0, eq), param.substr(eq + 1), pos + eq + 1);
+    }
+    pos = end + 1;
+  }
+}
+
+// Length of a provider-key-looking run starting at text[i] ("sk-..." or "AIza..."), or 0.
+size_t key_pattern_length(std::string_view text, size_t i) {
+  if (i > 0 && is_alnum(text[i - 1])) return 0;
+  std::string_view rest = text.substr(i);
+  size_t prefix_len = 0;
+  size_t min_body = 0;
+  if (rest.starts_with("sk-")) {
+    prefix_len = 3;
+    min_body = 20;
+  } else if (rest.starts_with("AIza")) {
+    prefix_len = 4;
+    min_body = 30;
+  } else {
+    return 0;
+  }
+  size_t end = prefix_len;
+  while (end < rest.size() && is_key_char(rest[end])) ++end;
+  return end - prefix_len >= min_body ? end : 0;
+}
+
+// For "Bearer <token>" / "Basic <token>" at text[i]: the length of the scheme plus spaces
+// (kept) through `scheme_len`, and the total length including the token; 0 when no match.
+size_t auth_pattern_length(std::string_view text, size_t i, size_t& scheme_len) {
+  if (i > 0 && is_alnum(text[i - 1])) return 0;
+  std::string_view rest = text.substr(i);
+  size_t end = 0;
+  if (istarts_with(rest, "bearer ")) {
+    end = 7;
+  } else if (istarts_with(rest, "basic ")) {
+    end = 6;
+  } else {
+    return 0;
+  }
+  while (end < rest.size() && rest[end] == ' ') ++end;
+  scheme_len = end;
+  size_t token_end = end;
+  while (token_end < rest.size() && is_token68_char(rest[token_end])) ++token_end;
+  constexpr size_t kMinToken = 8;
+  return token_end - end >= kMinToken ? token_end : 0;
+}
+
+}  // namespace
+
+bool is_secret_header(std::string_view name) {
+  static constexpr std::array<std::string_view, 7> kNames = {
+      "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+      "cookie",        "set-cookie"};
+  return std::any_of(kNames.begin(), kNames.end(),
+                     [name](std::string_view n) { return iequals(name, n); });
+}
+
+bool is_secret_query_param(std::string_view name) {
+  static constexpr std::array<std::string_view, 4> kNames = {"key", "api_key", "api-key",
+                                                             "access_token"};
+  std::string decoded = percent_decode(name, true);
+  return std::any_of(kNames.begin(), kNames.end(),
+                     [&decoded](std::string_view n) { return iequals(decoded, n); });
+}
+
+std::string extract_api_key(const HeaderList& headers, std::string_view target) {
+  if (const std::string* auth = header_value(headers, "authorization")) {
+    // Split before trimming the end, so that "Bearer " is a scheme without credentials.
+    std::string_view value = *auth;
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    size_t space = value.find_first_of(" \t");
+    std::string_view credentials =
+        trim(space == std::string_view::npos ? value : value.substr(space + 1));
+    if (!credentials.empty()) return std::string(credentials);
+  }
+  for (std::string_view name : {"x-api-key", "api-key", "x-goog-api-key"}) {
+    if (const std::string* v = header_value(headers, name)) {
+      std::string_view value = trim(*v);
+      if (!value.empty()) return std::string(value);
+    }
+  }
+  size_t offset = 0;
+  std::string found;
+  for_each_param(query_of(target, offset),
+                 [&found](std::string_view name, std::string_view value, size_t) {
+                   if (found.empty() && !value.empty() && is_secret_query_param(name)) {
+                     found = percent_decode(value, true);
+                   }
+                 });
+  return found;
+}
+
+std::string key_id(std::string_view key) {
+  if (key.empty()) return "";
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int digest_len = 0;
+  if (EVP_Digest(key.data(), key.size(), digest.data(), &digest_len, EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < 4; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string redact_target(std::string_view target) {
+  size_t query_offset = 0;
+  std::string_view query = query_of(target, query_offset);
+  // (offset in target, length) of each value to replace, in order.
+  std::vector<std::pair<size_t, size_t>> spans;
+  for_each_param(query, [&](std::string_view name, std::string_view value, size_t value_offset) {
+    if (!value.empty() && is_secret_query_param(name)) {
+      spans.emplace_back(query_offset + value_offset, value.size());
+    }
+  });
+  if (spans.empty()) return std::string(target);
+  std::string out;
+  out.reserve(target.size());
+  size_t pos = 0;
+  for (const auto& [offset, length] : spans) {
+    out.append(target.substr(pos, offset - pos));
+    out.append(kRedacted);
+    pos = offset + length;
+  }
+  out.append(target.substr(pos));
+  return out;
+}
+
+std::string scrub(std::string_view text, const std::vector<std::string>& secrets) {
+  std::vector<std::string_view> sorted;
+  for (const std::string& s : secrets) {
+    if (!s.empty()) sorted.emplace_back(s);
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
+
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    std::string_view rest = text.substr(i);
+    auto secret = std::find_if(sorted.begin(), sorted.end(),
+                               [rest](std::string_view s) { return rest.starts_with(s); });
+    if (secret != sorted.end()) {
+      out.append(kRedacted);
+      i += secret->size();
+      continue;
+    }
+    if (size_t len = key_pattern_length(text, i); len > 0) {
+      out.append(kRedacted);
+      i += len;
+      continue;
+    }
+    size_t scheme_len = 0;
+    if (size_t len = auth_pattern_length(text, i, scheme_len); len > 0) {
+      out.append(rest.substr(0, scheme_len));
+      out.append(kRedacted);
+      i += len;
+      continue;
+    }
+    out.push_back(text[i]);
+    ++i;
+  }
+  return out;
+}
+
+std::string percent_decode(std::string_view s, bool plus_as_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int hi = hex_value(s[i + 1]);
+      int lo = hex_value(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plus_as_space && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+}  // namespace tokentap

@@ -3,18 +3,19 @@
 // socket, so the whole client can be driven in a unit test against an in-memory server.
 #pragma once
 
+#include <openssl/ssl.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <openssl/ssl.h>
 
 namespace tokentap {
 
 // One SSL_CTX per distinct TLS setting (created at start / reload, shared by connections of
 // one worker). TLS 1.2 minimum, ALPN "http/1.1", system CA store plus optional ca_file,
 // peer verification on unless verify=false. Throws std::runtime_error with a readable
-// message if ca_file cannot be loaded.
+// message if ca_file cannot be loaded. Keeps the latest session per (sni, verify_host) so new
+// connections can resume; the cache lives with the SSL_CTX, so transforms may outlive this object.
 class TlsClientContext {
  public:
   TlsClientContext(bool verify, const std::string& ca_file);
@@ -36,7 +37,8 @@ class TlsClientContext {
 //         write plaintext with write_plaintext(); read app data with read_plaintext();
 //         after every call, send take_ciphertext() to the network if non-empty.
 // Hostname verification uses `verify_host` (the upstream host, even when SNI differs);
-// IP literals are verified against IP SANs.
+// IP literals (also "[v6]") are verified against IP SANs and never sent as SNI. With
+// verification on, an empty verify_host fails the handshake rather than skipping the name check.
 class TlsTransform {
  public:
   enum class Status { ok, want_more, closed, error };
@@ -56,6 +58,8 @@ class TlsTransform {
   Status write_plaintext(std::string_view plain);
   // Appends decrypted application data to `out`. ok if anything was appended or more may come,
   // want_more when nothing is buffered, closed on close_notify, error on a TLS failure.
+  // Data decrypted before a close_notify or an error is still appended. Drives the handshake
+  // first if it is not done yet.
   Status read_plaintext(std::string& out);
   // Moves pending ciphertext for the network into `out` (appends). Returns bytes appended.
   size_t take_ciphertext(std::string& out);
@@ -69,6 +73,8 @@ class TlsTransform {
   bool verify_failed() const { return verify_failed_; }
   // Negotiated ALPN protocol ("" if none).
   std::string alpn() const;
+  // True when the handshake resumed a cached session (no certificate exchange took place).
+  bool session_reused() const;
 
  private:
   Status fail(int ssl_ret);
@@ -79,6 +85,7 @@ class TlsTransform {
   bool handshake_done_ = false;
   bool verify_failed_ = false;
   std::string error_;
+  std::string session_key_;  // sni + '\0' + verify_host: which cached session may be resumed
 };
 
 }  // namespace tokentap

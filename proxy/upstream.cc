@@ -482,7 +482,8 @@ int UpstreamConnection::on_headers_complete() {
   head_.body_expected = !(head_request_ || head_.status == 204 || head_.status == 304);
   if (handler_) handler_->on_upstream_response_head(head_);
   if (state_ == State::closed) return HPE_PAUSED;
-  return head_request_ ? 1 : 0;
+  // llhttp would read a body announced by Content-Length even on 204/304; 1 means "no body".
+  return head_.body_expected ? 0 : 1;
 }
 
 int UpstreamConnection::on_body(const char* at, size_t len) {

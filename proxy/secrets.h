@@ -1,0 +1,53 @@
+// The only place that knows what a secret is: which headers and query parameters carry
+// credentials, how the API key of a request is found, the non-reversible key id that stands in for
+// it in logs and metrics, and how text is scrubbed before anyone outside the process sees it.
+//
+// Secret headers: authorization, proxy-authorization, x-api-key, api-key, x-goog-api-key, and
+// cookie / set-cookie (session cookies are credentials too; the proxy never needs to log them).
+// Secret query parameters: key, api_key, api-key, access_token (matched case-insensitively after
+// percent-decoding the name, so `K%65Y=` is caught as well).
+//
+// Everything here is pure: no I/O, no globals, safe from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/request_context.h"
+
+namespace tokentap {
+
+// What replaces a secret value in anything we emit.
+inline constexpr std::string_view kRedacted = "REDACTED";
+
+// True for headers whose value is a credential (case-insensitive name match).
+bool is_secret_header(std::string_view name);
+
+// True for query parameter names whose value is a credential (see the list above).
+bool is_secret_query_param(std::string_view name);
+
+// The API key a request carries, in order of precedence: Authorization (the scheme such as
+// "Bearer " or "Basic " stripped), x-api-key, api-key, x-goog-api-key, then the first secret query
+// parameter of `target` (percent-decoded). Empty values are skipped. Returns "" when there is none.
+std::string extract_api_key(const HeaderList& headers, std::string_view target);
+
+// The first 8 lower-case hex characters of SHA-256(key): enough to tell keys apart on a dashboard,
+// useless for recovering the key. "" for an empty key.
+std::string key_id(std::string_view key);
+
+// `target` with the value of every secret query parameter replaced by REDACTED. Everything else,
+// including parameter order, separators and an empty value, stays byte-identical.
+std::string redact_target(std::string_view target);
+
+// `text` with every occurrence of any non-empty string in `secrets`, and anything that looks like
+// a provider API key (sk-..., sk-ant-..., AIza...) or a bearer token, replaced by REDACTED.
+// Longer secrets win over shorter ones that overlap them. Use it on every message that leaves the
+// process: error bodies sent to clients, diagnostic logs, error_detail.
+std::string scrub(std::string_view text, const std::vector<std::string>& secrets);
+
+// Percent-decodes `s` ("%41" -> "A"); with `plus_as_space`, '+' becomes ' ' as in form-encoded
+// query strings. Malformed escapes are kept as written.
+std::string percent_decode(std::string_view s, bool plus_as_space);
+
+}  // namespace tokentap
