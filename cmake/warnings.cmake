@@ -1,5 +1,5 @@
 set(TOKENTAP_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-    -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+    -Wcast-align -Wunused -Woverloaded-virtual -Wimplicit-fallthrough)
 if(TOKENTAP_WERROR)
   list(APPEND TOKENTAP_WARNINGS -Werror)
 endif()

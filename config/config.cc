@@ -491,6 +491,20 @@ constexpr Field<LogSettings> kLogFields[] = {
 };
 
 // Top-level sections. Adding one is a parser here plus its field in Config.
+constexpr Field<MetricsSettings> kMetricsFields[] = {
+    {"max_values_per_label",
+     [](Context& c, const Value& v, MetricsSettings& m) {
+       m.max_values_per_label = static_cast<uint32_t>(as_integer(c, v, 1, 100000));
+     }},
+    {"otel_semconv",
+     [](Context& c, const Value& v, MetricsSettings& m) { m.otel_semconv = as_bool(c, v); }},
+};
+
+constexpr Field<MeteringSettings> kMeteringFields[] = {
+    {"include_stream_usage",
+     [](Context& c, const Value& v, MeteringSettings& m) { m.include_stream_usage = as_bool(c, v); }},
+};
+
 constexpr Field<Config> kSections[] = {
     {"listen", [](Context& c, const Value& v, Config& cfg) { cfg.listen = as_host_port(c, v); }},
     {"admin_listen",
@@ -510,6 +524,10 @@ constexpr Field<Config> kSections[] = {
                   Config& cfg) { parse_mapping(c, v, kLimitFields, cfg.limits); }},
     {"log",
      [](Context& c, const Value& v, Config& cfg) { parse_mapping(c, v, kLogFields, cfg.log); }},
+    {"metrics", [](Context& c, const Value& v,
+                   Config& cfg) { parse_mapping(c, v, kMetricsFields, cfg.metrics); }},
+    {"metering", [](Context& c, const Value& v,
+                    Config& cfg) { parse_mapping(c, v, kMeteringFields, cfg.metering); }},
 };
 
 std::string host_port_text(const HostPort& hp) {

@@ -98,6 +98,19 @@ struct AgentSettings {
   std::string header = "x-agent-id";  // lower-case
 };
 
+struct MetricsSettings {
+  // Distinct values kept per label (agent, model, tool, ...); later values become "other".
+  uint32_t max_values_per_label = 100;
+  // Also export the OpenTelemetry GenAI metric names and attribute names.
+  bool otel_semconv = false;
+};
+
+struct MeteringSettings {
+  // Add stream_options.include_usage to OpenAI streaming chat/completions requests that lack it
+  // and remove the resulting usage-only chunk from what the client receives.
+  bool include_stream_usage = true;
+};
+
 struct Config {
   std::string source = "<built-in defaults>";  // file name the config came from
   HostPort listen{"127.0.0.1", 8080};
@@ -110,6 +123,8 @@ struct Config {
   Timeouts timeouts;
   Limits limits;
   LogSettings log;
+  MetricsSettings metrics;
+  MeteringSettings metering;
 };
 
 // The configuration used when no file is given: routes for OpenAI, Anthropic and Gemini.

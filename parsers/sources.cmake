@@ -1,3 +1,14 @@
 set(TOKENTAP_PARSER_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/anthropic_parser.cc
+  ${CMAKE_CURRENT_LIST_DIR}/content_decoder.cc
+  ${CMAKE_CURRENT_LIST_DIR}/endpoint.cc
+  ${CMAKE_CURRENT_LIST_DIR}/gemini_parser.cc
+  ${CMAKE_CURRENT_LIST_DIR}/json_splitter.cc
+  ${CMAKE_CURRENT_LIST_DIR}/json_util.cc
+  ${CMAKE_CURRENT_LIST_DIR}/llm_facts.cc
+  ${CMAKE_CURRENT_LIST_DIR}/llm_parser.cc
+  ${CMAKE_CURRENT_LIST_DIR}/openai_parser.cc
+  ${CMAKE_CURRENT_LIST_DIR}/response_headers.cc
   ${CMAKE_CURRENT_LIST_DIR}/sse.cc
+  ${CMAKE_CURRENT_LIST_DIR}/stream_options.cc
 )

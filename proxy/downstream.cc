@@ -76,12 +76,15 @@ struct DownstreamConnection::Active {
   bool has_content_length = false;
   bool buffer_body = false;  // JSON: read whole before forwarding
   std::string body;
+  bool body_replaced = false;  // the observer rewrote the body: ask for identity encoding
   bool request_complete = false;
 
   UpstreamConnection* upstream = nullptr;
   bool response_started = false;
   bool response_chunked = false;
   bool response_body_expected = false;
+  bool response_filtered = false;  // the observer rewrites the body the client receives
+  std::string filtered;            // scratch for filtered output
   bool close_after = false;
   bool finished = false;
 };
@@ -345,7 +348,7 @@ bool DownstreamConnection::prepare_request() {
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
   if (a.observer == nullptr && worker_.shared().observer_factory) {
-    a.observer = worker_.shared().observer_factory();
+    a.observer = worker_.shared().observer_factory(worker_.index());
   }
   if (a.observer) a.observer->on_request_headers(ctx, a.headers);
   // Body reads are bounded in time by the idle timeout.
@@ -370,7 +373,8 @@ std::string DownstreamConnection::upstream_request_head() {
   for (const Header& h : a.headers) {
     if (is_hop_by_hop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect") ||
         iequals(h.name, "content-length") || iequals(h.name, config.request_id_header) ||
-        iequals(h.name, config.agent.header) || iequals(h.name, config.session_header)) {
+        iequals(h.name, config.agent.header) || iequals(h.name, config.session_header) ||
+        (a.body_replaced && iequals(h.name, "accept-encoding"))) {
       continue;
     }
     std::string lower = to_lower(h.name);
@@ -384,6 +388,7 @@ std::string DownstreamConnection::upstream_request_head() {
   head += ": ";
   head += a.ctx.request_id;
   head += "\r\n";
+  if (a.body_replaced) head += "accept-encoding: identity\r\n";
   if (a.buffer_body) {
     head += "content-length: " + std::to_string(a.body.size()) + "\r\n";
   } else if (a.request_chunked) {
@@ -450,7 +455,13 @@ int DownstreamConnection::on_message_complete() {
   uv_timer_stop(&timer_);
   if (a.finished || a.response_started) return HPE_PAUSED;  // answered early (error)
   if (a.buffer_body) {
-    if (a.observer) a.observer->on_request_body(a.ctx, a.body);
+    if (a.observer) {
+      a.observer->on_request_body(a.ctx, a.body);
+      if (auto replaced = a.observer->replace_request_body(a.ctx, a.body)) {
+        a.body = std::move(*replaced);
+        a.body_replaced = true;
+      }
+    }
     start_upstream();
     if (closing_ || active_ == nullptr) return HPE_PAUSED;
   } else if (a.request_chunked && a.upstream) {
@@ -482,7 +493,12 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
     a.ctx.upstream_request_id = *rid;
   }
   a.response_body_expected = head.body_expected;
-  bool length_known = head.has_content_length && !head.chunked;
+  if (a.observer) {
+    a.observer->on_response_headers(a.ctx, head.status, head.headers);
+    a.response_filtered = head.body_expected && a.observer->filters_response();
+  }
+  // A filtered body has a new length: it goes out chunked.
+  bool length_known = head.has_content_length && !head.chunked && !a.response_filtered;
   a.response_chunked = head.body_expected && !length_known && !a.http10;
   a.close_after = !a.client_keep_alive || draining_ || worker_.draining() ||
                   (head.body_expected && !length_known && a.http10);
@@ -499,6 +515,7 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
     std::string lower = to_lower(h.name);
     if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
     if (lower == config.request_id_header) has_request_id = true;
+    if (a.response_filtered && lower == "content-length") continue;
     out += h.name;
     out += ": ";
     out += h.value;
@@ -511,15 +528,30 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
   if (a.close_after) out += "connection: close\r\n";
   out += "\r\n";
   a.response_started = true;
-  if (a.observer) a.observer->on_response_headers(a.ctx, head.status, head.headers);
   write_client(std::move(out));
 }
 
 void DownstreamConnection::on_upstream_body(std::string_view data) {
   Active& a = *active_;
   if (data.empty()) return;
-  a.ctx.response_body_bytes += data.size();
   if (a.observer) a.observer->on_response_body(a.ctx, data);
+  if (a.response_filtered) {
+    a.filtered.clear();
+    a.observer->filter_response(data, a.filtered);
+    send_client_body(a.filtered);
+  } else {
+    send_client_body(data);
+  }
+  if (queued_to_client_ > kHighWatermark && a.upstream && !upstream_read_paused_) {
+    upstream_read_paused_ = true;
+    a.upstream->pause_reading();
+  }
+}
+
+void DownstreamConnection::send_client_body(std::string_view data) {
+  Active& a = *active_;
+  if (data.empty()) return;
+  a.ctx.response_body_bytes += data.size();
   if (a.response_chunked) {
     std::string framed;
     framed.reserve(data.size() + 16);
@@ -531,14 +563,15 @@ void DownstreamConnection::on_upstream_body(std::string_view data) {
   } else {
     write_client(std::string(data));
   }
-  if (queued_to_client_ > kHighWatermark && a.upstream && !upstream_read_paused_) {
-    upstream_read_paused_ = true;
-    a.upstream->pause_reading();
-  }
 }
 
 void DownstreamConnection::on_upstream_complete() {
   Active& a = *active_;
+  if (a.response_filtered) {
+    a.filtered.clear();
+    a.observer->finish_response_filter(a.filtered);
+    send_client_body(a.filtered);
+  }
   if (a.response_chunked) write_client("0\r\n\r\n");
   UpstreamConnection* conn = a.upstream;
   a.upstream = nullptr;

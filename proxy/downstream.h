@@ -74,6 +74,8 @@ class DownstreamConnection final : public UpstreamHandler {
   void continue_after_response();
   void client_gone(std::string detail);
   void write_client(std::string data);
+  // Frames response body bytes for the client (chunked or as is) and counts them.
+  void send_client_body(std::string_view data);
   void on_write_done(size_t bytes, int status);
   void pause_reading();
   void resume_reading();

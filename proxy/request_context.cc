@@ -1,5 +1,6 @@
 #include "proxy/request_context.h"
 
+#include <cmath>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +102,7 @@ std::string access_log_line(const RequestContext& ctx,
   line["client"] = ctx.client_address;
   line["key_id"] = ctx.key_id;
   line["upstream_connection_reused"] = ctx.reused_connection;
+  for (const auto& [key, value] : ctx.log_fields.items()) line[key] = value;
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 
@@ -77,6 +80,9 @@ struct RequestContext {
   Clock::time_point end;
   bool reused_connection = false;
 
+  // Fields an observer adds to the access log line (appended after the core fields).
+  nlohmann::ordered_json log_fields = nlohmann::ordered_json::object();
+
   double duration_ms() const {
     return std::chrono::duration<double, std::milli>(end - start).count();
   }
@@ -101,6 +107,19 @@ class RequestObserver {
   // De-chunked body bytes in arrival order (still content-encoded if the upstream compressed).
   virtual void on_response_body(RequestContext&, std::string_view) {}
   virtual void on_complete(RequestContext&) {}
+
+  // The one sanctioned change to bytes on the wire (see parsers/stream_options.h), as a pair:
+  // replace_request_body() may return a new buffered JSON body to forward instead of the
+  // client's (the proxy then also asks the upstream for an identity-encoded response), and
+  // when filters_response() is true after on_response_headers(), the response body the client
+  // receives is what filter_response() / finish_response_filter() produce instead of the
+  // upstream's bytes. on_response_body() always sees the upstream's bytes.
+  virtual std::optional<std::string> replace_request_body(RequestContext&, std::string_view) {
+    return std::nullopt;
+  }
+  virtual bool filters_response() const { return false; }
+  virtual void filter_response(std::string_view in, std::string& out) { out.append(in); }
+  virtual void finish_response_filter(std::string& /*out*/) {}
 };
 
 }  // namespace tokentap

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/metering.h"
 #include "proxy/worker.h"
 
 namespace tokentap {
@@ -23,8 +24,6 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The observer factory must be set before run(); it is called on worker threads.
-  void set_observer_factory(ObserverFactory factory) { shared_.observer_factory = std::move(factory); }
   // Binds, starts workers and serves until drained (SIGTERM/SIGINT). Throws std::runtime_error
   // for startup failures (bind, TLS CA files).
   int run();
@@ -38,6 +37,7 @@ class Server {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<CoreMetrics> metrics_;
+  std::unique_ptr<Metering> metering_;
   std::unique_ptr<LineWriter> access_log_;
   SharedState shared_;
   std::vector<int> listen_fds_;

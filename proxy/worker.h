@@ -25,7 +25,8 @@ namespace tokentap {
 
 class DownstreamConnection;
 
-using ObserverFactory = std::function<std::unique_ptr<RequestObserver>()>;
+// Makes the observer for one request; called on the worker's loop thread with its index.
+using ObserverFactory = std::function<std::unique_ptr<RequestObserver>(size_t worker_index)>;
 
 // State shared by all workers; outlives them.
 struct SharedState {
@@ -55,6 +56,7 @@ class Worker {
 
   // Loop-thread accessors.
   uv_loop_t* loop() { return &loop_; }
+  size_t index() const { return static_cast<size_t>(index_); }
   const Config& config() const { return *shared_.config; }
   SharedState& shared() { return shared_; }
   WorkerMetrics& metrics() { return metrics_; }

@@ -259,8 +259,14 @@ TEST_CASE("keys that are absent keep their defaults", "[config]") {
 TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors]") {
   CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
         "t.yaml:2: expected one of the keys listen, admin_listen, workers, agent, "
-        "session_header, request_id_header, routes, timeouts, limits, log, got unknown key "
-        "\"listen_addr\"");
+        "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, got "
+        "unknown key \"listen_addr\"");
+  CHECK(error_of("metrics:\n  max_labels: 5\n") ==
+        "t.yaml:2: metrics: expected one of the keys max_values_per_label, otel_semconv, got "
+        "unknown key \"max_labels\"");
+  CHECK(error_of("metering:\n  inject: false\n") ==
+        "t.yaml:2: metering: expected one of the keys include_stream_usage, got unknown key "
+        "\"inject\"");
   CHECK(error_of("timeouts:\n  connect: 1s\n  conect: 2s\n") ==
         "t.yaml:3: timeouts: expected one of the keys connect, first_byte, idle, "
         "downstream_header, drain, got unknown key \"conect\"");
@@ -634,4 +640,20 @@ TEST_CASE("TOKENTAP_AGENT overrides the agent name when non-empty", "[config][en
   CHECK(c.agent.name == "pod-agent-7");
   CHECK(c.agent.header == "x-agent-id");
   ::unsetenv("TOKENTAP_AGENT");
+}
+
+TEST_CASE("metrics and metering sections", "[config]") {
+  Config defaults = default_config();
+  CHECK(defaults.metrics.max_values_per_label == 100);
+  CHECK_FALSE(defaults.metrics.otel_semconv);
+  CHECK(defaults.metering.include_stream_usage);
+  Config c = load_config_string(
+      "metrics:\n  max_values_per_label: 7\n  otel_semconv: true\n"
+      "metering:\n  include_stream_usage: false\n",
+      "t.yaml");
+  CHECK(c.metrics.max_values_per_label == 7);
+  CHECK(c.metrics.otel_semconv);
+  CHECK_FALSE(c.metering.include_stream_usage);
+  CHECK_THROWS_WITH(load_config_string("metrics:\n  max_values_per_label: 0\n", "t.yaml"),
+                    Catch::Contains("t.yaml:2: metrics.max_values_per_label"));
 }

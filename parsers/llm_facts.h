@@ -1,0 +1,151 @@
+// What one LLM API exchange tells us, as extracted by an LlmParser (parsers/llm_parser.h).
+// Plain data with no behaviour beyond naming: the proxy copies what it needs into its
+// metrics and access log once the request has ended.
+//
+// Token semantics, for every provider: `input` counts all billed input tokens including cache
+// reads and writes, `output` counts all output tokens including reasoning; `cache_read`,
+// `cache_write` and `reasoning` are subsets of those two.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tokentap {
+
+enum class ApiProvider : uint8_t { openai, azure_openai, openai_compatible, anthropic, gemini };
+inline constexpr size_t kApiProviderCount = 5;
+const char* api_provider_name(ApiProvider p);  // "openai", "azure_openai", ...
+
+enum class Operation : uint8_t {
+  other,             // not an API we meter (model listing, file upload, ...)
+  chat_completions,  // OpenAI POST .../chat/completions
+  completions,       // OpenAI legacy POST .../completions
+  responses,         // OpenAI POST .../responses
+  embeddings,        // OpenAI POST .../embeddings
+  messages,          // Anthropic POST /v1/messages
+  count_tokens,      // Anthropic /v1/messages/count_tokens, Gemini :countTokens (not billed)
+  generate_content,  // Gemini :generateContent and :streamGenerateContent
+  embed_content,     // Gemini :embedContent and :batchEmbedContents
+};
+const char* operation_name(Operation op);  // "chat_completions", ...
+// The OpenTelemetry GenAI `gen_ai.operation.name` value: "chat", "text_completion",
+// "embeddings", "generate_content", or "other".
+const char* otel_operation_name(Operation op);
+
+// `present` means the provider reported its final counts. When false the fields may still hold
+// what a cut stream reported before it ended (e.g. Anthropic's input side from message_start).
+struct TokenUsage {
+  bool present = false;
+  uint64_t input = 0;
+  uint64_t output = 0;
+  uint64_t cache_read = 0;
+  uint64_t cache_write = 0;
+  uint64_t reasoning = 0;
+};
+
+struct ToolCallCount {
+  std::string name;
+  uint32_t count = 0;
+};
+
+// Tool results the client sent back in the newest user turn (Anthropic `tool_result` blocks).
+struct ToolResultCount {
+  std::string tool;  // resolved from the matching tool_use id; "unknown" when not in the request
+  bool is_error = false;
+  uint32_t count = 0;
+};
+inline const char* tool_result_status(const ToolResultCount& r) {
+  return r.is_error ? "error" : "success";
+}
+
+// An error the provider reported, in the body of a non-2xx response or as an in-stream event.
+struct ProviderError {
+  int http_status = 0;  // status of the response that carried it
+  std::string type;     // e.g. "rate_limit_error", "invalid_request_error", "RESOURCE_EXHAUSTED"
+  std::string code;     // e.g. "context_length_exceeded", "429"
+  std::string message;  // control characters replaced, key-like tokens redacted, <= 256 bytes
+  bool present() const { return !type.empty() || !code.empty() || !message.empty(); }
+};
+
+// The error_type label values a provider error maps to (a subset of the proxy's list).
+enum class ErrorClass : uint8_t {
+  none,
+  rate_limited,
+  overloaded,
+  context_length_exceeded,
+  invalid_request,
+  authentication,
+  permission_denied,
+  not_found,
+  request_too_large,
+  timeout,
+  upstream_error,
+};
+const char* error_class_name(ErrorClass c);  // "none", "rate_limited", ...
+// Classifies from the HTTP status and the provider's own type/code/message.
+ErrorClass classify_provider_error(int http_status, const ProviderError& error);
+
+enum class RateLimitResource : uint8_t { requests, tokens, input_tokens, output_tokens };
+inline constexpr size_t kRateLimitResourceCount = 4;
+const char* rate_limit_resource_name(RateLimitResource r);  // "requests", ...
+
+// One provider rate-limit window from response headers; -1 when the header was absent.
+struct RateLimit {
+  int64_t limit = -1;
+  int64_t remaining = -1;
+  int64_t reset_ms = -1;  // only when given as a duration (OpenAI "6m0s"); Anthropic sends a date
+};
+
+enum class ParseErrorKind : uint8_t {
+  invalid_json,          // a JSON body, event or array element did not parse
+  oversized,             // a JSON value we needed exceeded ParserLimits::max_json_bytes
+  truncated,             // the body ended inside an event, a JSON value or a compressed stream
+  decode_error,          // gzip/deflate/br data was corrupt
+  unsupported_encoding,  // a Content-Encoding we cannot decode
+  unexpected_shape,      // valid JSON, but not the shape this API documents
+  invalid_request,       // the request body was not a JSON object
+  internal,              // an exception inside the parser (e.g. allocation failure)
+};
+inline constexpr size_t kParseErrorKindCount = 8;
+const char* parse_error_kind_name(ParseErrorKind k);  // label value for llm_parse_errors_total
+
+struct LlmFacts {
+  ApiProvider provider = ApiProvider::openai;
+  Operation operation = Operation::other;
+  std::string requested_model;  // request body; Gemini URL path; Azure deployment
+  std::string response_model;   // what the provider says answered (e.g. a dated snapshot)
+  bool stream = false;
+  bool stream_options_present = false;   // the request had stream_options (OpenAI)
+  bool include_usage_requested = false;  // ... with include_usage: true
+
+  TokenUsage usage;
+  std::string finish_reason;  // provider's own spelling: "stop", "end_turn", "STOP", ...
+  std::vector<ToolCallCount> tool_calls;      // in order of first appearance
+  std::vector<ToolResultCount> tool_results;  // in order of first appearance
+
+  int http_status = 0;
+  ProviderError error;
+  ErrorClass error_class = ErrorClass::none;  // set by finish()
+
+  std::string upstream_request_id;  // x-request-id / request-id / apim-request-id
+  std::array<RateLimit, kRateLimitResourceCount> rate_limits{};
+  int64_t retry_after_ms = -1;  // retry-after-ms, or retry-after in seconds; -1 when absent
+
+  // The response reached its documented end ([DONE], message_stop, response.completed, a
+  // closed JSON body or array). False for a stream cut short between events.
+  bool response_complete = false;
+  uint32_t content_events = 0;  // stream events that carried generated content
+
+  std::array<uint32_t, kParseErrorKindCount> parse_errors{};
+
+  const RateLimit& rate_limit(RateLimitResource r) const {
+    return rate_limits[static_cast<size_t>(r)];
+  }
+  uint32_t parse_error_count() const;
+};
+
+}  // namespace tokentap

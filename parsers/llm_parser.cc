@@ -1,0 +1,330 @@
+#include "parsers/llm_parser.h"
+
+#include <nlohmann/json.hpp>
+
+#include "parsers/content_decoder.h"
+#include "parsers/json_util.h"
+#include "parsers/provider_parsers.h"
+
+namespace tokentap {
+namespace {
+
+constexpr size_t kMaxToolNames = 64;
+constexpr size_t kMaxHeaderValueBytes = 256;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != b[i]) return false;
+  }
+  return true;
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s.substr(0, kMaxHeaderValueBytes));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view trim_json_space(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<LlmParser> LlmParser::create(std::optional<ApiProvider> provider,
+                                             std::string_view method, std::string_view target,
+                                             const ParserLimits& limits) {
+  try {
+    const Endpoint endpoint = classify_endpoint(provider, method, target);
+    switch (endpoint.format) {
+      case WireFormat::openai:
+        return make_openai_parser(endpoint, limits);
+      case WireFormat::anthropic:
+        return make_anthropic_parser(endpoint, limits);
+      case WireFormat::gemini:
+        return make_gemini_parser(endpoint, limits);
+    }
+  } catch (...) {
+    // Only allocation can fail here; the caller proxies without metering.
+  }
+  return nullptr;
+}
+
+LlmParser::LlmParser(const Endpoint& endpoint, const ParserLimits& limits)
+    : endpoint_(endpoint), limits_(limits) {
+  facts_.provider = endpoint.provider;
+  facts_.operation = endpoint.operation;
+  facts_.requested_model = endpoint.path_model;
+  facts_.stream = endpoint.path_stream;
+}
+
+LlmParser::~LlmParser() = default;
+
+void LlmParser::request_header(std::string_view name, std::string_view value) {
+  if (iequals(name, "content-encoding") &&
+      parse_content_encoding(value) != ContentEncoding::identity) {
+    request_encoded_ = true;
+  }
+}
+
+void LlmParser::on_request_body(std::string_view body) {
+  const bool first = !request_seen_;
+  request_seen_ = true;
+  if (!first || request_encoded_ || body.empty()) return;
+  try {
+    parse_request(body);
+  } catch (...) {
+    count_parse_error(ParseErrorKind::internal);
+  }
+}
+
+void LlmParser::begin_response(int status) {
+  facts_.http_status = status;
+  content_type_.clear();
+  content_encoding_.clear();
+}
+
+void LlmParser::response_header(std::string_view name, std::string_view value) {
+  try {
+    if (iequals(name, "content-type")) {
+      content_type_ = lowercase(value);
+    } else if (iequals(name, "content-encoding")) {
+      content_encoding_.assign(value.substr(0, kMaxHeaderValueBytes));
+    } else {
+      header_reader_.read(name, value, facts_);
+    }
+  } catch (...) {
+    count_parse_error(ParseErrorKind::internal);
+  }
+}
+
+void LlmParser::end_response_headers() {
+  try {
+    const int status = facts_.http_status;
+    if (status < 200 || status == 204 || status == 304) return;
+    const bool sse_type = content_type_.find("text/event-stream") != std::string::npos;
+    const bool json_type = content_type_.find("json") != std::string::npos;
+    const bool json_array_stream = endpoint_.format == WireFormat::gemini && !endpoint_.sse;
+    if (sse_type) {
+      framing_ = Framing::sse;
+    } else if (json_type) {
+      framing_ = Framing::json;
+    } else if (status >= 400) {
+      return;  // an HTML or plain-text error page from something in between
+    } else if (facts_.stream && !json_array_stream) {
+      framing_ = Framing::sse;  // a stream sent without its content type
+    } else {
+      framing_ = Framing::json;
+    }
+    const ContentEncoding encoding = parse_content_encoding(content_encoding_);
+    if (encoding == ContentEncoding::unsupported) {
+      count_parse_error(ParseErrorKind::unsupported_encoding);
+      framing_ = Framing::none;
+      return;
+    }
+    if (encoding != ContentEncoding::identity) {
+      decoder_ = std::make_unique<ContentDecoder>(encoding, limits_.decode_chunk_bytes);
+    }
+    if (framing_ == Framing::sse) {
+      sse_.emplace(limits_.max_json_bytes);
+      facts_.stream = true;
+    } else {
+      splitter_.emplace(limits_.max_json_bytes,
+                        [this](std::string_view key) { return wants_member(key); });
+    }
+  } catch (...) {
+    count_parse_error(ParseErrorKind::internal);
+    framing_ = Framing::none;
+  }
+}
+
+FeedResult LlmParser::feed(std::string_view chunk) {
+  FeedResult result;
+  if (finished_ || broken_ || framing_ == Framing::none || chunk.empty()) return result;
+  const uint32_t content_before = facts_.content_events;
+  content_in_feed_ = false;
+  saw_body_ = true;
+  try {
+    if (decoder_ == nullptr) {
+      consume(chunk);
+    } else {
+      std::string_view decoded;
+      for (;;) {
+        const ContentDecoder::Status s = decoder_->next(chunk, decoded);
+        if (s == ContentDecoder::Status::output) {
+          consume(decoded);
+          if (broken_) break;
+          continue;
+        }
+        if (s == ContentDecoder::Status::error) {
+          count_parse_error(ParseErrorKind::decode_error);
+          broken_ = true;
+        }
+        break;
+      }
+    }
+  } catch (...) {
+    count_parse_error(ParseErrorKind::internal);
+    broken_ = true;
+  }
+  result.content = content_in_feed_;
+  result.first_content = content_in_feed_ && content_before == 0;
+  return result;
+}
+
+void LlmParser::consume(std::string_view bytes) {
+  if (framing_ == Framing::sse) {
+    SseEvent event;
+    while (sse_->next(bytes, event)) handle_sse(event);
+    return;
+  }
+  JsonPart part;
+  for (;;) {
+    const JsonSplitter::Status s = splitter_->next(bytes, part);
+    if (s == JsonSplitter::Status::part) {
+      handle_part(part);
+      continue;
+    }
+    if (s == JsonSplitter::Status::error) {
+      count_parse_error(ParseErrorKind::invalid_json);
+      broken_ = true;
+    }
+    return;
+  }
+}
+
+void LlmParser::handle_sse(const SseEvent& event) {
+  if (event.oversized) {
+    count_parse_error(ParseErrorKind::oversized);
+    return;
+  }
+  const std::string_view data = trim_json_space(event.data);
+  if (data.empty()) return;
+  if (data.front() != '{' && data.front() != '[') {
+    on_text_event(event.type, data);
+    return;
+  }
+  const Json parsed = json_util::parse(data);
+  if (parsed.is_discarded()) {
+    // "[DONE]" looks like an array until it fails to parse as one.
+    if (data.front() == '[') {
+      on_text_event(event.type, data);
+    } else {
+      count_parse_error(ParseErrorKind::invalid_json);
+    }
+    return;
+  }
+  on_event(event.type, parsed);
+}
+
+void LlmParser::handle_part(const JsonPart& part) {
+  const bool element = splitter_->shape() == JsonSplitter::Shape::array;
+  if (part.oversized) {
+    count_parse_error(ParseErrorKind::oversized);
+    return;
+  }
+  const Json parsed = json_util::parse(part.value);
+  if (parsed.is_discarded()) {
+    count_parse_error(ParseErrorKind::invalid_json);
+    return;
+  }
+  if (!element) {
+    on_member(part.key, parsed);
+  } else if (parsed.is_object()) {
+    on_event(std::string_view(), parsed);
+  } else {
+    count_parse_error(ParseErrorKind::unexpected_shape);
+  }
+}
+
+void LlmParser::on_text_event(std::string_view, std::string_view) {
+  count_parse_error(ParseErrorKind::invalid_json);
+}
+
+void LlmParser::finish() {
+  if (finished_) return;
+  finished_ = true;
+  try {
+    if (framing_ != Framing::none && !broken_) {
+      bool cut = decoder_ != nullptr && saw_body_ && !decoder_->complete();
+      if (sse_.has_value() && !sse_->finish()) cut = true;
+      if (splitter_.has_value()) {
+        if (splitter_->finish()) {
+          mark_complete();
+        } else if (splitter_->started()) {
+          cut = true;
+        }
+      }
+      if (cut) count_parse_error(ParseErrorKind::truncated);
+    }
+    on_end();
+  } catch (...) {
+    count_parse_error(ParseErrorKind::internal);
+  }
+  if (facts_.error.present() || facts_.http_status >= 400) {
+    facts_.error.http_status = facts_.http_status;
+  }
+  facts_.error_class = classify_provider_error(facts_.http_status, facts_.error);
+}
+
+void LlmParser::note_content() {
+  content_in_feed_ = true;
+  ++facts_.content_events;
+}
+
+void LlmParser::count_parse_error(ParseErrorKind kind) {
+  ++facts_.parse_errors[static_cast<size_t>(kind)];
+}
+
+void LlmParser::add_tool_call(std::string_view name) {
+  std::string clean = json_util::clean_label(name);
+  if (clean.empty()) clean = "unknown";
+  for (ToolCallCount& t : facts_.tool_calls) {
+    if (t.name == clean) {
+      ++t.count;
+      return;
+    }
+  }
+  if (facts_.tool_calls.size() + 1 >= kMaxToolNames) {
+    // Keep the list bounded; the last slot collects every further name.
+    clean = "other";
+    for (ToolCallCount& t : facts_.tool_calls) {
+      if (t.name == clean) {
+        ++t.count;
+        return;
+      }
+    }
+  }
+  facts_.tool_calls.push_back({std::move(clean), 1});
+}
+
+void LlmParser::set_response_model(std::string_view model) {
+  if (!model.empty()) facts_.response_model = json_util::clean_label(model);
+}
+
+void LlmParser::set_requested_model(std::string_view model) {
+  if (endpoint_.path_model.empty() && !model.empty()) {
+    facts_.requested_model = json_util::clean_label(model);
+  }
+}
+
+void LlmParser::set_finish_reason(std::string_view reason) {
+  if (!reason.empty()) facts_.finish_reason = json_util::clean_label(reason, 64);
+}
+
+void LlmParser::set_error(std::string_view type, std::string_view code, std::string_view message) {
+  if (facts_.error.present()) return;
+  facts_.error.type = json_util::clean_label(type, 64);
+  facts_.error.code = json_util::clean_label(code, 64);
+  facts_.error.message = json_util::clean_message(message);
+}
+
+}  // namespace tokentap

@@ -1,0 +1,130 @@
+#include "parsers/stream_options.h"
+
+#include "parsers/json_splitter.h"
+
+namespace tokentap {
+namespace {
+
+constexpr std::string_view kUsageOption = R"("stream_options":{"include_usage":true})";
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+std::string_view trim_json_space(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// `data` is a chunk with an empty choices array and a usage object.
+bool is_usage_only_chunk(std::string_view data) {
+  bool empty_choices = false;
+  bool usage = false;
+  const bool ok = for_each_member(data, [&](std::string_view key, std::string_view value) {
+    if (key == "choices") {
+      const std::string_view inner = value.size() >= 2 && value.front() == '['
+                                         ? trim_json_space(value.substr(1, value.size() - 2))
+                                         : std::string_view("x");
+      empty_choices = inner.empty();
+    } else if (key == "usage") {
+      usage = !value.empty() && value.front() == '{';
+    }
+  });
+  return ok && empty_choices && usage;
+}
+
+}  // namespace
+
+std::optional<std::string> add_stream_usage_option(std::string_view body) {
+  bool stream = false;
+  bool has_options = false;
+  size_t insert_at = std::string_view::npos;
+  const bool ok = for_each_member(body, [&](std::string_view key, std::string_view value) {
+    if (key == "stream") {
+      stream = value == "true";
+    } else if (key == "stream_options") {
+      has_options = true;
+    }
+    insert_at = static_cast<size_t>(value.data() - body.data()) + value.size();
+  });
+  if (!ok || !stream || has_options) return std::nullopt;
+  std::string out;
+  out.reserve(body.size() + kUsageOption.size() + 1);
+  out.append(body.substr(0, insert_at));
+  out.push_back(',');
+  out.append(kUsageOption);
+  out.append(body.substr(insert_at));
+  return out;
+}
+
+void UsageChunkFilter::feed(std::string_view in, std::string& out) {
+  size_t i = 0;
+  while (i < in.size()) {
+    if (after_cr_) {
+      after_cr_ = false;
+      if (in[i] == '\n') {
+        // The LF completes a CRLF whose CR we already routed; it follows the CR.
+        if (!drop_lf_) (cr_to_out_ ? out : (passthrough_ ? out : held_)).push_back('\n');
+        drop_lf_ = false;
+        ++i;
+        continue;
+      }
+      drop_lf_ = false;
+    }
+    size_t j = i;
+    while (j < in.size() && in[j] != '\n' && in[j] != '\r') ++j;
+    const std::string_view content = in.substr(i, j - i);
+    (passthrough_ ? out : held_).append(content);
+    if (line_.size() < kMaxHeldBytes) {
+      line_.append(content.substr(0, kMaxHeldBytes - line_.size()));
+    }
+    if (!passthrough_ && held_.size() > kMaxHeldBytes) {
+      out.append(held_);
+      held_.clear();
+      passthrough_ = true;
+    }
+    if (j == in.size()) break;
+    const char terminator = in[j];
+    i = j + 1;
+    std::string_view line = line_;
+    if (first_line_ && line.substr(0, kBom.size()) == kBom) line.remove_prefix(kBom.size());
+    first_line_ = false;
+    cr_to_out_ = false;
+    if (!line.empty()) {
+      (passthrough_ ? out : held_).push_back(terminator);
+      const size_t colon = line.find(':');
+      if (line.substr(0, colon) == "data" && !passthrough_) {
+        std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        data_.append(value);
+        data_.push_back('\n');
+      }
+      line_.clear();
+      after_cr_ = terminator == '\r';
+      continue;
+    }
+    // A blank line: the event is complete.
+    line_.clear();
+    (passthrough_ ? out : held_).push_back(terminator);
+    if (!passthrough_ && !data_.empty() && is_usage_only_chunk(data_)) {
+      ++removed_;
+      drop_lf_ = terminator == '\r';
+    } else {
+      out.append(held_);
+      cr_to_out_ = true;
+    }
+    held_.clear();
+    data_.clear();
+    passthrough_ = false;
+    after_cr_ = terminator == '\r';
+  }
+}
+
+void UsageChunkFilter::finish(std::string& out) {
+  out.append(held_);
+  held_.clear();
+  data_.clear();
+  line_.clear();
+  passthrough_ = false;
+}
+
+}  // namespace tokentap

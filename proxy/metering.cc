@@ -1,0 +1,514 @@
+#include "proxy/metering.h"
+
+#include <strings.h>
+
+#include <cmath>
+
+#include "parsers/llm_parser.h"
+#include "parsers/stream_options.h"
+
+namespace tokentap {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+const Histogram::BucketBoundaries kDurationBuckets = {0.05, 0.1, 0.25, 0.5, 1,  2.5, 5,
+                                                      10,   20,  30,   60,  120, 300, 600};
+const Histogram::BucketBoundaries kTtftBuckets = {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1,
+                                                  1.5,  2,   3,   5,   10,  20,   60};
+const Histogram::BucketBoundaries kTpotBuckets = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.03,
+                                                  0.05,  0.075,  0.1,   0.2,  0.5,  1};
+// The OpenTelemetry GenAI semantic conventions' advisory buckets.
+const Histogram::BucketBoundaries kOtelTokenBuckets = {
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+const Histogram::BucketBoundaries kOtelDurationBuckets = {
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+const Histogram::BucketBoundaries kOtelTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06,
+                                                      0.08,  0.1,   0.25, 0.5,  0.75, 1.0,
+                                                      2.5,   5.0,   7.5,  10.0};
+
+// Labels whose values come from users or providers and are capped.
+bool is_capped_label(std::string_view name) {
+  return name == "agent" || name == "model" || name == "tool" || name == "reason" ||
+         name == "gen_ai_request_model" || name == "gen_ai_response_model";
+}
+
+constexpr size_t kMaxCachedHandles = 20'000;
+
+std::optional<ApiProvider> api_provider_for(Provider p) {
+  switch (p) {
+    case Provider::openai: return ApiProvider::openai;
+    case Provider::anthropic: return ApiProvider::anthropic;
+    case Provider::gemini: return ApiProvider::gemini;
+    case Provider::azure_openai: return ApiProvider::azure_openai;
+    case Provider::openai_compatible: return ApiProvider::openai_compatible;
+    case Provider::auto_detect: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+const char* otel_system(ApiProvider p) {
+  switch (p) {
+    case ApiProvider::openai: return "openai";
+    case ApiProvider::azure_openai: return "az.ai.openai";
+    case ApiProvider::openai_compatible: return "openai";
+    case ApiProvider::anthropic: return "anthropic";
+    case ApiProvider::gemini: return "gcp.gemini";
+  }
+  return "openai";
+}
+
+bool bills_tokens(Operation op) {
+  return op != Operation::other && op != Operation::count_tokens;
+}
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+class MeteringObserver final : public RequestObserver {
+ public:
+  MeteringObserver(MeteringCache& cache) : cache_(cache), m_(cache.metering()) {}
+
+  void on_request_headers(RequestContext& ctx, const HeaderList& headers) override {
+    std::optional<ApiProvider> provider =
+        ctx.route ? api_provider_for(ctx.route->provider) : std::nullopt;
+    parser_ = LlmParser::create(provider, ctx.method, ctx.path);
+    if (!parser_) return;
+    parser_->on_request_headers(headers);
+    provider_name_ = api_provider_name(parser_->facts().provider);
+    agent_ = ctx.agent;
+    inflight_ = &cache_.gauge(m_.inflight, {{"agent", agent_}, {"provider", provider_name_}});
+    inflight_->Increment();
+  }
+
+  void on_request_body(RequestContext& ctx, std::string_view body) override {
+    if (parser_ && ctx.request_is_json) parser_->on_request_body(body);
+  }
+
+  std::optional<std::string> replace_request_body(RequestContext&, std::string_view body) override {
+    if (!parser_ || !m_.config().metering.include_stream_usage) return std::nullopt;
+    const LlmFacts& f = parser_->facts();
+    bool openai_format = f.provider == ApiProvider::openai ||
+                         f.provider == ApiProvider::azure_openai ||
+                         f.provider == ApiProvider::openai_compatible;
+    if (!openai_format || f.operation != Operation::chat_completions || !f.stream ||
+        f.stream_options_present) {
+      return std::nullopt;
+    }
+    std::optional<std::string> rewritten = add_stream_usage_option(body);
+    if (rewritten) {
+      usage_added_ = true;
+      cache_.counter(m_.stream_usage_added, {{"provider", provider_name_}}).Increment();
+    }
+    return rewritten;
+  }
+
+  void on_response_headers(RequestContext&, int status, const HeaderList& headers) override {
+    if (!parser_) return;
+    parser_->on_response_headers(status, headers);
+    if (!usage_added_ || status < 200 || status >= 300) return;
+    // The filter reads SSE text: only an identity-encoded event stream can be filtered.
+    for (const Header& h : headers) {
+      if (h.name.size() == 16 && strcasecmp(h.name.c_str(), "content-encoding") == 0 &&
+          strcasecmp(h.value.c_str(), "identity") != 0) {
+        return;
+      }
+    }
+    filtering_ = true;
+  }
+
+  void on_response_body(RequestContext&, std::string_view chunk) override {
+    if (!parser_) return;
+    FeedResult r = parser_->feed(chunk);
+    if (r.content) {
+      Clock::time_point now = Clock::now();
+      if (r.first_content || first_content_ == Clock::time_point{}) first_content_ = now;
+      last_content_ = now;
+    }
+  }
+
+  bool filters_response() const override { return filtering_; }
+  void filter_response(std::string_view in, std::string& out) override { filter_.feed(in, out); }
+  void finish_response_filter(std::string& out) override { filter_.finish(out); }
+
+  void on_complete(RequestContext& ctx) override {
+    if (!parser_) return;
+    if (inflight_) inflight_->Decrement();
+    parser_->finish();
+    record(ctx, parser_->facts());
+  }
+
+ private:
+  void record(RequestContext& ctx, const LlmFacts& f) {
+    const std::string& model =
+        !f.requested_model.empty() ? f.requested_model
+                                   : (!f.response_model.empty() ? f.response_model : kUnknown);
+    std::string_view operation = operation_name(f.operation);
+    int status = ctx.status;
+    std::string_view error_type =
+        metric_error_type(ctx.error, status, error_class_name(f.error_class));
+    std::string code = std::to_string(status);
+    double duration = seconds_between(ctx.start, ctx.end);
+
+    cache_.counter(m_.requests, {{"agent", agent_}, {"provider", provider_name_}, {"model", model},
+                                 {"operation", operation}, {"code", code},
+                                 {"error_type", error_type}})
+        .Increment();
+    cache_.histogram(m_.duration,
+                     {{"agent", agent_}, {"provider", provider_name_}, {"model", model},
+                      {"operation", operation}, {"stream", f.stream ? "true" : "false"}},
+                     kDurationBuckets)
+        .Observe(duration);
+
+    bool streamed_content = f.stream && first_content_ != Clock::time_point{};
+    double ttft = streamed_content ? seconds_between(ctx.start, first_content_) : -1;
+    if (streamed_content) {
+      cache_.histogram(m_.ttft, {{"agent", agent_}, {"provider", provider_name_}, {"model", model}},
+                       kTtftBuckets)
+          .Observe(ttft);
+      if (f.usage.output > 1 && last_content_ > first_content_) {
+        cache_.histogram(m_.tpot,
+                         {{"agent", agent_}, {"provider", provider_name_}, {"model", model}},
+                         kTpotBuckets)
+            .Observe(seconds_between(first_content_, last_content_) /
+                     static_cast<double>(f.usage.output - 1));
+      }
+    }
+
+    const TokenUsage& u = f.usage;
+    bool has_counts = u.input + u.output > 0;
+    if (has_counts) {
+      auto add = [&](const char* type, uint64_t n) {
+        if (n == 0) return;
+        cache_.counter(m_.tokens, {{"agent", agent_}, {"provider", provider_name_},
+                                   {"model", model}, {"type", type}})
+            .Increment(static_cast<double>(n));
+      };
+      add("input", u.input);
+      add("output", u.output);
+      add("cache_read", u.cache_read);
+      add("cache_write", u.cache_write);
+      add("reasoning", u.reasoning);
+    }
+    std::string_view usage_source = "reported";
+    std::string_view missing_reason;
+    if (!u.present && bills_tokens(f.operation) && status >= 200 && status < 300) {
+      if (ctx.error == ErrorType::client_cancelled) {
+        missing_reason = "client_cancelled";
+      } else if (ctx.error != ErrorType::none) {
+        missing_reason = "upstream_error";
+      } else if (f.parse_error_count() > 0) {
+        missing_reason = "parse_error";
+      } else {
+        missing_reason = "not_reported";
+      }
+      usage_source = "missing";
+      cache_.counter(m_.usage_missing, {{"agent", agent_}, {"provider", provider_name_},
+                                        {"model", model}, {"reason", missing_reason}})
+          .Increment();
+    } else if (!u.present) {
+      usage_source = "none";
+    }
+
+    for (const ToolCallCount& t : f.tool_calls) {
+      cache_.counter(m_.tool_calls, {{"agent", agent_}, {"provider", provider_name_},
+                                     {"model", model}, {"tool", t.name}})
+          .Increment(t.count);
+    }
+    for (const ToolResultCount& t : f.tool_results) {
+      cache_.counter(m_.tool_results,
+                     {{"agent", agent_}, {"tool", t.tool}, {"status", tool_result_status(t)}})
+          .Increment(t.count);
+    }
+    if (!f.finish_reason.empty()) {
+      cache_.counter(m_.finish_reasons, {{"agent", agent_}, {"provider", provider_name_},
+                                         {"model", model}, {"reason", f.finish_reason}})
+          .Increment();
+    }
+    for (size_t k = 0; k < kParseErrorKindCount; ++k) {
+      if (f.parse_errors[k] == 0) continue;
+      cache_.counter(m_.parse_errors,
+                     {{"provider", provider_name_},
+                      {"reason", parse_error_kind_name(static_cast<ParseErrorKind>(k))}})
+          .Increment(f.parse_errors[k]);
+    }
+    for (size_t r = 0; r < kRateLimitResourceCount; ++r) {
+      const RateLimit& rl = f.rate_limits[r];
+      const char* resource = rate_limit_resource_name(static_cast<RateLimitResource>(r));
+      if (rl.remaining >= 0) {
+        cache_.gauge(m_.ratelimit_remaining, {{"provider", provider_name_}, {"resource", resource}})
+            .Set(static_cast<double>(rl.remaining));
+      }
+      if (rl.limit >= 0) {
+        cache_.gauge(m_.ratelimit_limit, {{"provider", provider_name_}, {"resource", resource}})
+            .Set(static_cast<double>(rl.limit));
+      }
+    }
+    record_otel(f, model, error_type, duration, ttft);
+    if (ctx.upstream_request_id.empty()) ctx.upstream_request_id = f.upstream_request_id;
+    log(ctx, f, model, usage_source, missing_reason, error_type, ttft);
+  }
+
+  void record_otel(const LlmFacts& f, const std::string& model, std::string_view error_type,
+                   double duration, double ttft) {
+    if (m_.otel_duration == nullptr) return;
+    const char* system = otel_system(f.provider);
+    const char* op = otel_operation_name(f.operation);
+    const std::string& response_model = f.response_model.empty() ? model : f.response_model;
+    cache_.histogram(*m_.otel_duration,
+                     {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
+                      {"gen_ai_request_model", model},
+                      {"error_type", error_type == "none" ? "" : error_type}},
+                     kOtelDurationBuckets)
+        .Observe(duration);
+    if (f.usage.input + f.usage.output > 0) {
+      for (auto [type, n] : {std::pair<const char*, uint64_t>{"input", f.usage.input},
+                             std::pair<const char*, uint64_t>{"output", f.usage.output}}) {
+        cache_.histogram(*m_.otel_token_usage,
+                         {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
+                          {"gen_ai_request_model", model},
+                          {"gen_ai_response_model", response_model}, {"gen_ai_token_type", type}},
+                         kOtelTokenBuckets)
+            .Observe(static_cast<double>(n));
+      }
+    }
+    if (ttft >= 0) {
+      cache_.histogram(*m_.otel_ttft,
+                       {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
+                        {"gen_ai_request_model", model}},
+                       kOtelTtftBuckets)
+          .Observe(ttft);
+    }
+  }
+
+  void log(RequestContext& ctx, const LlmFacts& f, const std::string& model,
+           std::string_view usage_source, std::string_view missing_reason,
+           std::string_view error_type, double ttft) {
+    nlohmann::ordered_json& out = ctx.log_fields;
+    out["provider"] = provider_name_;
+    out["operation"] = operation_name(f.operation);
+    out["model"] = model;
+    out["response_model"] = f.response_model;
+    out["stream"] = f.stream;
+    out["tokens"] = {{"input", f.usage.input},
+                     {"output", f.usage.output},
+                     {"cache_read", f.usage.cache_read},
+                     {"cache_write", f.usage.cache_write},
+                     {"reasoning", f.usage.reasoning}};
+    out["usage_source"] = usage_source;
+    if (!missing_reason.empty()) out["usage_missing_reason"] = missing_reason;
+    out["finish_reason"] = f.finish_reason;
+    nlohmann::ordered_json tools = nlohmann::ordered_json::object();
+    for (const ToolCallCount& t : f.tool_calls) tools[t.name] = t.count;
+    out["tool_calls"] = std::move(tools);
+    if (ttft >= 0) out["ttft_ms"] = std::round(ttft * 1e6) / 1e3;
+    out["llm_error_type"] = error_type;
+    if (f.error.present()) {
+      out["provider_error"] = {{"type", f.error.type}, {"code", f.error.code},
+                               {"message", f.error.message}};
+    }
+    if (usage_added_) out["stream_usage_added"] = true;
+    if (f.parse_error_count() > 0) out["parse_errors"] = f.parse_error_count();
+  }
+
+  static inline const std::string kUnknown = "unknown";
+
+  MeteringCache& cache_;
+  Metering& m_;
+  std::unique_ptr<LlmParser> parser_;
+  std::string provider_name_ = "unknown";
+  std::string agent_;
+  prometheus::Gauge* inflight_ = nullptr;
+  bool usage_added_ = false;
+  bool filtering_ = false;
+  UsageChunkFilter filter_;
+  Clock::time_point first_content_{};
+  Clock::time_point last_content_{};
+};
+
+}  // namespace
+
+std::string LabelLimiter::cap(std::string_view label, std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& seen = seen_[std::string(label)];
+  std::string v(value);
+  if (seen.contains(v)) return v;
+  if (seen.size() >= max_values_) return "other";
+  seen.insert(v);
+  return v;
+}
+
+std::string MeteringCache::key_of(const void* family, Labels labels) {
+  std::string key(reinterpret_cast<const char*>(&family), sizeof family);
+  for (const auto& [name, value] : labels) {
+    key += '\x1f';
+    key += value;
+  }
+  return key;
+}
+
+prometheus::Labels MeteringCache::capped(Labels labels) {
+  prometheus::Labels out;
+  for (const auto& [name, value] : labels) {
+    out.emplace(name, is_capped_label(name) ? metering_.limiter().cap(name, value)
+                                            : std::string(value));
+  }
+  return out;
+}
+
+template <class T>
+void MeteringCache::bound(std::unordered_map<std::string, T*>& cache) {
+  // Raw values past the cap all map to "other" but still get cache entries; keep it bounded.
+  if (cache.size() >= kMaxCachedHandles) cache.clear();
+}
+
+prometheus::Counter& MeteringCache::counter(prometheus::Family<prometheus::Counter>& family,
+                                            Labels labels) {
+  std::string key = key_of(&family, labels);
+  if (auto it = counters_.find(key); it != counters_.end()) return *it->second;
+  bound(counters_);
+  prometheus::Counter& c = family.Add(capped(labels));
+  counters_.emplace(std::move(key), &c);
+  return c;
+}
+
+prometheus::Gauge& MeteringCache::gauge(prometheus::Family<prometheus::Gauge>& family,
+                                        Labels labels) {
+  std::string key = key_of(&family, labels);
+  if (auto it = gauges_.find(key); it != gauges_.end()) return *it->second;
+  bound(gauges_);
+  prometheus::Gauge& g = family.Add(capped(labels));
+  gauges_.emplace(std::move(key), &g);
+  return g;
+}
+
+prometheus::Histogram& MeteringCache::histogram(prometheus::Family<prometheus::Histogram>& family,
+                                                Labels labels,
+                                                const prometheus::Histogram::BucketBoundaries& b) {
+  std::string key = key_of(&family, labels);
+  if (auto it = histograms_.find(key); it != histograms_.end()) return *it->second;
+  bound(histograms_);
+  prometheus::Histogram& h = family.Add(capped(labels), b);
+  histograms_.emplace(std::move(key), &h);
+  return h;
+}
+
+Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config,
+                   size_t workers)
+    : requests(BuildCounter()
+                   .Name("llm_requests_total")
+                   .Help("LLM API requests by agent, provider, model, operation, HTTP status and "
+                         "error type")
+                   .Register(registry)),
+      duration(BuildHistogram()
+                   .Name("llm_request_duration_seconds")
+                   .Help("Time from the request's first byte to the response's last byte")
+                   .Register(registry)),
+      ttft(BuildHistogram()
+               .Name("llm_time_to_first_token_seconds")
+               .Help("Streams: time from the request to the first content-bearing event")
+               .Register(registry)),
+      tpot(BuildHistogram()
+               .Name("llm_time_per_output_token_seconds")
+               .Help("Streams: time between first and last content event per output token "
+                     "after the first")
+               .Register(registry)),
+      tokens(BuildCounter()
+                 .Name("llm_tokens_total")
+                 .Help("Tokens billed, by type: input (all, incl. cache), output (incl. "
+                       "reasoning), and the cache_read, cache_write, reasoning subsets")
+                 .Register(registry)),
+      tool_calls(BuildCounter()
+                     .Name("llm_tool_calls_total")
+                     .Help("Tool calls the model made, by tool name")
+                     .Register(registry)),
+      tool_results(BuildCounter()
+                       .Name("llm_tool_results_total")
+                       .Help("Tool results sent back to the model, by tool and status")
+                       .Register(registry)),
+      finish_reasons(BuildCounter()
+                         .Name("llm_finish_reasons_total")
+                         .Help("Responses by the provider's finish / stop reason")
+                         .Register(registry)),
+      inflight(BuildGauge()
+                   .Name("llm_inflight_requests")
+                   .Help("LLM API requests in progress")
+                   .Register(registry)),
+      usage_missing(BuildCounter()
+                        .Name("llm_usage_missing_total")
+                        .Help("Successful billable requests whose token usage could not be "
+                              "read, by reason")
+                        .Register(registry)),
+      parse_errors(BuildCounter()
+                       .Name("llm_parse_errors_total")
+                       .Help("Request or response bodies that could not be metered, by reason "
+                             "(traffic is forwarded unchanged)")
+                       .Register(registry)),
+      ratelimit_remaining(BuildGauge()
+                              .Name("llm_upstream_ratelimit_remaining")
+                              .Help("Provider rate-limit headroom from the latest response")
+                              .Register(registry)),
+      ratelimit_limit(BuildGauge()
+                          .Name("llm_upstream_ratelimit_limit")
+                          .Help("Provider rate limit from the latest response")
+                          .Register(registry)),
+      stream_usage_added(BuildCounter()
+                             .Name("tokentap_stream_usage_requested_total")
+                             .Help("Streaming requests to which tokentap added "
+                                   "stream_options.include_usage")
+                             .Register(registry)),
+      config_(std::move(config)),
+      limiter_(config_->metrics.max_values_per_label) {
+  if (config_->metrics.otel_semconv) {
+    otel_token_usage = &BuildHistogram()
+                            .Name("gen_ai_client_token_usage")
+                            .Help("OpenTelemetry GenAI: tokens used per request, by token type")
+                            .Register(registry);
+    otel_duration = &BuildHistogram()
+                         .Name("gen_ai_client_operation_duration_seconds")
+                         .Help("OpenTelemetry GenAI: duration of a GenAI operation")
+                         .Register(registry);
+    otel_ttft = &BuildHistogram()
+                     .Name("gen_ai_server_time_to_first_token_seconds")
+                     .Help("OpenTelemetry GenAI: time to the first token of a stream")
+                     .Register(registry);
+  }
+  for (size_t i = 0; i < workers; ++i) caches_.push_back(std::make_unique<MeteringCache>(*this));
+}
+
+std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index) {
+  return std::make_unique<MeteringObserver>(*caches_.at(worker_index));
+}
+
+std::string_view metric_error_type(ErrorType proxy_error, int status,
+                                   std::string_view provider_class) {
+  switch (proxy_error) {
+    case ErrorType::none: break;
+    case ErrorType::bad_request: return "invalid_request";
+    case ErrorType::header_timeout: return "timeout";
+    case ErrorType::request_too_large:
+    case ErrorType::headers_too_large: return "request_too_large";
+    case ErrorType::overloaded: return "overloaded";
+    case ErrorType::no_route: return "not_found";
+    case ErrorType::upstream_connect_error: return "connect_error";
+    case ErrorType::upstream_tls_error: return "tls_error";
+    case ErrorType::upstream_protocol_error: return "protocol_error";
+    case ErrorType::upstream_reset: return "upstream_error";
+    case ErrorType::timeout: return "timeout";
+    case ErrorType::client_cancelled: return "client_cancelled";
+    case ErrorType::shutting_down:
+    case ErrorType::internal: return "upstream_error";
+  }
+  if (status >= 400) {
+    if (!provider_class.empty() && provider_class != "none") return provider_class;
+    return status >= 500 ? "upstream_error" : "invalid_request";
+  }
+  return "none";
+}
+
+}  // namespace tokentap

@@ -1,0 +1,106 @@
+// Provider-aware metering: turns each request's LlmFacts (parsers/) into the llm_* Prometheus
+// metrics and access-log fields. Metering owns the metric families (shared by all workers);
+// each worker gets its own handle cache so that a label set seen before costs a hash lookup,
+// not prometheus-cpp's locked Family::Add. Label values that users or providers control
+// (agent, model, tool, finish reason) are capped at metrics.max_values_per_label distinct
+// values per label; later ones are reported as "other".
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "config/config.h"
+#include "proxy/request_context.h"
+
+namespace tokentap {
+
+// Thread-safe cap on distinct values per label name.
+class LabelLimiter {
+ public:
+  explicit LabelLimiter(size_t max_values) : max_values_(max_values) {}
+  // Returns `value` if it is already known or there is room for it, else "other".
+  std::string cap(std::string_view label, std::string_view value);
+
+ private:
+  size_t max_values_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> seen_;
+};
+
+class Metering;
+
+// Per-worker handles; used from one loop thread only.
+class MeteringCache {
+ public:
+  explicit MeteringCache(Metering& metering) : metering_(metering) {}
+
+  using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
+  prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, Labels labels);
+  prometheus::Gauge& gauge(prometheus::Family<prometheus::Gauge>& family, Labels labels);
+  prometheus::Histogram& histogram(prometheus::Family<prometheus::Histogram>& family,
+                                   Labels labels, const prometheus::Histogram::BucketBoundaries& b);
+  Metering& metering() { return metering_; }
+
+ private:
+  prometheus::Labels capped(Labels labels);
+  static std::string key_of(const void* family, Labels labels);
+  template <class T>
+  void bound(std::unordered_map<std::string, T*>& cache);
+
+  Metering& metering_;
+  std::unordered_map<std::string, prometheus::Counter*> counters_;
+  std::unordered_map<std::string, prometheus::Gauge*> gauges_;
+  std::unordered_map<std::string, prometheus::Histogram*> histograms_;
+};
+
+class Metering {
+ public:
+  Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config, size_t workers);
+
+  // A new observer for one request served by worker `worker_index`.
+  std::unique_ptr<RequestObserver> make_observer(size_t worker_index);
+
+  const Config& config() const { return *config_; }
+  LabelLimiter& limiter() { return limiter_; }
+
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& duration;
+  prometheus::Family<prometheus::Histogram>& ttft;
+  prometheus::Family<prometheus::Histogram>& tpot;
+  prometheus::Family<prometheus::Counter>& tokens;
+  prometheus::Family<prometheus::Counter>& tool_calls;
+  prometheus::Family<prometheus::Counter>& tool_results;
+  prometheus::Family<prometheus::Counter>& finish_reasons;
+  prometheus::Family<prometheus::Gauge>& inflight;
+  prometheus::Family<prometheus::Counter>& usage_missing;
+  prometheus::Family<prometheus::Counter>& parse_errors;
+  prometheus::Family<prometheus::Gauge>& ratelimit_remaining;
+  prometheus::Family<prometheus::Gauge>& ratelimit_limit;
+  prometheus::Family<prometheus::Counter>& stream_usage_added;
+  // OpenTelemetry GenAI semantic-convention names; null unless metrics.otel_semconv.
+  prometheus::Family<prometheus::Histogram>* otel_token_usage = nullptr;
+  prometheus::Family<prometheus::Histogram>* otel_duration = nullptr;
+  prometheus::Family<prometheus::Histogram>* otel_ttft = nullptr;
+
+ private:
+  std::shared_ptr<const Config> config_;
+  LabelLimiter limiter_;
+  std::vector<std::unique_ptr<MeteringCache>> caches_;
+};
+
+// The metric error_type for a request: the proxy's own failure class when there is one,
+// else the provider's error class for a non-2xx status, else "none".
+std::string_view metric_error_type(ErrorType proxy_error, int status, std::string_view provider_class);
+
+}  // namespace tokentap
