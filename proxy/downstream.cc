@@ -650,9 +650,10 @@ void DownstreamConnection::finish_request() {
   a.ctx.end = Clock::now();
   if (a.ctx.status == 0) a.ctx.status = error_status(a.ctx.error);
   if (a.observer) a.observer->on_complete(a.ctx);
-  worker_.shared().access_log->write(access_log_line(a.ctx, std::chrono::system_clock::now()));
+  // Metrics first, then the log line: a reader who saw the line sees the counters moved.
   worker_.metrics().request(a.ctx.route ? a.ctx.route->name : "none", a.ctx.status).Increment();
   worker_.metrics().core().inflight.Decrement();
+  worker_.shared().access_log->write(access_log_line(a.ctx, std::chrono::system_clock::now()));
 }
 
 void DownstreamConnection::client_gone(std::string detail) {

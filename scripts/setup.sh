@@ -23,3 +23,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# npm packages of the end-to-end SDK tests, as pinned in tests/e2e/package-lock.json; reinstalled
+# only when node_modules is missing or older than the lock file.
+e2e_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
+if [ ! -d "$e2e_dir/node_modules" ] || [ "$e2e_dir/package-lock.json" -nt "$e2e_dir/node_modules" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup.sh: npm not found; it is needed to install the tests/e2e packages" >&2
+    exit 1
+  fi
+  (cd "$e2e_dir" && npm ci --no-audit --no-fund)
+  touch "$e2e_dir/node_modules"
+fi

@@ -1,0 +1,233 @@
+// Provider wire formats as the real APIs send them, built from what a test means to say
+// (model, text, tool calls, token counts). Each builder returns plain objects: the fake provider
+// serialises them, and the test compares what the SDK returns against the same objects.
+import { randomBytes } from 'node:crypto';
+
+const hex = (bytes) => randomBytes(bytes).toString('hex');
+
+export const ids = {
+  openaiRequest: () => `req_${hex(16)}`,
+  anthropicRequest: () => `req_011C${hex(12)}`,
+  chatCompletion: () => `chatcmpl-${hex(15)}`,
+  toolCall: () => `call_${hex(12)}`,
+  message: () => `msg_01${hex(12)}`,
+  toolUse: () => `toolu_01${hex(12)}`,
+};
+
+// Cuts `text` into `count` pieces of nearly equal length (at least one piece), as a model's
+// tokens arrive in a stream.
+export function pieces(text, count) {
+  const size = Math.max(1, Math.ceil(text.length / count));
+  const out = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out.length ? out : [''];
+}
+
+export const openai = {
+  usage(prompt, completion, { cached = 0, reasoning = 0 } = {}) {
+    return {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+      completion_tokens_details: {
+        reasoning_tokens: reasoning,
+        audio_tokens: 0,
+        accepted_prediction_tokens: 0,
+        rejected_prediction_tokens: 0,
+      },
+    };
+  },
+
+  // A chat.completion object. `toolCalls`: [{ name, arguments (a JSON string) }].
+  completion({ model, content = null, toolCalls = null, usage, id = ids.chatCompletion() }) {
+    const message = { role: 'assistant', content, refusal: null, annotations: [] };
+    if (toolCalls) {
+      message.tool_calls = toolCalls.map((call) => ({
+        id: call.id ?? ids.toolCall(),
+        type: 'function',
+        function: { name: call.name, arguments: call.arguments },
+      }));
+    }
+    return {
+      id,
+      object: 'chat.completion',
+      created: 1763790000,
+      model,
+      choices: [
+        { index: 0, message, logprobs: null, finish_reason: toolCalls ? 'tool_calls' : 'stop' },
+      ],
+      usage,
+      service_tier: 'default',
+      system_fingerprint: 'fp_560af6e559',
+    };
+  },
+
+  // The chat.completion.chunk objects of one streamed answer, in order. With `usage` (what a
+  // request with stream_options.include_usage gets) every chunk carries "usage": null and a final
+  // chunk with no choices carries the usage. `toolCalls`: [{ id, name, arguments }], whose
+  // arguments arrive in `argumentPieces` fragments.
+  chunks({
+    model,
+    text = null,
+    textPieces = 3,
+    toolCalls = null,
+    argumentPieces = 3,
+    usage = null,
+    id = ids.chatCompletion(),
+  }) {
+    const base = {
+      id,
+      object: 'chat.completion.chunk',
+      created: 1763790000,
+      model,
+      service_tier: 'default',
+      system_fingerprint: 'fp_560af6e559',
+    };
+    const chunk = (delta, finishReason = null) => {
+      const c = {
+        ...base,
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      };
+      if (usage) c.usage = null;
+      return c;
+    };
+    const out = [chunk({ role: 'assistant', content: toolCalls ? null : '', refusal: null })];
+    if (text !== null) {
+      for (const piece of pieces(text, textPieces)) out.push(chunk({ content: piece }));
+    }
+    (toolCalls ?? []).forEach((call, index) => {
+      out.push(
+        chunk({
+          tool_calls: [
+            { index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } },
+          ],
+        }),
+      );
+      for (const piece of pieces(call.arguments, argumentPieces)) {
+        out.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }));
+      }
+    });
+    out.push(chunk({}, toolCalls ? 'tool_calls' : 'stop'));
+    if (usage) out.push({ ...base, choices: [], usage });
+    return out;
+  },
+
+  // SSE events for `chunks`, ending with the [DONE] sentinel.
+  sse(chunks) {
+    return [...chunks.map((data) => ({ data })), { data: '[DONE]' }];
+  },
+
+  rateLimitError(message) {
+    return {
+      error: { message, type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' },
+    };
+  },
+
+  headers(requestId) {
+    return {
+      'x-request-id': requestId,
+      'openai-organization': 'org-e2e',
+      'openai-processing-ms': '212',
+      'openai-version': '2020-10-01',
+      'x-ratelimit-limit-requests': '10000',
+      'x-ratelimit-remaining-requests': '9999',
+    };
+  },
+};
+
+export const anthropic = {
+  usage(input, output, { cacheCreation = 0, cacheRead = 0 } = {}) {
+    return {
+      input_tokens: input,
+      cache_creation_input_tokens: cacheCreation,
+      cache_read_input_tokens: cacheRead,
+      cache_creation: { ephemeral_5m_input_tokens: cacheCreation, ephemeral_1h_input_tokens: 0 },
+      output_tokens: output,
+      service_tier: 'standard',
+    };
+  },
+
+  // A Messages API response. `content`: [{ type: 'text', text }] and/or
+  // [{ type: 'tool_use', id, name, input }].
+  message({ model, content, usage, stopReason, id = ids.message() }) {
+    const usesTool = content.some((block) => block.type === 'tool_use');
+    return {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content,
+      stop_reason: stopReason ?? (usesTool ? 'tool_use' : 'end_turn'),
+      stop_sequence: null,
+      usage,
+    };
+  },
+
+  // The real event sequence that streams `message`: message_start (empty content, output_tokens
+  // not final), a ping, per block content_block_start / _delta... / _stop, message_delta with the
+  // stop reason and final usage, message_stop. Each element is { event, data }.
+  streamEvents(message, { textPieces = 3, jsonPieces = 3 } = {}) {
+    const events = [];
+    const push = (data) => events.push({ event: data.type, data });
+    push({
+      type: 'message_start',
+      message: {
+        ...message,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...message.usage, output_tokens: 1 },
+      },
+    });
+    message.content.forEach((block, index) => {
+      if (block.type === 'text') {
+        push({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
+        if (index === 0) push({ type: 'ping' });
+        for (const text of pieces(block.text, textPieces)) {
+          push({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } });
+        }
+      } else if (block.type === 'tool_use') {
+        push({
+          type: 'content_block_start',
+          index,
+          content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
+        });
+        for (const partial of pieces(JSON.stringify(block.input), jsonPieces)) {
+          push({
+            type: 'content_block_delta',
+            index,
+            delta: { type: 'input_json_delta', partial_json: partial },
+          });
+        }
+      } else {
+        throw new Error(`streamEvents: unsupported block type ${block.type}`);
+      }
+      push({ type: 'content_block_stop', index });
+    });
+    push({
+      type: 'message_delta',
+      delta: { stop_reason: message.stop_reason, stop_sequence: message.stop_sequence },
+      usage: { output_tokens: message.usage.output_tokens },
+    });
+    push({ type: 'message_stop' });
+    return events;
+  },
+
+  overloadedError(requestId) {
+    return {
+      type: 'error',
+      error: { type: 'overloaded_error', message: 'Overloaded' },
+      request_id: requestId,
+    };
+  },
+
+  headers(requestId) {
+    return {
+      'request-id': requestId,
+      'anthropic-organization-id': '5a0c4a0e-e2e0-4e2e-8e2e-e2e0e2e0e2e0',
+      'anthropic-ratelimit-requests-limit': '4000',
+      'anthropic-ratelimit-requests-remaining': '3999',
+    };
+  },
+};
