@@ -1,0 +1,904 @@
+// parser_bench: throughput of the metering parsers (parsers/) on synthetic provider traffic
+// shaped like the real thing, next to baselines (memcpy, nlohmann::json::parse, the SSE decoder
+// or JSON splitter alone, inflate alone) that show what metering costs relative to merely
+// touching the bytes. Every run's result is checked against what the generator put in, so a
+// number cannot come from a parser that skipped work: a wrong result ends the program with
+// exit status 1. Usage: parser_bench [--quick] [--filter=TEXT]; see bench/README.md.
+#define ZLIB_CONST
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "parsers/content_decoder.h"
+#include "parsers/json_splitter.h"
+#include "parsers/llm_parser.h"
+#include "parsers/sse.h"
+#include "parsers/stream_options.h"
+
+namespace tokentap::bench {
+namespace {
+
+using OJson = nlohmann::ordered_json;  // keeps members in the order providers send them
+using Pieces = std::vector<std::string_view>;
+
+constexpr std::string_view kStreamUsageOption = R"(,"stream_options":{"include_usage":true})";
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "parser_bench: %s\n", why.c_str());
+  std::exit(EXIT_FAILURE);
+}
+
+// Keeps the compiler from proving a baseline's result unused and dropping the work.
+void keep(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
+
+// splitmix64: the same workloads on every platform and standard library.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  size_t between(size_t lo, size_t hi) { return lo + static_cast<size_t>(next() % (hi - lo + 1)); }
+  template <class T, size_t N>
+  const T& pick(const T (&items)[N]) {
+    return items[between(0, N - 1)];
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// Model output and file contents: mostly ASCII words, with the escapes (quotes, backslashes,
+// newlines, tabs) and multi-byte UTF-8 that real text puts in JSON strings.
+constexpr std::string_view kWords[] = {
+    "the",       "request", "parser",   "stream",   "token",    "usage",      "model",
+    "agent",     "tool",    "result",   "returns",  "a",        "of",         "to",
+    "and",       "in",      "is",       "with",     "for",      "each",       "event",
+    "bytes",     "proxy",   "latency",  "cache",    "function", "value",      "error",
+    "retry",     "config",  "upstream", "response", "buffer",   "0.25",       "2048",
+    "naïve",     "café",    "→",        "—",        "“ok”",     "\"quoted\"", "C:\\tmp\\x",
+    "tab\there", "line\n",  "\n\n",     "```cpp\n", "{",        "}",          "😀"};
+
+std::string prose(Rng& rng, size_t words) {
+  std::string out;
+  for (size_t i = 0; i < words; ++i) {
+    if (i > 0) out += ' ';
+    out += rng.pick(kWords);
+  }
+  return out;
+}
+
+std::string code_lines(Rng& rng, size_t lines) {
+  std::string out;
+  for (size_t i = 0; i < lines; ++i) {
+    out.append(2 * rng.between(0, 4), ' ');
+    out += "auto v" + std::to_string(rng.between(0, 999)) + " = " + prose(rng, rng.between(2, 8));
+    out += ";\n";
+  }
+  return out;
+}
+
+// ASCII letters and spaces only: every byte lands in the JSON text as exactly one byte.
+std::string filler(size_t bytes) {
+  constexpr std::string_view kText = "lorem ipsum dolor sit amet consectetur adipiscing elit ";
+  std::string out;
+  while (out.size() < bytes) out += kText.substr(0, std::min(kText.size(), bytes - out.size()));
+  return out;
+}
+
+std::string random_id(Rng& rng, std::string_view prefix, size_t length) {
+  constexpr std::string_view kAlnum =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out(prefix);
+  for (size_t i = 0; i < length; ++i) out += kAlnum[rng.between(0, kAlnum.size() - 1)];
+  return out;
+}
+
+// Pieces of 1-4 KiB, the sizes a proxy reads from a TLS stream.
+Pieces split(std::string_view body, Rng& rng) {
+  Pieces pieces;
+  while (!body.empty()) {
+    const size_t n = std::min(body.size(), rng.between(1024, 4096));
+    pieces.push_back(body.substr(0, n));
+    body.remove_prefix(n);
+  }
+  return pieces;
+}
+
+// Gzip as a streaming server sends it: a sync flush after every event, so each event can be
+// decoded as soon as it arrives.
+std::string gzip_per_event(std::string_view body) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    die("deflateInit2 failed");
+  }
+  std::string out;
+  char buffer[16384];
+  auto compress = [&](std::string_view in, int flush) {
+    zs.next_in = reinterpret_cast<const Bytef*>(in.data());
+    zs.avail_in = static_cast<uInt>(in.size());
+    do {
+      zs.next_out = reinterpret_cast<Bytef*>(buffer);
+      zs.avail_out = sizeof buffer;
+      const int rc = deflate(&zs, flush);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) die("deflate failed");
+      out.append(buffer, sizeof buffer - zs.avail_out);
+    } while (zs.avail_out == 0);
+  };
+  while (!body.empty()) {
+    const size_t end = body.find("\n\n");
+    const size_t n = end == std::string_view::npos ? body.size() : end + 2;
+    compress(body.substr(0, n), Z_SYNC_FLUSH);
+    body.remove_prefix(n);
+  }
+  compress({}, Z_FINISH);
+  deflateEnd(&zs);
+  return out;
+}
+
+struct ToolSpec {
+  std::string_view name;
+  std::string_view description;
+  std::vector<std::pair<std::string_view, std::string_view>> params;  // name, JSON type
+};
+
+const std::vector<ToolSpec>& tool_specs() {
+  static const std::vector<ToolSpec> specs = {
+      {"read_file",
+       "Read a file from the workspace, optionally a line range.",
+       {{"path", "string"}, {"offset", "integer"}, {"limit", "integer"}}},
+      {"write_file",
+       "Create or overwrite a file in the workspace.",
+       {{"path", "string"}, {"content", "string"}}},
+      {"run_tests",
+       "Run the test suite, or the tests matching a pattern.",
+       {{"pattern", "string"}, {"timeout_s", "integer"}}},
+      {"search_code",
+       "Search the repository for a regular expression.",
+       {{"query", "string"}, {"path", "string"}, {"max_results", "integer"}}},
+      {"list_directory",
+       "List the entries of a directory.",
+       {{"path", "string"}, {"recursive", "boolean"}}},
+      {"run_shell",
+       "Run a shell command in the workspace and return its output.",
+       {{"command", "string"}, {"cwd", "string"}, {"timeout_s", "integer"}}},
+      {"http_get",
+       "Fetch a URL and return the response body as text.",
+       {{"url", "string"}, {"headers", "object"}}},
+      {"get_weather",
+       "Get the current weather for a location.",
+       {{"location", "string"}, {"unit", "string"}}},
+  };
+  return specs;
+}
+
+OJson input_schema(const ToolSpec& spec) {
+  OJson properties = OJson::object();
+  for (const auto& [name, type] : spec.params) {
+    properties[std::string(name)] = {{"type", type},
+                                     {"description", "The " + std::string(name) + " to use."}};
+  }
+  return {{"type", "object"},
+          {"properties", properties},
+          {"required", {spec.params.front().first}},
+          {"additionalProperties", false}};
+}
+
+OJson tool_arguments(Rng& rng, const ToolSpec& spec) {
+  OJson args = OJson::object();
+  for (const auto& [name, type] : spec.params) {
+    if (type == "integer") {
+      args[std::string(name)] = rng.between(1, 5000);
+    } else if (type == "string") {
+      args[std::string(name)] = "src/module_" + std::to_string(rng.between(0, 99)) + ".cc";
+    }
+  }
+  return args;
+}
+
+// Which facts a run must reproduce, as one comparable line.
+std::string summary(const LlmFacts& f) {
+  const TokenUsage& u = f.usage;
+  std::string s = "model=" + f.requested_model + " stream=" + std::to_string(f.stream) +
+                  " stream_options=" + std::to_string(f.stream_options_present) +
+                  " usage{present=" + std::to_string(u.present) + " in=" + std::to_string(u.input) +
+                  " out=" + std::to_string(u.output) +
+                  " cache_read=" + std::to_string(u.cache_read) +
+                  " cache_write=" + std::to_string(u.cache_write) +
+                  " reasoning=" + std::to_string(u.reasoning) + "} finish=" + f.finish_reason +
+                  " complete=" + std::to_string(f.response_complete) +
+                  " content_events=" + std::to_string(f.content_events) +
+                  " parse_errors=" + std::to_string(f.parse_error_count()) + " tool_calls=[";
+  for (const ToolCallCount& t : f.tool_calls) s += t.name + "x" + std::to_string(t.count) + " ";
+  s += "] tool_results=[";
+  for (const ToolResultCount& t : f.tool_results) {
+    s += t.tool + "/" + tool_result_status(t) + "x" + std::to_string(t.count) + " ";
+  }
+  return s + "]";
+}
+
+std::string compare_facts(const LlmParser* parser, const LlmFacts& expected) {
+  if (parser == nullptr) return "no parser was created";
+  const std::string got = summary(parser->facts());
+  const std::string want = summary(expected);
+  return got == want ? std::string() : "got " + got + "\n  expected " + want;
+}
+
+struct RequestWorkload {
+  std::optional<ApiProvider> provider;
+  std::string target;
+  std::string body;
+  size_t messages = 0;
+  LlmFacts expected;
+};
+
+// Appends turns from `next_turn` (each an array of messages) to body["messages"] while they fit
+// in `target` bytes together with `last_turn`, then `last_turn`, and fills the empty string at
+// `pad` in its final message so that the body is exactly `target` bytes.
+template <class NextTurn>
+std::string build_to_size(OJson& body, size_t target, NextTurn next_turn, const OJson& last_turn,
+                          const OJson::json_pointer& pad) {
+  OJson& messages = body["messages"];
+  // A turn's own dump ("[a,b]") is one byte longer than what appending it adds (",a,b"), so
+  // `bound` never underestimates.
+  size_t bound = body.dump().size() + last_turn.dump().size();
+  for (;;) {
+    OJson turn = next_turn();
+    const size_t turn_bytes = turn.dump().size();
+    if (bound + turn_bytes > target) break;
+    bound += turn_bytes;
+    for (OJson& message : turn) messages.push_back(std::move(message));
+  }
+  for (const OJson& message : last_turn) messages.push_back(message);
+  const size_t size = body.dump().size();
+  if (size > target) die("request generator overshot its target size");
+  messages.back()[pad] = filler(target - size);
+  std::string text = body.dump();
+  if (text.size() != target) die("request generator missed its target size");
+  return text;
+}
+
+// An agent's chat/completions request as the OpenAI Python SDK serializes it: the conversation
+// so far (user asks, assistant calls tools, tool messages carry file contents and command
+// output), then model, stream and the tool definitions.
+RequestWorkload openai_request(size_t target, Rng& rng) {
+  const auto& specs = tool_specs();
+  OJson body = {{"messages", OJson::array()},  {"model", "gpt-4o"},
+                {"parallel_tool_calls", true}, {"stream", true},
+                {"temperature", 0.2},          {"tool_choice", "auto"},
+                {"tools", OJson::array()}};
+  for (const ToolSpec& spec : specs) {
+    body["tools"].push_back({{"type", "function"},
+                             {"function",
+                              {{"name", spec.name},
+                               {"description", spec.description},
+                               {"parameters", input_schema(spec)}}}});
+  }
+  body["messages"].push_back({{"role", "system"}, {"content", prose(rng, 300)}});
+  auto next_turn = [&] {
+    OJson turn = OJson::array();
+    turn.push_back({{"role", "user"}, {"content", prose(rng, rng.between(20, 80))}});
+    OJson calls = OJson::array();
+    std::vector<OJson> results;
+    for (size_t i = rng.between(1, 3); i > 0; --i) {
+      const ToolSpec& spec = specs[rng.between(0, specs.size() - 1)];
+      const std::string id = random_id(rng, "call_", 24);
+      calls.push_back(
+          {{"id", id},
+           {"type", "function"},
+           {"function", {{"name", spec.name}, {"arguments", tool_arguments(rng, spec).dump()}}}});
+      results.push_back({{"role", "tool"},
+                         {"tool_call_id", id},
+                         {"content", code_lines(rng, rng.between(10, 60))}});
+    }
+    turn.push_back({{"role", "assistant"}, {"content", nullptr}, {"tool_calls", calls}});
+    for (OJson& r : results) turn.push_back(std::move(r));
+    turn.push_back({{"role", "assistant"}, {"content", prose(rng, rng.between(30, 150))}});
+    return turn;
+  };
+  const OJson last_turn = {{{"role", "user"}, {"content", ""}}};
+  RequestWorkload w;
+  w.provider = ApiProvider::openai;
+  w.target = "/v1/chat/completions";
+  w.body = build_to_size(body, target, next_turn, last_turn, OJson::json_pointer("/content"));
+  w.messages = body["messages"].size();
+  w.expected.requested_model = "gpt-4o";
+  w.expected.stream = true;
+  return w;
+}
+
+// A Messages request in the middle of an agent loop: assistant turns with tool_use blocks,
+// user turns answering them with tool_result blocks (text or block-list content, some errors).
+// The newest user turn answers read_file twice and a failed run_tests.
+RequestWorkload anthropic_request(size_t target, Rng& rng) {
+  const auto& specs = tool_specs();
+  OJson body = {
+      {"max_tokens", 8192}, {"messages", OJson::array()}, {"model", "claude-sonnet-4-5-20250929"},
+      {"stream", true},     {"system", prose(rng, 300)},  {"tools", OJson::array()}};
+  for (const ToolSpec& spec : specs) {
+    body["tools"].push_back({{"name", spec.name},
+                             {"description", spec.description},
+                             {"input_schema", input_schema(spec)}});
+  }
+  body["messages"].push_back(
+      {{"role", "user"}, {"content", {{{"type", "text"}, {"text", prose(rng, 120)}}}}});
+  // An assistant message using `used` tools and the user message with their results.
+  auto tool_turn = [&](const std::vector<const ToolSpec*>& used, const std::vector<bool>& errors) {
+    OJson uses = {{{"type", "text"}, {"text", prose(rng, rng.between(10, 60))}}};
+    OJson results = OJson::array();
+    for (size_t i = 0; i < used.size(); ++i) {
+      const std::string id = random_id(rng, "toolu_01", 22);
+      uses.push_back({{"type", "tool_use"},
+                      {"id", id},
+                      {"name", used[i]->name},
+                      {"input", tool_arguments(rng, *used[i])}});
+      OJson result = {{"type", "tool_result"}, {"tool_use_id", id}};
+      if (rng.between(0, 1) == 0) {
+        result["content"] = code_lines(rng, rng.between(10, 60));
+      } else {
+        result["content"] = {{{"type", "text"}, {"text", code_lines(rng, rng.between(10, 60))}}};
+      }
+      if (errors[i]) result["is_error"] = true;
+      results.push_back(std::move(result));
+    }
+    return OJson::array({OJson{{"role", "assistant"}, {"content", uses}},
+                         OJson{{"role", "user"}, {"content", results}}});
+  };
+  auto next_turn = [&] {
+    std::vector<const ToolSpec*> used;
+    std::vector<bool> errors;
+    for (size_t i = rng.between(1, 3); i > 0; --i) {
+      used.push_back(&specs[rng.between(0, specs.size() - 1)]);
+      errors.push_back(rng.between(0, 9) == 0);
+    }
+    return tool_turn(used, errors);
+  };
+  OJson last_turn = tool_turn({&specs[0], &specs[0], &specs[2]}, {false, false, true});
+  last_turn.back()["content"].push_back({{"type", "text"}, {"text", ""}});
+  RequestWorkload w;
+  w.provider = ApiProvider::anthropic;
+  w.target = "/v1/messages";
+  w.body =
+      build_to_size(body, target, next_turn, last_turn, OJson::json_pointer("/content/3/text"));
+  w.messages = body["messages"].size();
+  w.expected.requested_model = "claude-sonnet-4-5-20250929";
+  w.expected.stream = true;
+  w.expected.tool_results = {{"read_file", false, 2}, {"run_tests", true, 1}};
+  return w;
+}
+
+struct StreamWorkload {
+  std::optional<ApiProvider> provider;
+  std::string target;
+  std::string content_type;
+  std::string body;   // the response body as the provider sends it (before any gzip)
+  size_t events = 0;  // SSE events, or elements of the JSON array
+  LlmFacts expected;
+  std::string filtered;  // OpenAI: the body without its usage-only chunk
+};
+
+// `text` cut into `parts` pieces of nearly equal size: tool arguments as they stream.
+std::vector<std::string> cut(std::string_view text, size_t parts) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < parts; ++i) {
+    const size_t begin = text.size() * i / parts;
+    out.emplace_back(text.substr(begin, text.size() * (i + 1) / parts - begin));
+  }
+  return out;
+}
+
+constexpr std::string_view kToolInput = R"({"pattern": "parsers/*", "timeout_s": 600})";
+
+// A chat/completions stream with include_usage (as the proxy requests it): a role chunk, text
+// deltas, one tool call whose arguments arrive over 40 deltas, the finish chunk, the
+// usage-only chunk and [DONE]. `content_events` counts the text and tool-call deltas.
+StreamWorkload openai_stream(size_t content_events, Rng& rng) {
+  OJson chunk = OJson::parse(R"({"id":"","object":"chat.completion.chunk","created":1739102400,
+      "model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_f9f4fb6dbf",
+      "choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":null}],"usage":null})");
+  chunk["id"] = random_id(rng, "chatcmpl-", 29);
+  StreamWorkload w;
+  auto emit = [&](OJson delta, OJson finish_reason = nullptr) {
+    chunk["choices"][0]["delta"] = std::move(delta);
+    chunk["choices"][0]["finish_reason"] = std::move(finish_reason);
+    const std::string event = "data: " + chunk.dump() + "\n\n";
+    w.body += event;
+    w.filtered += event;
+    ++w.events;
+  };
+  const size_t tool_deltas = std::min<size_t>(40, content_events / 4);
+  emit({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}});
+  for (size_t i = tool_deltas; i < content_events; ++i) {
+    emit({{"content", " " + std::string(rng.pick(kWords))}});
+  }
+  const std::vector<std::string> arguments = cut(kToolInput, tool_deltas);
+  for (size_t i = 0; i < tool_deltas; ++i) {
+    OJson call = {{"index", 0}};
+    if (i == 0) {
+      call["id"] = random_id(rng, "call_", 24);
+      call["type"] = "function";
+      call["function"] = {{"name", "run_tests"}, {"arguments", arguments[i]}};
+    } else {
+      call["function"] = {{"arguments", arguments[i]}};
+    }
+    emit({{"tool_calls", {call}}});
+  }
+  emit(OJson::object(), "tool_calls");
+  chunk["choices"] = OJson::array();
+  chunk["usage"] = OJson::parse(R"({"prompt_tokens":65432,"completion_tokens":0,
+      "total_tokens":0,"prompt_tokens_details":{"cached_tokens":50176,"audio_tokens":0},
+      "completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,
+      "accepted_prediction_tokens":0,"rejected_prediction_tokens":0}})");
+  chunk["usage"]["completion_tokens"] = content_events + 7;
+  chunk["usage"]["total_tokens"] = 65432 + content_events + 7;
+  w.body += "data: " + chunk.dump() + "\n\ndata: [DONE]\n\n";
+  w.filtered += "data: [DONE]\n\n";
+  w.events += 2;
+
+  w.provider = ApiProvider::openai;
+  w.target = "/v1/chat/completions";
+  w.content_type = "text/event-stream; charset=utf-8";
+  LlmFacts& e = w.expected;
+  e.stream = true;
+  e.usage = {true, 65432, content_events + 7, 50176, 0, 0};
+  e.finish_reason = "tool_calls";
+  e.response_complete = true;
+  e.content_events = static_cast<uint32_t>(content_events);
+  e.tool_calls = {{"run_tests", 1}};
+  return w;
+}
+
+// message_start, a ping, a text block, a tool_use block whose input arrives over 40 deltas,
+// message_delta with the final usage, message_stop.
+StreamWorkload anthropic_stream(size_t content_events, Rng& rng) {
+  StreamWorkload w;
+  auto emit = [&](std::string_view type, const OJson& data) {
+    w.body += "event: " + std::string(type) + "\ndata: " + data.dump() + "\n\n";
+    ++w.events;
+  };
+  auto delta = [](int index, OJson d) {
+    return OJson{{"type", "content_block_delta"}, {"index", index}, {"delta", std::move(d)}};
+  };
+  const size_t json_deltas = std::min<size_t>(40, content_events / 4);
+  OJson start = OJson::parse(R"({"type":"message_start","message":{"id":"","type":"message",
+      "role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,
+      "stop_sequence":null,"usage":{"input_tokens":2103,"cache_creation_input_tokens":1024,
+      "cache_read_input_tokens":48000,"output_tokens":1}}})");
+  start["message"]["id"] = random_id(rng, "msg_01", 24);
+  emit("message_start", start);
+  emit("content_block_start", OJson::parse(R"({"type":"content_block_start","index":0,
+      "content_block":{"type":"text","text":""}})"));
+  emit("ping", {{"type", "ping"}});
+  for (size_t i = json_deltas + 1; i < content_events; ++i) {
+    emit("content_block_delta",
+         delta(0, {{"type", "text_delta"}, {"text", " " + std::string(rng.pick(kWords))}}));
+  }
+  emit("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
+  OJson tool = OJson::parse(R"({"type":"content_block_start","index":1,
+      "content_block":{"type":"tool_use","id":"","name":"run_tests","input":{}}})");
+  tool["content_block"]["id"] = random_id(rng, "toolu_01", 22);
+  emit("content_block_start", tool);
+  for (const std::string& part : cut(kToolInput, json_deltas)) {
+    emit("content_block_delta", delta(1, {{"type", "input_json_delta"}, {"partial_json", part}}));
+  }
+  emit("content_block_stop", {{"type", "content_block_stop"}, {"index", 1}});
+  OJson end = OJson::parse(R"({"type":"message_delta",
+      "delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":0}})");
+  end["usage"]["output_tokens"] = content_events + 3;
+  emit("message_delta", end);
+  emit("message_stop", {{"type", "message_stop"}});
+
+  w.provider = ApiProvider::anthropic;
+  w.target = "/v1/messages";
+  w.content_type = "text/event-stream; charset=utf-8";
+  LlmFacts& e = w.expected;
+  e.stream = true;
+  e.usage = {true, 2103 + 1024 + 48000, content_events + 3, 48000, 1024, 0};
+  e.finish_reason = "tool_use";
+  e.response_complete = true;
+  e.content_events = static_cast<uint32_t>(content_events);
+  e.tool_calls = {{"run_tests", 1}};
+  return w;
+}
+
+// streamGenerateContent without alt=sse: one pretty-printed JSON array, an element per chunk,
+// each with running usageMetadata; the last one carries finishReason.
+StreamWorkload gemini_stream(size_t chunks, Rng& rng) {
+  OJson element = OJson::parse(R"({"candidates":[{"content":{"parts":[{"text":""}],
+      "role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":9120,
+      "candidatesTokenCount":0,"totalTokenCount":0,"promptTokensDetails":[{"modality":"TEXT",
+      "tokenCount":9120}],"thoughtsTokenCount":600},"modelVersion":"models/gemini-2.5-pro",
+      "responseId":""})");
+  element["responseId"] = random_id(rng, "", 23);
+  StreamWorkload w;
+  uint64_t candidates_tokens = 0;
+  w.body = "[";
+  for (size_t i = 0; i < chunks; ++i) {
+    const size_t words = rng.between(5, 25);
+    candidates_tokens += words;
+    element["candidates"][0]["content"]["parts"][0]["text"] = prose(rng, words);
+    if (i + 1 == chunks) element["candidates"][0]["finishReason"] = "STOP";
+    element["usageMetadata"]["candidatesTokenCount"] = candidates_tokens;
+    element["usageMetadata"]["totalTokenCount"] = 9120 + 600 + candidates_tokens;
+    if (i > 0) w.body += "\n,\r\n";
+    w.body += element.dump(2);
+    ++w.events;
+  }
+  w.body += "\n]";
+
+  w.provider = ApiProvider::gemini;
+  w.target = "/v1beta/models/gemini-2.5-pro:streamGenerateContent";
+  w.content_type = "application/json; charset=UTF-8";
+  LlmFacts& e = w.expected;
+  e.requested_model = "gemini-2.5-pro";
+  e.stream = true;
+  e.usage = {true, 9120, candidates_tokens + 600, 0, 0, 600};
+  e.finish_reason = "STOP";
+  e.response_complete = true;
+  e.content_events = static_cast<uint32_t>(chunks);
+  return w;
+}
+
+std::unique_ptr<LlmParser> parse_request(const RequestWorkload& w) {
+  auto parser = LlmParser::create(w.provider, "POST", w.target);
+  if (parser != nullptr) parser->on_request_body(w.body);
+  return parser;
+}
+
+std::unique_ptr<LlmParser> parse_response(const StreamWorkload& w, const Pieces& pieces,
+                                          std::string_view encoding) {
+  auto parser = LlmParser::create(w.provider, "POST", w.target);
+  if (parser == nullptr) return parser;
+  parser->begin_response(200);
+  parser->response_header("content-type", w.content_type);
+  if (!encoding.empty()) parser->response_header("content-encoding", encoding);
+  parser->end_response_headers();
+  for (std::string_view piece : pieces) parser->feed(piece);
+  parser->finish();
+  return parser;
+}
+
+// One request's worth of work, timed by run() and checked, untimed, by check(): an empty
+// string means the result was right. run() and check() share their state through captures.
+struct Case {
+  std::string name;
+  size_t bytes;  // what MB/s is computed from: the (decoded) body size
+  std::function<void()> run;
+  std::function<std::string()> check;
+};
+
+struct Group {
+  std::string key;          // for --filter
+  std::string title;        // what the input is
+  std::vector<Case> cases;  // the first is the baseline the others are compared with
+};
+
+Case memcpy_case(std::string_view body, const Pieces& pieces) {
+  auto copy = std::make_shared<std::string>(body.size(), '\0');
+  return {"memcpy", body.size(),
+          [copy, &pieces] {
+            char* out = copy->data();
+            for (std::string_view piece : pieces) {
+              std::memcpy(out, piece.data(), piece.size());
+              out += piece.size();
+            }
+            keep(copy->data());
+          },
+          [copy, body] { return *copy == body ? std::string() : "memcpy copy differs"; }};
+}
+
+// A decoder alone: `count` returns how many events, elements or bytes it produced and whether
+// its input ended cleanly; the check compares that with what the generator produced.
+Case counting_case(std::string name, size_t bytes, size_t expected,
+                   std::function<std::pair<size_t, bool>()> count) {
+  auto result = std::make_shared<std::pair<size_t, bool>>();
+  return {name, bytes, [result, count] { *result = count(); },
+          [result, expected, name] {
+            if (result->first == expected && result->second) return std::string();
+            return name + " counted " + std::to_string(result->first) + ", expected " +
+                   std::to_string(expected) + (result->second ? "" : "; input did not end cleanly");
+          }};
+}
+
+Case sse_case(const StreamWorkload& w, const Pieces& pieces) {
+  return counting_case("SseDecoder alone", w.body.size(), w.events, [&pieces] {
+    SseDecoder decoder;
+    SseEvent event;
+    size_t n = 0;
+    for (std::string_view piece : pieces) {
+      while (decoder.next(piece, event)) {
+        keep(event.data.data());
+        ++n;
+      }
+    }
+    return std::pair(n, decoder.finish());
+  });
+}
+
+Case parser_case(const StreamWorkload& w, const Pieces& pieces, std::string_view encoding) {
+  auto parser = std::make_shared<std::unique_ptr<LlmParser>>();
+  return {encoding.empty() ? "LlmParser feed+finish" : "LlmParser feed+finish (gzip)",
+          w.body.size(),
+          [parser, &w, &pieces, encoding] { *parser = parse_response(w, pieces, encoding); },
+          [parser, &w] { return compare_facts(parser->get(), w.expected); }};
+}
+
+Group request_group(std::string key, std::string_view what, const RequestWorkload& w,
+                    const Pieces& whole) {
+  Group g{std::move(key),
+          std::string(what) + " request, " + std::to_string(w.body.size()) + " bytes, " +
+              std::to_string(w.messages) + " messages, " + std::to_string(tool_specs().size()) +
+              " tools",
+          {}};
+  g.cases.push_back(memcpy_case(w.body, whole));
+  auto dom = std::make_shared<nlohmann::json>();
+  g.cases.push_back({"nlohmann::json::parse", w.body.size(),
+                     [dom, &w] { *dom = nlohmann::json::parse(w.body); },
+                     [dom, &w] {
+                       const auto it = dom->find("messages");
+                       if (it != dom->end() && it->size() == w.messages) return std::string();
+                       return std::string("json::parse lost messages");
+                     }});
+  auto parser = std::make_shared<std::unique_ptr<LlmParser>>();
+  g.cases.push_back({"LlmParser on_request_body", w.body.size(),
+                     [parser, &w] { *parser = parse_request(w); },
+                     [parser, &w] { return compare_facts(parser->get(), w.expected); }});
+  return g;
+}
+
+Group stream_group(std::string key, std::string_view what, const StreamWorkload& w,
+                   const Pieces& pieces, std::string_view unit) {
+  Group g{std::move(key),
+          std::string(what) + ", " + std::to_string(w.body.size()) + " bytes, " +
+              std::to_string(w.events) + " " + std::string(unit) + ", " +
+              std::to_string(pieces.size()) + " pieces of 1-4 KiB",
+          {}};
+  g.cases.push_back(memcpy_case(w.body, pieces));
+  return g;
+}
+
+// Everything the cases refer to; a deque never moves its elements.
+struct Inputs {
+  std::deque<RequestWorkload> requests;
+  std::deque<StreamWorkload> streams;
+  std::deque<Pieces> pieces;
+  std::deque<std::string> gzipped;
+};
+
+std::vector<Group> build_groups(Inputs& in, bool quick) {
+  const size_t request_bytes = quick ? 32u << 10 : 256u << 10;
+  const size_t stream_events = quick ? 1000 : 10000;
+  const size_t gemini_chunks = quick ? 400 : 4000;
+  Rng rng(20250101);
+  auto pieces_of = [&](std::string_view body) -> const Pieces& {
+    return in.pieces.emplace_back(split(body, rng));
+  };
+  std::vector<Group> groups;
+
+  const RequestWorkload& openai_req = in.requests.emplace_back(openai_request(request_bytes, rng));
+  Group openai_req_group = request_group("openai-request", "OpenAI chat/completions", openai_req,
+                                         in.pieces.emplace_back(Pieces{openai_req.body}));
+  auto injected = std::make_shared<std::optional<std::string>>();
+  openai_req_group.cases.push_back(
+      {"add_stream_usage_option", openai_req.body.size(),
+       [injected, &openai_req] { *injected = add_stream_usage_option(openai_req.body); },
+       [injected, &openai_req] {
+         const std::string_view body = openai_req.body;
+         const std::string want =
+             std::string(body.substr(0, body.size() - 1)) + std::string(kStreamUsageOption) + "}";
+         return *injected == want ? std::string() : "stream_options was not added at the end";
+       }});
+  groups.push_back(std::move(openai_req_group));
+  const RequestWorkload& anthropic_req =
+      in.requests.emplace_back(anthropic_request(request_bytes, rng));
+  groups.push_back(request_group("anthropic-request", "Anthropic Messages", anthropic_req,
+                                 in.pieces.emplace_back(Pieces{anthropic_req.body})));
+
+  const StreamWorkload& openai = in.streams.emplace_back(openai_stream(stream_events, rng));
+  const Pieces& openai_pieces = pieces_of(openai.body);
+  Group openai_group = stream_group("openai-sse", "OpenAI chat/completions SSE stream", openai,
+                                    openai_pieces, "events");
+  openai_group.cases.push_back(sse_case(openai, openai_pieces));
+  openai_group.cases.push_back(parser_case(openai, openai_pieces, ""));
+  auto filtered = std::make_shared<std::string>();
+  auto removed = std::make_shared<uint32_t>(0);
+  openai_group.cases.push_back({"UsageChunkFilter", openai.body.size(),
+                                [filtered, removed, &openai_pieces] {
+                                  UsageChunkFilter filter;
+                                  filtered->clear();
+                                  for (std::string_view piece : openai_pieces)
+                                    filter.feed(piece, *filtered);
+                                  filter.finish(*filtered);
+                                  *removed = filter.removed_events();
+                                },
+                                [filtered, removed, &openai] {
+                                  if (*removed == 1 && *filtered == openai.filtered)
+                                    return std::string();
+                                  return "UsageChunkFilter removed " + std::to_string(*removed) +
+                                         " events, passed " + std::to_string(filtered->size()) +
+                                         " bytes, expected 1 and " +
+                                         std::to_string(openai.filtered.size());
+                                }});
+  groups.push_back(std::move(openai_group));
+
+  const std::string& gz = in.gzipped.emplace_back(gzip_per_event(openai.body));
+  const Pieces& gz_pieces = pieces_of(gz);
+  Group gz_group{"openai-sse-gzip",
+                 "the same OpenAI stream gzip-encoded with a sync flush per event, " +
+                     std::to_string(gz.size()) + " bytes in " + std::to_string(gz_pieces.size()) +
+                     " pieces of 1-4 KiB; MB/s of decoded bytes",
+                 {}};
+  gz_group.cases.push_back(
+      counting_case("ContentDecoder gzip alone", openai.body.size(), openai.body.size(), [&] {
+        ContentDecoder decoder(ContentEncoding::gzip);
+        std::string_view out;
+        size_t n = 0;
+        for (std::string_view piece : gz_pieces) {
+          while (decoder.next(piece, out) == ContentDecoder::Status::output) {
+            keep(out.data());
+            n += out.size();
+          }
+        }
+        return std::pair(n, decoder.complete());
+      }));
+  gz_group.cases.push_back(parser_case(openai, gz_pieces, "gzip"));
+  groups.push_back(std::move(gz_group));
+
+  const StreamWorkload& anthropic = in.streams.emplace_back(anthropic_stream(stream_events, rng));
+  const Pieces& anthropic_pieces = pieces_of(anthropic.body);
+  Group anthropic_group = stream_group("anthropic-sse", "Anthropic Messages SSE stream", anthropic,
+                                       anthropic_pieces, "events");
+  anthropic_group.cases.push_back(sse_case(anthropic, anthropic_pieces));
+  anthropic_group.cases.push_back(parser_case(anthropic, anthropic_pieces, ""));
+  groups.push_back(std::move(anthropic_group));
+
+  const StreamWorkload& gemini = in.streams.emplace_back(gemini_stream(gemini_chunks, rng));
+  const Pieces& gemini_pieces = pieces_of(gemini.body);
+  Group gemini_group = stream_group("gemini-array", "Gemini streamGenerateContent JSON array",
+                                    gemini, gemini_pieces, "elements");
+  gemini_group.cases.push_back(
+      counting_case("JsonSplitter alone", gemini.body.size(), gemini.events, [&gemini_pieces] {
+        JsonSplitter splitter;
+        JsonPart part;
+        size_t n = 0;
+        for (std::string_view piece : gemini_pieces) {
+          while (splitter.next(piece, part) == JsonSplitter::Status::part) {
+            keep(part.value.data());
+            ++n;
+          }
+        }
+        return std::pair(n, splitter.finish());
+      }));
+  gemini_group.cases.push_back(parser_case(gemini, gemini_pieces, ""));
+  groups.push_back(std::move(gemini_group));
+  return groups;
+}
+
+struct Timing {
+  double median = 0;  // seconds per run
+  double min = 0;
+  size_t runs = 0;
+};
+
+Timing measure(const Case& c, const std::string& label, bool quick) {
+  const int warmups = quick ? 1 : 3;
+  const size_t min_runs = quick ? 3 : 30;
+  const size_t max_runs = quick ? 3 : 5000;
+  const double min_seconds = quick ? 0.0 : 1.0;
+  auto verify = [&] {
+    if (std::string why = c.check(); !why.empty()) die(label + ": wrong result: " + why);
+  };
+  for (int i = 0; i < warmups; ++i) {
+    c.run();
+    verify();
+  }
+  std::vector<double> samples;
+  double total = 0;
+  while (samples.size() < min_runs || (total < min_seconds && samples.size() < max_runs)) {
+    const auto start = std::chrono::steady_clock::now();
+    c.run();
+    const auto stop = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(stop - start).count();
+    samples.push_back(seconds);
+    total += seconds;
+    verify();
+  }
+  std::sort(samples.begin(), samples.end());
+  const size_t n = samples.size();
+  Timing t;
+  t.median = n % 2 == 1 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
+  t.min = samples.front();
+  t.runs = n;
+  return t;
+}
+
+std::string format_time(double seconds) {
+  char text[32];
+  if (seconds < 1e-3) {
+    std::snprintf(text, sizeof text, "%.1f us", seconds * 1e6);
+  } else {
+    std::snprintf(text, sizeof text, "%.2f ms", seconds * 1e3);
+  }
+  return text;
+}
+
+std::string format_rate(size_t bytes, double seconds) {
+  char text[32];
+  const double mb_per_s = static_cast<double>(bytes) / seconds / 1e6;
+  std::snprintf(text, sizeof text, mb_per_s < 100 ? "%.1f" : "%.0f", mb_per_s);
+  return text;
+}
+
+int bench_main(int argc, char** argv) {
+  bool quick = false;
+  std::string filter;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg.substr(0, 9) == "--filter=") {
+      filter = arg.substr(9);
+    } else {
+      std::fprintf(stderr,
+                   "usage: parser_bench [--quick] [--filter=TEXT]\n"
+                   "  --quick        smoke run: 32 KiB requests, 1,000-event streams, one warm-up\n"
+                   "                 and three timed runs per case\n"
+                   "  --filter=TEXT  only cases whose \"group/case\" name contains TEXT\n");
+      return arg == "--help" || arg == "-h" ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+  }
+#if defined(TOKENTAP_SANITIZED) || !defined(NDEBUG) || !defined(__OPTIMIZE__)
+  std::printf("warning: not an optimized release build; these numbers are not representative\n\n");
+#endif
+  Inputs inputs;
+  const std::vector<Group> groups = build_groups(inputs, quick);
+  std::printf("MB/s = 10^6 bytes per second; time = one request (median and best of N runs)\n");
+  for (const Group& g : groups) {
+    bool header = false;
+    std::optional<double> baseline;
+    for (const Case& c : g.cases) {
+      const std::string label = g.key + "/" + c.name;
+      if (!filter.empty() && label.find(filter) == std::string::npos) continue;
+      if (!header) {
+        std::printf("\n%s (%s)\n\n", g.title.c_str(), g.key.c_str());
+        std::printf("| case | median | best | MB/s (median) | MB/s (best) | vs %s | runs |\n",
+                    g.cases.front().name.c_str());
+        std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+        header = true;
+      }
+      const Timing t = measure(c, label, quick);
+      if (&c == &g.cases.front()) baseline = t.median;
+      char ratio[32] = "-";
+      if (baseline) std::snprintf(ratio, sizeof ratio, "%.1fx", t.median / *baseline);
+      std::printf("| %s | %s | %s | %s | %s | %s | %zu |\n", c.name.c_str(),
+                  format_time(t.median).c_str(), format_time(t.min).c_str(),
+                  format_rate(c.bytes, t.median).c_str(), format_rate(c.bytes, t.min).c_str(),
+                  ratio, t.runs);
+      std::fflush(stdout);
+    }
+  }
+  return EXIT_SUCCESS;
+}
+
+}  // namespace
+}  // namespace tokentap::bench
+
+int main(int argc, char** argv) { return tokentap::bench::bench_main(argc, argv); }
