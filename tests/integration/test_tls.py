@@ -1,11 +1,14 @@
 """TLS to the upstream: verified against a CA made at test time, and never a silent fallback."""
 
 import datetime
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 
+import fake_upstream
 from certs import CertFactory
 from harness import ProxyTestCase, proxy_config, wait_until
 
@@ -50,6 +53,27 @@ class TlsTest(ProxyTestCase):
         self.assertEqual(received.header("host"), upstream.authority)
         self.assertIsNone(upstream.connections[0].tls_error)
         self.assertEqual(proxy.log_for("tls-ok")["error_type"], "none")
+
+    def test_curl_through_to_an_https_upstream(self):
+        upstream, proxy = self.tls_pair(self.good)
+        completion = {"id": "chatcmpl-curl", "object": "chat.completion", "model": "gpt-4o-mini",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "hello"}}],
+                      "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
+        upstream.handlers["/v1/chat/completions"] = fake_upstream.json_body(completion)
+        request = json.dumps({"model": "gpt-4o-mini",
+                              "messages": [{"role": "user", "content": "hi"}]})
+        host, port = proxy.address
+        result = subprocess.run(
+            ["curl", "-sS", "--fail-with-body", "--max-time", "10",
+             "-H", "content-type: application/json", "-H", "x-request-id: curl-1",
+             "--data-binary", request, f"http://{host}:{port}/v1/chat/completions"],
+            capture_output=True, timeout=20, check=False)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout), completion)
+        self.assertEqual(upstream.requests[0].body, request.encode())
+        self.assertIsNone(upstream.connections[0].tls_error)
+        self.assertEqual(proxy.log_for("curl-1")["status"], 200)
 
     def test_untrusted_certificates_fail_with_502_and_no_fallback(self):
         for name, leaf in self.bad.items():
