@@ -5,6 +5,7 @@
 #include "proxy/access_log.h"
 #include "proxy/http.h"
 #include "proxy/secrets.h"
+#include "proxy/stream_write.h"
 #include "proxy/worker.h"
 
 namespace tokentap {
@@ -19,12 +20,6 @@ template <typename T>
 DownstreamConnection* self(T* handle) {
   return static_cast<DownstreamConnection*>(handle->data);
 }
-
-struct ClientWrite {
-  uv_write_t req;
-  std::string data;
-  DownstreamConnection* conn;
-};
 
 // Bytes of a pipelined next request held while the current one is served.
 constexpr size_t kMaxPipelinedBytes = 64 * 1024;
@@ -701,20 +696,12 @@ void DownstreamConnection::on_head_timeout() {
 
 void DownstreamConnection::write_client(std::string data) {
   if (closing_ || data.empty()) return;
-  auto* w = new ClientWrite{uv_write_t{}, std::move(data), this};
-  w->req.data = w;
-  queued_to_client_ += w->data.size();
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, stream(), &buf, 1, [](uv_write_t* req, int status) {
-    auto* cw = static_cast<ClientWrite*>(req->data);
-    DownstreamConnection* conn = cw->conn;
-    size_t n = cw->data.size();
-    delete cw;
-    conn->on_write_done(n, status);
-  });
+  size_t size = data.size();
+  queued_to_client_ += size;
+  int rc = write_owned<DownstreamConnection, &DownstreamConnection::on_write_done>(
+      stream(), std::move(data), this);
   if (rc != 0) {
-    queued_to_client_ -= w->data.size();
-    delete w;
+    queued_to_client_ -= size;
     client_gone(std::string("write to client failed: ") + uv_strerror(rc));
   }
 }

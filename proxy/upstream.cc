@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "proxy/http.h"
+#include "proxy/stream_write.h"
 #include "proxy/worker.h"
 
 namespace tokentap {
@@ -18,12 +19,6 @@ UpstreamConnection* self(T* handle) {
 }
 
 UpstreamConnection* from_parser(llhttp_t* p) { return static_cast<UpstreamConnection*>(p->data); }
-
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  UpstreamConnection* conn;
-};
 
 // A response head larger than this is a protocol error; providers send a few KiB at most.
 constexpr size_t kMaxResponseHeadBytes = 256 * 1024;
@@ -239,22 +234,13 @@ void UpstreamConnection::flush_pending() {
 
 void UpstreamConnection::send_raw(std::string bytes) {
   if (bytes.empty() || tcp_ == nullptr) return;
-  auto* w = new WriteReq{uv_write_t{}, std::move(bytes), this};
-  w->req.data = w;
-  queued_bytes_ += w->data.size();
+  size_t size = bytes.size();
+  queued_bytes_ += size;
   if (queued_bytes_ > kHighWatermark) above_high_ = true;
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
-                    [](uv_write_t* req, int status) {
-                      auto* wr = static_cast<WriteReq*>(req->data);
-                      UpstreamConnection* conn = wr->conn;
-                      size_t n = wr->data.size();
-                      delete wr;
-                      conn->on_write_done(n, status);
-                    });
+  int rc = write_owned<UpstreamConnection, &UpstreamConnection::on_write_done>(
+      reinterpret_cast<uv_stream_t*>(tcp_), std::move(bytes), this);
   if (rc != 0) {
-    queued_bytes_ -= w->data.size();
-    delete w;
+    queued_bytes_ -= size;
     fail(ErrorType::upstream_connect_error, std::string("write failed: ") + uv_strerror(rc));
     return;
   }
