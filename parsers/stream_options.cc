@@ -32,6 +32,29 @@ bool is_usage_only_chunk(std::string_view data) {
   return ok && empty_choices && usage;
 }
 
+// With include_usage, OpenAI adds "usage":null to every other chunk. Removes that member from a
+// single-line data event held in `event` (raw SSE bytes) whose data is `data`, so the client
+// sees the chunk it would have seen without the option. Anything unusual is left alone.
+void strip_null_usage(std::string& event, std::string_view data) {
+  if (data.empty() || data.find('\n') != data.size() - 1) return;
+  std::string_view json = data.substr(0, data.size() - 1);
+  size_t prev_end = std::string_view::npos;
+  size_t cut_from = std::string_view::npos;
+  size_t cut_to = std::string_view::npos;
+  const bool ok = for_each_member(json, [&](std::string_view key, std::string_view value) {
+    size_t value_end = static_cast<size_t>(value.data() - json.data()) + value.size();
+    if (key == "usage" && value == "null" && prev_end != std::string_view::npos) {
+      cut_from = prev_end;
+      cut_to = value_end;
+    }
+    prev_end = value_end;
+  });
+  if (!ok || cut_from == std::string_view::npos) return;
+  size_t at = event.find(json);
+  if (at == std::string::npos) return;
+  event.erase(at + cut_from, cut_to - cut_from);
+}
+
 }  // namespace
 
 std::optional<std::string> add_stream_usage_option(std::string_view body) {
@@ -109,6 +132,7 @@ void UsageChunkFilter::feed(std::string_view in, std::string& out) {
       ++removed_;
       drop_lf_ = terminator == '\r';
     } else {
+      if (!passthrough_) strip_null_usage(held_, data_);
       out.append(held_);
       cr_to_out_ = true;
     }

@@ -19,7 +19,8 @@ namespace tokentap {
 std::optional<std::string> add_stream_usage_option(std::string_view body);
 
 // Removes the usage-only chunk (`"choices": []` with a `usage` object) from an OpenAI
-// chat/completions SSE stream, and passes every other byte through unchanged and in order.
+// chat/completions SSE stream, and the `"usage":null` member OpenAI adds to every other chunk
+// when include_usage is on; every other byte passes through unchanged and in order.
 // The stream must be identity-encoded (the proxy applies this only to such responses).
 // Bytes are held back only while the event they belong to is incomplete, and at most
 // kMaxHeldBytes of one event: an event larger than that cannot be the usage chunk and is passed

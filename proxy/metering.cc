@@ -31,10 +31,16 @@ const Histogram::BucketBoundaries kOtelTtftBuckets = {0.001, 0.005, 0.01, 0.02, 
                                                       0.08,  0.1,   0.25, 0.5,  0.75, 1.0,
                                                       2.5,   5.0,   7.5,  10.0};
 
-// Labels whose values come from users or providers and are capped.
-bool is_capped_label(std::string_view name) {
-  return name == "agent" || name == "model" || name == "tool" || name == "reason" ||
-         name == "gen_ai_request_model" || name == "gen_ai_response_model";
+// Labels whose values come from users or providers are capped; the key names the value set
+// the cap counts in (a model is one value whatever the metric). Labels with a fixed vocabulary
+// (type, operation, the usage-missing and parse-error reasons, ...) are not capped.
+std::string_view cap_key(bool finish_reasons, std::string_view name) {
+  if (name == "agent" || name == "tool") return name;
+  if (name == "model" || name == "gen_ai_request_model" || name == "gen_ai_response_model") {
+    return "model";
+  }
+  if (name == "reason" && finish_reasons) return "finish_reason";
+  return {};
 }
 
 constexpr size_t kMaxCachedHandles = 20'000;
@@ -180,19 +186,20 @@ class MeteringObserver final : public RequestObserver {
       }
     }
 
+    // Without final usage, a cut stream may still have reported its input side exactly
+    // (Anthropic's message_start); output counts seen so far are placeholders, not bills.
     const TokenUsage& u = f.usage;
-    bool has_counts = u.input + u.output > 0;
-    if (has_counts) {
-      auto add = [&](const char* type, uint64_t n) {
-        if (n == 0) return;
-        cache_.counter(m_.tokens, {{"agent", agent_}, {"provider", provider_name_},
-                                   {"model", model}, {"type", type}})
-            .Increment(static_cast<double>(n));
-      };
-      add("input", u.input);
+    auto add = [&](const char* type, uint64_t n) {
+      if (n == 0) return;
+      cache_.counter(m_.tokens, {{"agent", agent_}, {"provider", provider_name_},
+                                 {"model", model}, {"type", type}})
+          .Increment(static_cast<double>(n));
+    };
+    add("input", u.input);
+    add("cache_read", u.cache_read);
+    add("cache_write", u.cache_write);
+    if (u.present) {
       add("output", u.output);
-      add("cache_read", u.cache_read);
-      add("cache_write", u.cache_write);
       add("reasoning", u.reasoning);
     }
     std::string_view usage_source = "reported";
@@ -200,7 +207,7 @@ class MeteringObserver final : public RequestObserver {
     if (!u.present && bills_tokens(f.operation) && status >= 200 && status < 300) {
       if (ctx.error == ErrorType::client_cancelled) {
         missing_reason = "client_cancelled";
-      } else if (ctx.error != ErrorType::none) {
+      } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
         missing_reason = "upstream_error";
       } else if (f.parse_error_count() > 0) {
         missing_reason = "parse_error";
@@ -262,7 +269,7 @@ class MeteringObserver final : public RequestObserver {
     const std::string& response_model = f.response_model.empty() ? model : f.response_model;
     cache_.histogram(*m_.otel_duration,
                      {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
-                      {"gen_ai_request_model", model},
+                      {"gen_ai_request_model", model}, {"gen_ai_response_model", response_model},
                       {"error_type", error_type == "none" ? "" : error_type}},
                      kOtelDurationBuckets)
         .Observe(duration);
@@ -352,11 +359,12 @@ std::string MeteringCache::key_of(const void* family, Labels labels) {
   return key;
 }
 
-prometheus::Labels MeteringCache::capped(Labels labels) {
+prometheus::Labels MeteringCache::capped(const void* family, Labels labels) {
+  bool finish_reasons = family == &metering_.finish_reasons;
   prometheus::Labels out;
   for (const auto& [name, value] : labels) {
-    out.emplace(name, is_capped_label(name) ? metering_.limiter().cap(name, value)
-                                            : std::string(value));
+    std::string_view key = cap_key(finish_reasons, name);
+    out.emplace(name, key.empty() ? std::string(value) : metering_.limiter().cap(key, value));
   }
   return out;
 }
@@ -372,7 +380,7 @@ prometheus::Counter& MeteringCache::counter(prometheus::Family<prometheus::Count
   std::string key = key_of(&family, labels);
   if (auto it = counters_.find(key); it != counters_.end()) return *it->second;
   bound(counters_);
-  prometheus::Counter& c = family.Add(capped(labels));
+  prometheus::Counter& c = family.Add(capped(&family, labels));
   counters_.emplace(std::move(key), &c);
   return c;
 }
@@ -382,7 +390,7 @@ prometheus::Gauge& MeteringCache::gauge(prometheus::Family<prometheus::Gauge>& f
   std::string key = key_of(&family, labels);
   if (auto it = gauges_.find(key); it != gauges_.end()) return *it->second;
   bound(gauges_);
-  prometheus::Gauge& g = family.Add(capped(labels));
+  prometheus::Gauge& g = family.Add(capped(&family, labels));
   gauges_.emplace(std::move(key), &g);
   return g;
 }
@@ -393,7 +401,7 @@ prometheus::Histogram& MeteringCache::histogram(prometheus::Family<prometheus::H
   std::string key = key_of(&family, labels);
   if (auto it = histograms_.find(key); it != histograms_.end()) return *it->second;
   bound(histograms_);
-  prometheus::Histogram& h = family.Add(capped(labels), b);
+  prometheus::Histogram& h = family.Add(capped(&family, labels), b);
   histograms_.emplace(std::move(key), &h);
   return h;
 }
@@ -504,10 +512,9 @@ std::string_view metric_error_type(ErrorType proxy_error, int status,
     case ErrorType::shutting_down:
     case ErrorType::internal: return "upstream_error";
   }
-  if (status >= 400) {
-    if (!provider_class.empty() && provider_class != "none") return provider_class;
-    return status >= 500 ? "upstream_error" : "invalid_request";
-  }
+  // A provider error: in a non-2xx body, or as an event inside a 200 stream.
+  if (!provider_class.empty() && provider_class != "none") return provider_class;
+  if (status >= 400) return status >= 500 ? "upstream_error" : "invalid_request";
   return "none";
 }
 

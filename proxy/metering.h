@@ -53,7 +53,7 @@ class MeteringCache {
   Metering& metering() { return metering_; }
 
  private:
-  prometheus::Labels capped(Labels labels);
+  prometheus::Labels capped(const void* family, Labels labels);
   static std::string key_of(const void* family, Labels labels);
   template <class T>
   void bound(std::unordered_map<std::string, T*>& cache);

@@ -11,12 +11,14 @@
 //                                     objects are sent as JSON) or an async function awaited
 //                                     between two events, which lets a test hold the stream at a
 //                                     point of its choosing. end: false keeps the response open
-//                                     until the other side closes the connection.
+//                                     until the other side closes the connection. eol: '\r\n'
+//                                     ends lines with CRLF (as Gemini does); gzip: true
+//                                     compresses the stream, flushed after every event.
 // or a function of the RecordedRequest returning one of these, for replies that depend on the
 // request the way a real provider's do.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { gzipSync } from 'node:zlib';
+import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
 
 export class RecordedRequest {
   constructor(req, body) {
@@ -61,9 +63,30 @@ function acceptsGzip(headers) {
 }
 
 // The bytes of one SSE event as the fake sends it.
-export function encodeSse({ event, data }) {
+export function encodeSse({ event, data }, eol = '\n') {
   const text = typeof data === 'string' ? data : JSON.stringify(data);
-  return `${event ? `event: ${event}\n` : ''}data: ${text}\n\n`;
+  return `${event ? `event: ${event}${eol}` : ''}data: ${text}${eol}${eol}`;
+}
+
+// A gzip stream whose output is handed to `write` as it is produced; push() resolves once the
+// bytes given so far are flushed out, so each SSE event leaves as a decodable piece.
+class GzipPipe {
+  #gzip = createGzip();
+
+  constructor(write) {
+    this.#gzip.on('data', write);
+    this.ended = new Promise((resolve) => this.#gzip.once('end', resolve));
+  }
+
+  push(bytes) {
+    this.#gzip.write(bytes);
+    return new Promise((resolve) => this.#gzip.flush(zlibConstants.Z_SYNC_FLUSH, resolve));
+  }
+
+  end() {
+    this.#gzip.end();
+    return this.ended;
+  }
 }
 
 export class FakeProvider {
@@ -159,22 +182,38 @@ export class FakeProvider {
     if (spec.sse) {
       headers['content-type'] ??= 'text/event-stream; charset=utf-8';
       headers['cache-control'] ??= 'no-cache';
+      const gzip = spec.gzip && acceptsGzip(recorded.headers);
+      if (gzip) {
+        headers['content-encoding'] = 'gzip';
+        response.contentEncoding = 'gzip';
+      }
       response.headers = headers;
       res.writeHead(status, headers);
       res.flushHeaders();
       const sent = [];
+      const write = (bytes) => {
+        if (res.destroyed) return;
+        sent.push(bytes);
+        response.body = Buffer.concat(sent);
+        res.write(bytes);
+      };
+      const pipe = gzip ? new GzipPipe(write) : null;
       for (const step of spec.sse) {
         if (typeof step === 'function') {
           await step();
           continue;
         }
         if (res.destroyed) return;
-        const bytes = Buffer.from(encodeSse(step));
-        sent.push(bytes);
-        response.body = Buffer.concat(sent);
-        res.write(bytes);
+        const bytes = Buffer.from(encodeSse(step, spec.eol));
+        if (pipe) {
+          await pipe.push(bytes);
+        } else {
+          write(bytes);
+        }
       }
-      if (spec.end !== false) res.end();
+      if (spec.end === false) return;
+      if (pipe) await pipe.end();
+      res.end();
       return;
     }
     let body;

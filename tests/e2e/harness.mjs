@@ -4,6 +4,7 @@
 // canary key appears in tokentap's stdout, stderr or /metrics.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
@@ -27,6 +28,19 @@ const ACCESS_LOG_KEYS = [
   'bytes_in',
   'bytes_out',
   'key_id',
+];
+// The access-log fields metering adds, always present on a request to an LLM route.
+const LLM_LOG_KEYS = [
+  'provider',
+  'operation',
+  'model',
+  'response_model',
+  'stream',
+  'tokens',
+  'usage_source',
+  'finish_reason',
+  'tool_calls',
+  'llm_error_type',
 ];
 const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
 
@@ -81,9 +95,10 @@ export class Stack {
     this.tokentap = tokentap;
     this.openaiKey = `sk-proj-canary${randomBytes(20).toString('hex')}`;
     this.anthropicKey = `sk-ant-api03-canary${randomBytes(20).toString('hex')}`;
+    this.geminiKey = `AIzaSy${randomBytes(20).toString('hex')}`;
     // Pieces of the keys that must not show up either (a truncated or partly masked key is
     // still a leak); the prefixes are public.
-    this.secrets = [this.openaiKey, this.anthropicKey].flatMap((key) => {
+    this.secrets = [this.openaiKey, this.anthropicKey, this.geminiKey].flatMap((key) => {
       const random = key.slice(-40);
       return [key, random.slice(0, 12), random.slice(14, 26), random.slice(-12)];
     });
@@ -162,6 +177,15 @@ export class Stack {
     );
   }
 
+  // Scrapes /metrics until `count` requests are in llm_requests_total and none is in flight,
+  // and resolves with that scrape.
+  waitForLlmRequests(count) {
+    return this.tokentap.waitForMetrics(
+      (m) => m.sum('llm_requests_total') === count && m.sum('llm_inflight_requests') === 0,
+      `${count} requests in llm_requests_total and none in flight`,
+    );
+  }
+
   // Stops tokentap and the fake provider and asserts the end-of-test invariants. Runs at most once;
   // registered as the test's teardown, and may be called earlier by a test that wants to assert
   // on the final output.
@@ -209,15 +233,19 @@ export class Stack {
 
 // tls: serve the fake over HTTPS with the test CA's certificate, or plain HTTP. trustCa: give
 // tokentap the test CA as the routes' tls.ca_file. env: added to tokentap's environment
-// (TOKENTAP_AGENT is "e2e-agent" unless given). config: merged into the tokentap config.
-export async function startStack(t, { tls = true, trustCa = true, env = {}, config = {} } = {}) {
+// (TOKENTAP_AGENT is "e2e-agent" unless given). routes: extra routes, see tokentapConfig().
+// config: merged into the tokentap config.
+export async function startStack(
+  t,
+  { tls = true, trustCa = true, env = {}, routes = [], config = {} } = {},
+) {
   const certs = tls ? await testCertificates() : null;
   const fake = await FakeProvider.start({ tls: certs });
   let tokentap;
   try {
     const caFile = certs && trustCa ? certs.caFile : null;
     tokentap = await Tokentap.start(
-      tokentapConfig({ upstreamUrl: fake.url, caFile, overrides: config }),
+      tokentapConfig({ upstreamUrl: fake.url, caFile, extraRoutes: routes, overrides: config }),
       { env: { TOKENTAP_AGENT: 'e2e-agent', ...env } },
     );
   } catch (err) {
@@ -227,6 +255,39 @@ export async function startStack(t, { tls = true, trustCa = true, env = {}, conf
   const stack = new Stack(fake, tokentap);
   t.after(() => stack.finish());
   return stack;
+}
+
+// The metering fields of an access-log entry (those every LLM request has), for comparing whole.
+export function llmLogFields(entry) {
+  const missing = LLM_LOG_KEYS.filter((key) => !(key in entry));
+  assert.deepEqual(missing, [], `access log line without ${missing}: ${JSON.stringify(entry)}`);
+  return Object.fromEntries(LLM_LOG_KEYS.map((key) => [key, entry[key]]));
+}
+
+// One plain-HTTP request on a fresh connection, for a client that must see the raw response:
+// no SDK, no decompression. Resolves with { status, headers, body (a Buffer) }.
+export function rawRequest(url, { method = 'POST', headers = {}, body = '' } = {}) {
+  const payload = Buffer.from(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method,
+        agent: false,
+        headers: { 'content-length': String(payload.length), ...headers },
+      },
+      (res) => {
+        const parts = [];
+        res.on('data', (part) => parts.push(part));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 // Collects every item of an async iterable (an SDK stream) into an array.

@@ -96,6 +96,24 @@ export class Metrics {
     return this.find(name, labels).reduce((total, s) => total + s.value, 0);
   }
 
+  // Every sample of `name` whose labels include `labels`, as { ...labels, value } rows.
+  series(name, labels = {}) {
+    return this.find(name, labels).map((s) => ({ ...s.labels, value: s.value }));
+  }
+
+  // { value of label `by`: sample value } over the samples of `name` whose labels include
+  // `labels`, for asserting a whole breakdown at once (e.g. tokens by type). Throws if two
+  // samples share a value of `by`.
+  byLabel(name, by, labels = {}) {
+    const out = {};
+    for (const s of this.find(name, labels)) {
+      const key = s.labels[by];
+      if (key in out) throw new Error(`${name}${JSON.stringify(labels)}: two samples ${by}=${key}`);
+      out[key] = s.value;
+    }
+    return out;
+  }
+
   // For histograms: { count, sum, buckets: [{ le, value }] } of the series with these labels.
   histogram(name, labels = {}) {
     return {
@@ -112,14 +130,17 @@ export class Metrics {
 }
 
 // The config every e2e test starts from: `/v1/messages` to the fake as Anthropic, everything
-// else to the fake as OpenAI. `overrides` is merged on top (objects deeply, anything else replaced).
-export function tokentapConfig({ upstreamUrl, caFile = null, overrides = {} }) {
+// else to the fake as OpenAI. `extraRoutes` come first; each goes to the fake (with its CA)
+// unless it names its own upstream. `overrides` is merged on top (objects deeply, anything else
+// replaced).
+export function tokentapConfig({ upstreamUrl, caFile = null, extraRoutes = [], overrides = {} }) {
   const tls = caFile ? { tls: { ca_file: caFile } } : {};
   const config = {
     listen: '127.0.0.1:0',
     admin_listen: '127.0.0.1:0',
     workers: 1,
     routes: [
+      ...extraRoutes.map((route) => ({ upstream: upstreamUrl, ...tls, ...route })),
       {
         name: 'anthropic',
         prefix: '/v1/messages',

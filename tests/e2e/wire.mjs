@@ -118,9 +118,43 @@ export const openai = {
     return [...chunks.map((data) => ({ data })), { data: '[DONE]' }];
   },
 
+  // The SSE events the real API streams for a request body: only a request with
+  // stream_options.include_usage: true gets the usage chunk (and "usage": null in every other
+  // chunk). `options` are those of chunks(); pass a fixed `id` to compare two streams.
+  streamFor(requestBody, { usage, ...options }) {
+    const wantsUsage = requestBody.stream_options?.include_usage === true;
+    return openai.sse(openai.chunks({ ...options, usage: wantsUsage ? usage : null }));
+  },
+
   rateLimitError(message) {
     return {
       error: { message, type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' },
+    };
+  },
+
+  contextLengthError(limit, requested) {
+    return {
+      error: {
+        message:
+          `This model's maximum context length is ${limit} tokens. However, your messages ` +
+          `resulted in ${requested} tokens. Please reduce the length of the messages.`,
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'context_length_exceeded',
+      },
+    };
+  },
+
+  invalidApiKeyError(key) {
+    return {
+      error: {
+        message:
+          `Incorrect API key provided: ${key}. You can find your API key at ` +
+          'https://platform.openai.com/account/api-keys.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_api_key',
+      },
     };
   },
 
@@ -229,5 +263,53 @@ export const anthropic = {
       'anthropic-ratelimit-requests-limit': '4000',
       'anthropic-ratelimit-requests-remaining': '3999',
     };
+  },
+};
+
+export const gemini = {
+  // usageMetadata: promptTokenCount includes the cached tokens; candidatesTokenCount excludes
+  // the thoughts.
+  usage(prompt, candidates, { cached = 0, thoughts = 0 } = {}) {
+    const usage = {
+      promptTokenCount: prompt,
+      candidatesTokenCount: candidates,
+      totalTokenCount: prompt + candidates + thoughts,
+      promptTokensDetails: [{ modality: 'TEXT', tokenCount: prompt }],
+    };
+    if (cached) {
+      usage.cachedContentTokenCount = cached;
+      usage.cacheTokensDetails = [{ modality: 'TEXT', tokenCount: cached }];
+    }
+    if (thoughts) usage.thoughtsTokenCount = thoughts;
+    return usage;
+  },
+
+  // A GenerateContentResponse with one text candidate.
+  response({ modelVersion, text, usage, finishReason = 'STOP', responseId = hex(11) }) {
+    return {
+      candidates: [{ content: { parts: [{ text }], role: 'model' }, finishReason, index: 0 }],
+      usageMetadata: usage,
+      modelVersion,
+      responseId,
+    };
+  },
+
+  // The chunks of a streamGenerateContent answer: each carries a piece of the text and the
+  // usage known so far (the prompt side); the last one the finish reason and the final usage.
+  chunks({ modelVersion, text, textPieces = 3, usage, responseId = hex(11) }) {
+    const parts = pieces(text, textPieces);
+    return parts.map((piece, i) => {
+      const last = i === parts.length - 1;
+      const candidate = { content: { parts: [{ text: piece }], role: 'model' }, index: 0 };
+      if (last) candidate.finishReason = 'STOP';
+      return {
+        candidates: [candidate],
+        usageMetadata: last
+          ? usage
+          : { promptTokenCount: usage.promptTokenCount, totalTokenCount: usage.promptTokenCount },
+        modelVersion,
+        responseId,
+      };
+    });
   },
 };

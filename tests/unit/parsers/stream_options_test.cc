@@ -54,6 +54,11 @@ constexpr std::string_view kChunk =
     R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null})";
 constexpr std::string_view kFinish =
     R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null})";
+// The same chunks as the client sees them: without the "usage":null include_usage adds.
+constexpr std::string_view kChunkSeen =
+    R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]})";
+constexpr std::string_view kFinishSeen =
+    R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})";
 constexpr std::string_view kUsage =
     R"({"id":"c1","object":"chat.completion.chunk","choices":[ ],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}})";
 constexpr std::string_view kAzurePromptFilter =
@@ -97,13 +102,38 @@ TEST_CASE("usage chunk filter removes exactly the usage-only chunk", "[stream_op
     INFO("line end " << (eol == "\n" ? "LF" : eol == "\r" ? "CR" : "CRLF"));
     const std::string before = event(kAzurePromptFilter, eol) + ": comment" + std::string(eol) +
                                event(kChunk, eol) + event(kFinish, eol);
+    const std::string seen = event(kAzurePromptFilter, eol) + ": comment" + std::string(eol) +
+                             event(kChunkSeen, eol) + event(kFinishSeen, eol);
     const std::string after = event("[DONE]", eol);
     uint32_t removed = 0;
-    CHECK(filter_every_way(before + event(kUsage, eol) + after, &removed) == before + after);
+    CHECK(filter_every_way(before + event(kUsage, eol) + after, &removed) == seen + after);
     CHECK(removed == 1);
-    CHECK(filter_every_way(before + after, &removed) == before + after);
+    CHECK(filter_every_way(before + after, &removed) == seen + after);
     CHECK(removed == 0);
   }
+}
+
+TEST_CASE("usage chunk filter removes the usage:null member include_usage adds", "[stream_options]") {
+  const std::string with_null =
+      R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null})";
+  const std::string without =
+      R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]})";
+  const std::string spaced =
+      R"({"id": "c1", "choices": [{"index": 0, "delta": {"content": "usage: null"}}], "usage": null})";
+  const std::string spaced_without =
+      R"({"id": "c1", "choices": [{"index": 0, "delta": {"content": "usage: null"}}]})";
+  for (std::string_view eol : {"\n", "\r\n", "\r"}) {
+    CHECK(filter_every_way(event(with_null, eol) + event(kUsage, eol) + event("[DONE]", eol)) ==
+          event(without, eol) + event("[DONE]", eol));
+    CHECK(filter_every_way(event(spaced, eol)) == event(spaced_without, eol));
+  }
+  // Only a top-level null usage is removed; a nested one, a first member, or a real value stays.
+  const std::string nested = R"({"choices":[{"delta":{"usage":null}}]})";
+  CHECK(filter_every_way(event(nested, "\n")) == event(nested, "\n"));
+  const std::string first = R"({"usage":null,"choices":[{"delta":{}}]})";
+  CHECK(filter_every_way(event(first, "\n")) == event(first, "\n"));
+  const std::string multi = "data: {\"a\":1,\ndata: \"usage\":null}\n\n";
+  CHECK(filter_every_way(multi) == multi);
 }
 
 TEST_CASE("usage chunk filter passes large and unterminated events through", "[stream_options]") {
@@ -114,8 +144,8 @@ TEST_CASE("usage chunk filter passes large and unterminated events through", "[s
   UsageChunkFilter f;
   f.feed(big.substr(0, big.size() - 10), out);
   CHECK(out.size() > UsageChunkFilter::kMaxHeldBytes);  // not held back while it grows
-  const std::string cut = event(kChunk, "\n") + "data: {\"choices\":[";
-  CHECK(filter({cut}) == cut);
+  const std::string partial = "data: {\"choices\":[";
+  CHECK(filter({event(kChunk, "\n") + partial}) == event(kChunkSeen, "\n") + partial);
 }
 
 TEST_CASE("metering still gets usage from the unfiltered copy", "[stream_options]") {
@@ -132,7 +162,8 @@ TEST_CASE("metering still gets usage from the unfiltered copy", "[stream_options
   CHECK(parser->facts().usage.present);
   CHECK(parser->facts().usage.input == 5);
   CHECK_FALSE(parser->facts().stream_options_present);
-  CHECK(filter({upstream}) == event(kChunk, "\n") + event(kFinish, "\n") + event("[DONE]", "\n"));
+  CHECK(filter({upstream}) ==
+        event(kChunkSeen, "\n") + event(kFinishSeen, "\n") + event("[DONE]", "\n"));
 }
 
 }  // namespace
