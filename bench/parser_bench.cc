@@ -392,7 +392,7 @@ struct StreamWorkload {
   std::string body;   // the response body as the provider sends it (before any gzip)
   size_t events = 0;  // SSE events, or elements of the JSON array
   LlmFacts expected;
-  std::string filtered;  // OpenAI: the body without its usage-only chunk
+  std::string filtered;  // OpenAI: the body as the client sees it (no usage chunk, no usage:null)
 };
 
 // `text` cut into `parts` pieces of nearly equal size: tool arguments as they stream.
@@ -421,7 +421,10 @@ StreamWorkload openai_stream(size_t content_events, Rng& rng) {
     chunk["choices"][0]["finish_reason"] = std::move(finish_reason);
     const std::string event = "data: " + chunk.dump() + "\n\n";
     w.body += event;
-    w.filtered += event;
+    // The client sees each chunk without the "usage":null that include_usage adds.
+    OJson seen = chunk;
+    seen.erase("usage");
+    w.filtered += "data: " + seen.dump() + "\n\n";
     ++w.events;
   };
   const size_t tool_deltas = std::min<size_t>(40, content_events / 4);
