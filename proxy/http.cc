@@ -135,9 +135,9 @@ std::string_view status_reason(int status) {
 
 std::string error_body(std::string_view type, std::string_view message,
                        std::string_view request_id) {
-  nlohmann::json body = {{"error",
-                          {{"type", type}, {"message", message}, {"request_id", request_id}}}};
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::ordered_json body = {
+      {"error", {{"type", type}, {"message", message}, {"request_id", request_id}}}};
+  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string error_response(int status, std::string_view type, std::string_view message,

@@ -75,6 +75,7 @@ TEST_CASE("JSON content types", "[http]") {
 
 TEST_CASE("error bodies are valid JSON with type, message and request id", "[http]") {
   std::string body = error_body("upstream_tls_error", "bad \"cert\"\n", "rid-1");
+  CHECK(body.starts_with(R"({"error":{"type":"upstream_tls_error","message":)"));
   auto j = nlohmann::json::parse(body);
   CHECK(j["error"]["type"] == "upstream_tls_error");
   CHECK(j["error"]["message"] == "bad \"cert\"\n");
