@@ -505,6 +505,40 @@ constexpr Field<MeteringSettings> kMeteringFields[] = {
      [](Context& c, const Value& v, MeteringSettings& m) { m.include_stream_usage = as_bool(c, v); }},
 };
 
+void parse_price_files(Context& ctx, const Value& v, PricingSettings& p) {
+  if (!v.node.IsSequence()) fail(ctx, v, "a list of price file paths");
+  p.files.clear();
+  std::string base;
+  if (size_t slash = ctx.source.rfind('/'); slash != std::string::npos) {
+    base = ctx.source.substr(0, slash + 1);
+  }
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    Value item{v.node[i], v.path + "[" + std::to_string(i) + "]", line_of(v.node[i], v.line)};
+    std::string path = as_string(ctx, item);
+    p.files.push_back(path.front() == '/' ? path : base + path);
+  }
+}
+
+void parse_azure_deployments(Context& ctx, const Value& v, PricingSettings& p) {
+  if (v.node.IsNull()) return;
+  if (!v.node.IsMap()) fail(ctx, v, "a mapping of deployment name to model name");
+  p.azure_deployments.clear();
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    YAML::Node key = it->first;
+    int line = line_of(key, v.line);
+    if (!key.IsScalar() || key.Scalar().empty()) {
+      fail(ctx, line, v.path, "a deployment name", describe(key));
+    }
+    Value model{it->second, v.path + "." + key.Scalar(), line_of(it->second, line)};
+    p.azure_deployments[key.Scalar()] = as_string(ctx, model);
+  }
+}
+
+constexpr Field<PricingSettings> kPricingFields[] = {
+    {"files", parse_price_files},
+    {"azure_deployments", parse_azure_deployments},
+};
+
 constexpr Field<Config> kSections[] = {
     {"listen", [](Context& c, const Value& v, Config& cfg) { cfg.listen = as_host_port(c, v); }},
     {"admin_listen",
@@ -528,6 +562,8 @@ constexpr Field<Config> kSections[] = {
                    Config& cfg) { parse_mapping(c, v, kMetricsFields, cfg.metrics); }},
     {"metering", [](Context& c, const Value& v,
                     Config& cfg) { parse_mapping(c, v, kMeteringFields, cfg.metering); }},
+    {"pricing", [](Context& c, const Value& v,
+                   Config& cfg) { parse_mapping(c, v, kPricingFields, cfg.pricing); }},
 };
 
 std::string host_port_text(const HostPort& hp) {

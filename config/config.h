@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -111,6 +112,14 @@ struct MeteringSettings {
   bool include_stream_usage = true;
 };
 
+struct PricingSettings {
+  // Price files merged over the built-in table, in order (our JSON format or LiteLLM's
+  // model_prices_and_context_window.json). Relative paths are relative to the config file.
+  std::vector<std::string> files;
+  // Azure OpenAI deployment name -> model name, for pricing.
+  std::map<std::string, std::string, std::less<>> azure_deployments;
+};
+
 struct Config {
   std::string source = "<built-in defaults>";  // file name the config came from
   HostPort listen{"127.0.0.1", 8080};
@@ -125,6 +134,7 @@ struct Config {
   LogSettings log;
   MetricsSettings metrics;
   MeteringSettings metering;
+  PricingSettings pricing;
 };
 
 // The configuration used when no file is given: routes for OpenAI, Anthropic and Gemini.

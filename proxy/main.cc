@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "proxy/access_log.h"
+#include "proxy/metering.h"
 #include "proxy/server.h"
 
 namespace {
@@ -103,6 +104,12 @@ int main(int argc, char** argv) {
   if (options.admin_listen) config.admin_listen = address_flag("--admin-listen", *options.admin_listen);
 
   if (options.check_config) {
+    try {
+      tokentap::load_price_table(config.pricing);
+    } catch (const std::exception& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
     std::cout << config.source << ": ok (" << config.routes.size() << " routes, " << config.workers
               << " workers)\n";
     return 0;

@@ -4,8 +4,14 @@
 
 #include <cmath>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
 #include "parsers/llm_parser.h"
 #include "parsers/stream_options.h"
+#include "pricing/cost.h"
 
 namespace tokentap {
 
@@ -20,6 +26,8 @@ const Histogram::BucketBoundaries kDurationBuckets = {0.05, 0.1, 0.25, 0.5, 1,  
                                                       10,   20,  30,   60,  120, 300, 600};
 const Histogram::BucketBoundaries kTtftBuckets = {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1,
                                                   1.5,  2,   3,   5,   10,  20,   60};
+const Histogram::BucketBoundaries kCostBuckets = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                  0.1,    0.5,    1,     5,     10};
 const Histogram::BucketBoundaries kTpotBuckets = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.03,
                                                   0.05,  0.075,  0.1,   0.2,  0.5,  1};
 // The OpenTelemetry GenAI semantic conventions' advisory buckets.
@@ -259,6 +267,46 @@ class MeteringObserver final : public RequestObserver {
     record_otel(f, model, error_type, duration, ttft);
     if (ctx.upstream_request_id.empty()) ctx.upstream_request_id = f.upstream_request_id;
     log(ctx, f, model, usage_source, missing_reason, error_type, ttft);
+    record_cost(ctx, f, model);
+  }
+
+  // The price of the most specific model name that resolves: the provider's response model
+  // (e.g. a dated snapshot) before the requested one; Azure deployments through the config map.
+  const pricing::ModelPrice* price_for(const LlmFacts& f) const {
+    const pricing::PriceTable& prices = m_.prices();
+    if (f.provider == ApiProvider::azure_openai) {
+      if (const auto* p = prices.find_deployment(f.requested_model,
+                                                 m_.config().pricing.azure_deployments)) {
+        return p;
+      }
+    }
+    if (!f.response_model.empty()) {
+      if (const auto* p = prices.find(f.response_model)) return p;
+    }
+    return f.requested_model.empty() ? nullptr : prices.find(f.requested_model);
+  }
+
+  void record_cost(RequestContext& ctx, const LlmFacts& f, const std::string& model) {
+    const TokenUsage& u = f.usage;
+    if (u.input + u.output == 0) return;
+    TokenUsage billed = u;
+    if (!u.present) billed.output = billed.reasoning = 0;  // as counted in llm_tokens_total
+    nlohmann::ordered_json& out = ctx.log_fields;
+    out["pricing_version"] = m_.prices().version();
+    const pricing::ModelPrice* price = price_for(f);
+    if (price == nullptr) {
+      cache_.counter(m_.unpriced, {{"provider", provider_name_}, {"model", model}}).Increment();
+      out["cost_usd"] = nullptr;
+      out["unpriced"] = true;
+      return;
+    }
+    int64_t nano = pricing::cost_nano_usd(pricing::billable_usage(billed), *price);
+    double usd = static_cast<double>(nano) / static_cast<double>(pricing::kNanoPerUsd);
+    cache_.counter(m_.cost, {{"agent", agent_}, {"provider", provider_name_}, {"model", model}})
+        .Increment(usd);
+    cache_.histogram(m_.request_cost, {{"agent", agent_}}, kCostBuckets).Observe(usd);
+    out["cost_usd"] = usd;
+    out["priced_as"] = price->name;
   }
 
   void record_otel(const LlmFacts& f, const std::string& model, std::string_view error_type,
@@ -407,7 +455,7 @@ prometheus::Histogram& MeteringCache::histogram(prometheus::Family<prometheus::H
 }
 
 Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config,
-                   size_t workers)
+                   std::shared_ptr<const pricing::PriceTable> prices, size_t workers)
     : requests(BuildCounter()
                    .Name("llm_requests_total")
                    .Help("LLM API requests by agent, provider, model, operation, HTTP status and "
@@ -470,7 +518,20 @@ Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config>
                              .Help("Streaming requests to which tokentap added "
                                    "stream_options.include_usage")
                              .Register(registry)),
+      cost(BuildCounter()
+               .Name("llm_cost_usd_total")
+               .Help("Cost of the tokens billed, in USD, from the price table")
+               .Register(registry)),
+      request_cost(BuildHistogram()
+                       .Name("llm_request_cost_usd")
+                       .Help("Cost of one request, in USD")
+                       .Register(registry)),
+      unpriced(BuildCounter()
+                   .Name("llm_unpriced_requests_total")
+                   .Help("Requests with token usage whose model is not in the price table")
+                   .Register(registry)),
       config_(std::move(config)),
+      prices_(std::move(prices)),
       limiter_(config_->metrics.max_values_per_label) {
   if (config_->metrics.otel_semconv) {
     otel_token_usage = &BuildHistogram()
@@ -491,6 +552,22 @@ Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config>
 
 std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index) {
   return std::make_unique<MeteringObserver>(*caches_.at(worker_index));
+}
+
+std::shared_ptr<const pricing::PriceTable> load_price_table(const PricingSettings& settings) {
+  auto table = std::make_shared<pricing::PriceTable>(pricing::PriceTable::builtin());
+  for (const std::string& path : settings.files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path + ": cannot read price file: " + std::strerror(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+      table = std::make_shared<pricing::PriceTable>(table->merged_with(path, text.str()));
+    } catch (const pricing::PricingError& e) {
+      throw std::runtime_error(e.what());
+    }
+  }
+  return table;
 }
 
 std::string_view metric_error_type(ErrorType proxy_error, int status,

@@ -21,6 +21,7 @@
 #include <prometheus/registry.h>
 
 #include "config/config.h"
+#include "pricing/price_table.h"
 #include "proxy/request_context.h"
 
 namespace tokentap {
@@ -66,12 +67,14 @@ class MeteringCache {
 
 class Metering {
  public:
-  Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config, size_t workers);
+  Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config,
+           std::shared_ptr<const pricing::PriceTable> prices, size_t workers);
 
   // A new observer for one request served by worker `worker_index`.
   std::unique_ptr<RequestObserver> make_observer(size_t worker_index);
 
   const Config& config() const { return *config_; }
+  const pricing::PriceTable& prices() const { return *prices_; }
   LabelLimiter& limiter() { return limiter_; }
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -88,6 +91,9 @@ class Metering {
   prometheus::Family<prometheus::Gauge>& ratelimit_remaining;
   prometheus::Family<prometheus::Gauge>& ratelimit_limit;
   prometheus::Family<prometheus::Counter>& stream_usage_added;
+  prometheus::Family<prometheus::Counter>& cost;
+  prometheus::Family<prometheus::Histogram>& request_cost;
+  prometheus::Family<prometheus::Counter>& unpriced;
   // OpenTelemetry GenAI semantic-convention names; null unless metrics.otel_semconv.
   prometheus::Family<prometheus::Histogram>* otel_token_usage = nullptr;
   prometheus::Family<prometheus::Histogram>* otel_duration = nullptr;
@@ -95,9 +101,15 @@ class Metering {
 
  private:
   std::shared_ptr<const Config> config_;
+  std::shared_ptr<const pricing::PriceTable> prices_;
   LabelLimiter limiter_;
   std::vector<std::unique_ptr<MeteringCache>> caches_;
 };
+
+// Builds the price table: the built-in one with each of `settings.files` merged over it, in
+// order. Reads the files (call at start or reload, never per request). Throws
+// std::runtime_error naming the file and line of the first problem.
+std::shared_ptr<const pricing::PriceTable> load_price_table(const PricingSettings& settings);
 
 // The metric error_type for a request: the proxy's own failure class when there is one,
 // else the provider's error class for a non-2xx status, else "none".

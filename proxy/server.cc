@@ -87,7 +87,8 @@ Server::Server(Config config)
     }
   }
   register_build_info(*registry_, TOKENTAP_VERSION);
-  metering_ = std::make_unique<Metering>(*registry_, config_, config_->workers);
+  metering_ = std::make_unique<Metering>(*registry_, config_, load_price_table(config_->pricing),
+                                         config_->workers);
   shared_.observer_factory = [metering = metering_.get()](size_t worker_index) {
     return metering->make_observer(worker_index);
   };

@@ -259,8 +259,8 @@ TEST_CASE("keys that are absent keep their defaults", "[config]") {
 TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors]") {
   CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
         "t.yaml:2: expected one of the keys listen, admin_listen, workers, agent, "
-        "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, got "
-        "unknown key \"listen_addr\"");
+        "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, "
+        "pricing, got unknown key \"listen_addr\"");
   CHECK(error_of("metrics:\n  max_labels: 5\n") ==
         "t.yaml:2: metrics: expected one of the keys max_values_per_label, otel_semconv, got "
         "unknown key \"max_labels\"");
@@ -656,4 +656,20 @@ TEST_CASE("metrics and metering sections", "[config]") {
   CHECK_FALSE(c.metering.include_stream_usage);
   CHECK_THROWS_WITH(load_config_string("metrics:\n  max_values_per_label: 0\n", "t.yaml"),
                     Catch::Contains("t.yaml:2: metrics.max_values_per_label"));
+}
+
+TEST_CASE("pricing section", "[config]") {
+  Config c = load_config_string(
+      "pricing:\n  files: [prices/team.json, /etc/litellm.json]\n"
+      "  azure_deployments:\n    prod-chat: gpt-4o\n",
+      "/etc/tokentap/tokentap.yaml");
+  CHECK(c.pricing.files ==
+        std::vector<std::string>{"/etc/tokentap/prices/team.json", "/etc/litellm.json"});
+  CHECK(c.pricing.azure_deployments.at("prod-chat") == "gpt-4o");
+  CHECK_THROWS_WITH(load_config_string("pricing:\n  files: prices.json\n", "t.yaml"),
+                    "t.yaml:2: pricing.files: expected a list of price file paths, got "
+                    "\"prices.json\"");
+  CHECK_THROWS_WITH(
+      load_config_string("pricing:\n  azure_deployments:\n    prod: [a]\n", "t.yaml"),
+      "t.yaml:3: pricing.azure_deployments.prod: expected a non-empty string, got a list");
 }

@@ -1,0 +1,139 @@
+"""Cost: every request with token usage is priced from the price table, in the log and in
+llm_cost_usd_total; user price files (ours and LiteLLM's) merge over the built-in table; an
+unknown model is counted as unpriced, never as free."""
+
+import json
+import os
+import subprocess
+import unittest
+
+import fake_upstream
+from harness import ProxyTestCase, metric_value, proxy_config, wait_until
+
+PRICES = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "pricing",
+                                     "prices.json"), encoding="utf-8"))["models"]
+
+
+def per_token(usd_per_million):
+    return usd_per_million / 1e6
+
+
+def openai_completion(model, prompt, completion, cached=0, reasoning=0):
+    return {"id": "chatcmpl-1", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion,
+                      "prompt_tokens_details": {"cached_tokens": cached},
+                      "completion_tokens_details": {"reasoning_tokens": reasoning}}}
+
+
+class CostTest(ProxyTestCase):
+    def start(self, **overrides):
+        self.upstream = self.start_upstream()
+        self.proxy = self.start_proxy(proxy_config(self.upstream.url(), **overrides))
+
+    def chat(self, model, reply, agent="coster", path="/v1/chat/completions", body=None):
+        self.upstream.handlers[path] = fake_upstream.json_body(reply)
+        request = body or {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        response = self.proxy.request("POST", path, [("Content-Type", "application/json"),
+                                                     ("x-agent-id", agent)],
+                                      json.dumps(request).encode(), request_id=f"cost-{agent}")
+        self.assertEqual(response.status, 200)
+        return self.proxy.log_for(f"cost-{agent}")
+
+    def cost_metric(self, agent, model):
+        return wait_until(lambda: metric_value(self.proxy.metrics(), "llm_cost_usd_total",
+                                               agent=agent, model=model),
+                          what="llm_cost_usd_total")
+
+    def test_openai_cost_by_token_class(self):
+        self.start()
+        price = PRICES["gpt-4o-mini"]
+        # 1000 prompt tokens of which 400 cached, 300 completion tokens.
+        entry = self.chat("gpt-4o-mini", openai_completion("gpt-4o-mini-2024-07-18", 1000, 300,
+                                                           cached=400))
+        expected = (600 * per_token(price["input"]) +
+                    400 * per_token(price.get("cache_read", price["input"])) +
+                    300 * per_token(price["output"]))
+        self.assertAlmostEqual(entry["cost_usd"], expected, places=9)
+        self.assertEqual(entry["priced_as"], "gpt-4o-mini")
+        self.assertEqual(entry["pricing_version"], "2026-11-22")
+        self.assertAlmostEqual(self.cost_metric("coster", "gpt-4o-mini"), expected, places=9)
+        samples = self.proxy.metrics()
+        self.assertEqual(metric_value(samples, "llm_request_cost_usd_count", agent="coster"), 1)
+
+    def test_anthropic_cache_writes_and_reads(self):
+        self.upstream = self.start_upstream()
+        self.proxy = self.start_proxy(proxy_config(self.upstream.url(), provider="anthropic"))
+        price = PRICES["claude-sonnet-4-5"]
+        reply = {"id": "msg_1", "type": "message", "role": "assistant",
+                 "model": "claude-sonnet-4-5-20250929", "stop_reason": "end_turn",
+                 "content": [{"type": "text", "text": "ok"}],
+                 "usage": {"input_tokens": 100, "cache_creation_input_tokens": 2000,
+                           "cache_read_input_tokens": 5000, "output_tokens": 250}}
+        entry = self.chat("claude-sonnet-4-5", reply, path="/v1/messages",
+                          body={"model": "claude-sonnet-4-5", "max_tokens": 300,
+                                "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(entry["tokens"]["input"], 7100)
+        expected = (100 * per_token(price["input"]) + 2000 * per_token(price["cache_write"]) +
+                    5000 * per_token(price["cache_read"]) + 250 * per_token(price["output"]))
+        self.assertAlmostEqual(entry["cost_usd"], expected, places=9)
+        self.assertAlmostEqual(self.cost_metric("coster", "claude-sonnet-4-5"), expected,
+                               places=9)
+
+    def test_unknown_model_is_unpriced_not_free(self):
+        self.start()
+        entry = self.chat("my-private-model", openai_completion("my-private-model", 10, 5))
+        self.assertIsNone(entry["cost_usd"])
+        self.assertTrue(entry["unpriced"])
+        value = wait_until(lambda: metric_value(self.proxy.metrics(),
+                                                "llm_unpriced_requests_total",
+                                                provider="openai", model="my-private-model"),
+                           what="llm_unpriced_requests_total")
+        self.assertEqual(value, 1)
+        self.assertIsNone(metric_value(self.proxy.metrics(), "llm_cost_usd_total",
+                                       model="my-private-model"))
+
+    def test_user_price_files_merge_over_the_builtin_table(self):
+        ours = os.path.join(self.tmp, "team-prices.json")
+        with open(ours, "w", encoding="utf-8") as f:
+            json.dump({"pricing_version": "team-7", "unit": "usd_per_million_tokens",
+                       "models": {"gpt-4o-mini": {"provider": "openai", "input": 1,
+                                                  "output": 2},
+                                  "llama-3.3-70b": {"provider": "openai_compatible",
+                                                    "input": 0.5, "output": 0.5}}}, f)
+        litellm = os.path.join(self.tmp, "model_prices_and_context_window.json")
+        with open(litellm, "w", encoding="utf-8") as f:
+            json.dump({"sample_spec": {"mode": "chat"},
+                       "openai/house-model": {"mode": "chat", "litellm_provider": "openai",
+                                              "input_cost_per_token": 2e-06,
+                                              "output_cost_per_token": 8e-06}}, f)
+        self.start(pricing={"files": [ours, litellm]})
+        entry = self.chat("gpt-4o-mini", openai_completion("gpt-4o-mini", 1000, 1000),
+                          agent="a1")
+        self.assertAlmostEqual(entry["cost_usd"], 1000 * 1e-6 + 1000 * 2e-6, places=9)
+        self.assertEqual(entry["pricing_version"], "team-7")
+        entry = self.chat("llama-3.3-70b", openai_completion("llama-3.3-70b", 2000, 2000),
+                          agent="a2")
+        self.assertAlmostEqual(entry["cost_usd"], 4000 * 0.5e-6, places=9)
+        entry = self.chat("house-model", openai_completion("house-model", 100, 10), agent="a3")
+        self.assertAlmostEqual(entry["cost_usd"], 100 * 2e-6 + 10 * 8e-6, places=9)
+
+    def test_a_bad_price_file_is_rejected_with_its_line(self):
+        bad = os.path.join(self.tmp, "bad-prices.json")
+        with open(bad, "w", encoding="utf-8") as f:
+            f.write('{\n  "unit": "usd_per_million_tokens",\n  "models": {\n'
+                    '    "m": {"input": "cheap"}\n  }\n}\n')
+        config = os.path.join(self.tmp, "bad.yaml")
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(f"pricing:\n  files: [{bad}]\n")
+        result = subprocess.run([os.environ["TOKENTAP_BIN"], "--config", config,
+                                 "--check-config"], capture_output=True, text=True, timeout=10,
+                                check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(f"{bad}:4:", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
