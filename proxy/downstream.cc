@@ -413,6 +413,7 @@ void DownstreamConnection::start_upstream() {
 
 int DownstreamConnection::on_body(const char* at, size_t len) {
   Active& a = *active_;
+  if (a.finished || a.response_started) return 0;  // answered early: drain, do not forward
   a.ctx.request_body_bytes += len;
   if (a.ctx.request_body_bytes > a.config->limits.max_request_body) {
     respond_error(ErrorType::request_too_large, "request body exceeds limits.max_request_body");
@@ -722,7 +723,11 @@ void DownstreamConnection::on_write_done(size_t bytes, int status) {
   }
 }
 
-void DownstreamConnection::arm_timer(uint64_t ms, uv_timer_cb cb) { uv_timer_start(&timer_, cb, ms, 0); }
+void DownstreamConnection::arm_timer(uint64_t ms, uv_timer_cb cb) {
+  // Once closing after a flush, the timer guards that close; nothing may re-purpose it.
+  if (shutting_down_write_) return;
+  uv_timer_start(&timer_, cb, ms, 0);
+}
 
 void DownstreamConnection::drain() {
   draining_ = true;
@@ -761,8 +766,9 @@ void DownstreamConnection::close_after_flush() {
   shutting_down_write_ = true;
   pause_reading();
   // A client that never reads would hold the shutdown forever; cap the wait.
-  arm_timer(static_cast<uint64_t>(worker_.config().timeouts.downstream_header.count()),
-            [](uv_timer_t* t) { self(t)->close_now(); });
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { self(t)->close_now(); },
+      static_cast<uint64_t>(worker_.config().timeouts.downstream_header.count()), 0);
   auto* req = new uv_shutdown_t;
   req->data = this;
   int rc = uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) {

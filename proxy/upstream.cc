@@ -260,6 +260,8 @@ void UpstreamConnection::on_write_done(size_t bytes, int status) {
          std::string("write to upstream failed: ") + uv_strerror(status));
     return;
   }
+  // A request body still being sent is progress: a slow upload is not an idle exchange.
+  if (exchange_ == Exchange::sending) arm_timer(worker_.config().timeouts.idle);
   if (above_high_ && queued_bytes() <= kLowWatermark) {
     above_high_ = false;
     if (handler_) handler_->on_upstream_writable();

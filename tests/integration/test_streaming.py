@@ -27,6 +27,24 @@ class StreamingTest(ProxyTestCase):
         client.send(build_request("POST", "/v1/chat/completions", headers, STREAM_REQUEST))
         return client.read_head("POST")
 
+    def test_slow_but_steady_upload_is_not_cut(self):
+        # A streamed (non-JSON) upload that takes longer than the idle timeout but keeps
+        # moving is progress, not silence.
+        pieces = [b"x" * 100 for _ in range(7)]
+        with self.proxy.connect(timeout=10) as client:
+            head = ("POST /v1/files HTTP/1.1\r\nHost: proxy.test\r\n"
+                    "Content-Type: application/octet-stream\r\n"
+                    "Transfer-Encoding: chunked\r\nX-Request-ID: slow-upload\r\n\r\n")
+            client.send(head.encode())
+            for piece in pieces:
+                client.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+                time.sleep(0.3)  # pacing the upload, not synchronising on anything
+            client.send(b"0\r\n\r\n")
+            response = client.read_response("POST")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(self.upstream.requests[0].body, b"".join(pieces))
+        self.assertEqual(self.proxy.log_for("slow-upload")["error_type"], "none")
+
     def test_events_reach_the_client_while_the_upstream_is_still_sending(self):
         events = fake_upstream.openai_chunks(3)
         sent_at = []
