@@ -539,6 +539,55 @@ constexpr Field<PricingSettings> kPricingFields[] = {
     {"azure_deployments", parse_azure_deployments},
 };
 
+double as_usd(Context& ctx, const Value& v) {
+  if (v.node.IsScalar()) {
+    const std::string& text = v.node.Scalar();
+    char* end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && value >= 0 && value < 1e9 &&
+        text.find_first_not_of("0123456789.") == std::string::npos) {
+      return value;
+    }
+  }
+  fail(ctx, v, "an amount in USD like 5 or 0.25");
+}
+
+constexpr Field<Budget> kBudgetFields[] = {
+    {"agent", [](Context& c, const Value& v, Budget& b) { b.agent = as_string(c, v); }},
+    {"hourly_usd", [](Context& c, const Value& v, Budget& b) { b.hourly_usd = as_usd(c, v); }},
+    {"daily_usd", [](Context& c, const Value& v, Budget& b) { b.daily_usd = as_usd(c, v); }},
+    {"action",
+     [](Context& c, const Value& v, Budget& b) {
+       if (v.node.IsScalar() && v.node.Scalar() == "alert") {
+         b.action = BudgetAction::alert;
+       } else if (v.node.IsScalar() && v.node.Scalar() == "block") {
+         b.action = BudgetAction::block;
+       } else {
+         fail(c, v, "alert or block");
+       }
+     }},
+};
+
+void parse_budgets(Context& ctx, const Value& v, Config& config) {
+  if (!v.node.IsSequence()) fail(ctx, v, "a list of budgets");
+  config.budgets.clear();
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    Value item{v.node[i], v.path + "[" + std::to_string(i) + "]", line_of(v.node[i], v.line)};
+    Budget budget;
+    parse_mapping(ctx, item, kBudgetFields, budget);
+    if (budget.agent.empty()) fail(ctx, item.line, item.path, "an agent (or \"*\")", "none");
+    if (budget.hourly_usd <= 0 && budget.daily_usd <= 0) {
+      fail(ctx, item.line, item.path, "hourly_usd or daily_usd above 0", "no limit");
+    }
+    for (const Budget& other : config.budgets) {
+      if (other.agent == budget.agent) {
+        fail(ctx, item.line, item.path, "one budget per agent", "a second for " + quote(budget.agent));
+      }
+    }
+    config.budgets.push_back(std::move(budget));
+  }
+}
+
 constexpr Field<Config> kSections[] = {
     {"listen", [](Context& c, const Value& v, Config& cfg) { cfg.listen = as_host_port(c, v); }},
     {"admin_listen",
@@ -564,6 +613,7 @@ constexpr Field<Config> kSections[] = {
                     Config& cfg) { parse_mapping(c, v, kMeteringFields, cfg.metering); }},
     {"pricing", [](Context& c, const Value& v,
                    Config& cfg) { parse_mapping(c, v, kPricingFields, cfg.pricing); }},
+    {"budgets", parse_budgets},
 };
 
 std::string host_port_text(const HostPort& hp) {

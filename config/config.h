@@ -120,6 +120,18 @@ struct PricingSettings {
   std::map<std::string, std::string, std::less<>> azure_deployments;
 };
 
+enum class BudgetAction { alert, block };
+
+// Spend limits for one agent, or for all agents together (agent "*"). A limit of 0 is unset.
+struct Budget {
+  std::string agent;
+  double hourly_usd = 0;  // rolling 60 minutes
+  double daily_usd = 0;   // rolling 24 hours
+  // alert: gauges and a warning log; block: requests are answered 429 budget_exceeded before
+  // any upstream contact while the limit is reached.
+  BudgetAction action = BudgetAction::alert;
+};
+
 struct Config {
   std::string source = "<built-in defaults>";  // file name the config came from
   HostPort listen{"127.0.0.1", 8080};
@@ -135,6 +147,7 @@ struct Config {
   MetricsSettings metrics;
   MeteringSettings metering;
   PricingSettings pricing;
+  std::vector<Budget> budgets;
 };
 
 // The configuration used when no file is given: routes for OpenAI, Anthropic and Gemini.

@@ -333,6 +333,12 @@ bool DownstreamConnection::prepare_request() {
                       " bytes exceeds limits.max_request_body");
     return false;
   }
+  if (BudgetTracker* budgets = worker_.shared().budgets) {
+    if (auto why = budgets->admit(ctx.agent)) {
+      respond_error(ErrorType::budget_exceeded, *why);
+      return false;
+    }
+  }
   const std::string* content_type = find_header(a.headers, "content-type");
   a.buffer_body = a.request_has_body && content_type && is_json_content_type(*content_type);
   ctx.request_is_json = a.buffer_body;

@@ -305,6 +305,7 @@ class MeteringObserver final : public RequestObserver {
     cache_.counter(m_.cost, {{"agent", agent_}, {"provider", provider_name_}, {"model", model}})
         .Increment(usd);
     cache_.histogram(m_.request_cost, {{"agent", agent_}}, kCostBuckets).Observe(usd);
+    if (m_.budgets() != nullptr) m_.budgets()->record(agent_, nano);
     out["cost_usd"] = usd;
     out["priced_as"] = price->name;
   }
@@ -588,6 +589,7 @@ std::string_view metric_error_type(ErrorType proxy_error, int status,
     case ErrorType::client_cancelled: return "client_cancelled";
     case ErrorType::shutting_down:
     case ErrorType::internal: return "upstream_error";
+    case ErrorType::budget_exceeded: return "budget_exceeded";
   }
   // A provider error: in a non-2xx body, or as an event inside a 200 stream.
   if (!provider_class.empty() && provider_class != "none") return provider_class;

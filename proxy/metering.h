@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "pricing/price_table.h"
+#include "proxy/budgets.h"
 #include "proxy/request_context.h"
 
 namespace tokentap {
@@ -75,6 +76,9 @@ class Metering {
 
   const Config& config() const { return *config_; }
   const pricing::PriceTable& prices() const { return *prices_; }
+  // Spend budgets fed with each priced request's cost; null when none are configured.
+  BudgetTracker* budgets() const { return budgets_; }
+  void set_budgets(BudgetTracker* budgets) { budgets_ = budgets; }
   LabelLimiter& limiter() { return limiter_; }
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -102,6 +106,7 @@ class Metering {
  private:
   std::shared_ptr<const Config> config_;
   std::shared_ptr<const pricing::PriceTable> prices_;
+  BudgetTracker* budgets_ = nullptr;
   LabelLimiter limiter_;
   std::vector<std::unique_ptr<MeteringCache>> caches_;
 };

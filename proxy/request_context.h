@@ -44,6 +44,7 @@ enum class ErrorType {
   timeout,              // first byte / idle -> 504
   client_cancelled,     // downstream went away before the response ended
   shutting_down,        // drain deadline hit
+  budget_exceeded,      // a blocking budget is used up -> 429, no upstream contact
   internal,
 };
 const char* error_type_name(ErrorType e);

@@ -89,6 +89,11 @@ Server::Server(Config config)
   register_build_info(*registry_, TOKENTAP_VERSION);
   metering_ = std::make_unique<Metering>(*registry_, config_, load_price_table(config_->pricing),
                                          config_->workers);
+  if (!config_->budgets.empty()) {
+    budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
+    metering_->set_budgets(budgets_.get());
+    shared_.budgets = budgets_.get();
+  }
   shared_.observer_factory = [metering = metering_.get()](size_t worker_index) {
     return metering->make_observer(worker_index);
   };

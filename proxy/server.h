@@ -37,6 +37,7 @@ class Server {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<CoreMetrics> metrics_;
+  std::unique_ptr<BudgetTracker> budgets_;
   std::unique_ptr<Metering> metering_;
   std::unique_ptr<LineWriter> access_log_;
   SharedState shared_;

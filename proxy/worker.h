@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "proxy/access_log.h"
+#include "proxy/budgets.h"
 #include "proxy/metrics.h"
 #include "proxy/request_context.h"
 #include "proxy/tls.h"
@@ -36,6 +37,7 @@ struct SharedState {
   // One TLS context per route index (null for plain-http routes).
   std::vector<std::shared_ptr<TlsClientContext>> route_tls;
   ObserverFactory observer_factory;
+  BudgetTracker* budgets = nullptr;  // null when no budgets are configured
   std::atomic<uint32_t> open_downstream{0};
 };
 

@@ -120,6 +120,31 @@ class CostTest(ProxyTestCase):
         entry = self.chat("house-model", openai_completion("house-model", 100, 10), agent="a3")
         self.assertAlmostEqual(entry["cost_usd"], 100 * 2e-6 + 10 * 8e-6, places=9)
 
+    def test_a_blocking_budget_answers_429_before_any_upstream_contact(self):
+        self.start(budgets=[{"agent": "spender", "hourly_usd": 0.001, "action": "block"}])
+        # 1000 output tokens of gpt-4o-mini cost more than 0.001 USD: the first request spends
+        # the budget, the next one is refused without reaching the upstream.
+        self.chat("gpt-4o-mini", openai_completion("gpt-4o-mini", 10, 10000), agent="spender")
+        self.assertEqual(len(self.upstream.requests), 1)
+        response = self.proxy.request("POST", "/v1/chat/completions",
+                                      [("Content-Type", "application/json"),
+                                       ("x-agent-id", "spender")],
+                                      b'{"model":"gpt-4o-mini","messages":[]}',
+                                      request_id="over-budget")
+        self.assert_json_error(response, 429, "budget_exceeded", "over-budget")
+        self.assertEqual(len(self.upstream.requests), 1)
+        self.assertEqual(len(self.upstream.connections), 1)
+        # Another agent is not blocked.
+        self.chat("gpt-4o-mini", openai_completion("gpt-4o-mini", 10, 10), agent="saver")
+        samples = self.proxy.metrics()
+        self.assertEqual(metric_value(samples, "llm_budget_blocked_requests_total",
+                                      agent="spender"), 1)
+        self.assertEqual(metric_value(samples, "llm_budget_limit_usd", agent="spender",
+                                      window="1h"), 0.001)
+        self.assertGreater(metric_value(samples, "llm_budget_spent_usd", agent="spender",
+                                        window="1h"), 0.001)
+        self.assertIn('"msg":"budget exceeded"', self.proxy.stderr_text())
+
     def test_a_bad_price_file_is_rejected_with_its_line(self):
         bad = os.path.join(self.tmp, "bad-prices.json")
         with open(bad, "w", encoding="utf-8") as f:

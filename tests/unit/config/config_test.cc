@@ -260,7 +260,7 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors
   CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
         "t.yaml:2: expected one of the keys listen, admin_listen, workers, agent, "
         "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, "
-        "pricing, got unknown key \"listen_addr\"");
+        "pricing, budgets, got unknown key \"listen_addr\"");
   CHECK(error_of("metrics:\n  max_labels: 5\n") ==
         "t.yaml:2: metrics: expected one of the keys max_values_per_label, otel_semconv, got "
         "unknown key \"max_labels\"");
@@ -672,4 +672,29 @@ TEST_CASE("pricing section", "[config]") {
   CHECK_THROWS_WITH(
       load_config_string("pricing:\n  azure_deployments:\n    prod: [a]\n", "t.yaml"),
       "t.yaml:3: pricing.azure_deployments.prod: expected a non-empty string, got a list");
+}
+
+TEST_CASE("budgets section", "[config]") {
+  Config c = load_config_string(
+      "budgets:\n  - agent: planner\n    hourly_usd: 5\n    action: block\n"
+      "  - agent: \"*\"\n    daily_usd: 0.25\n",
+      "t.yaml");
+  REQUIRE(c.budgets.size() == 2);
+  CHECK(c.budgets[0].agent == "planner");
+  CHECK(c.budgets[0].hourly_usd == 5);
+  CHECK(c.budgets[0].action == BudgetAction::block);
+  CHECK(c.budgets[1].agent == "*");
+  CHECK(c.budgets[1].daily_usd == 0.25);
+  CHECK(c.budgets[1].action == BudgetAction::alert);
+  CHECK_THROWS_WITH(load_config_string("budgets:\n  - agent: a\n    hourly_usd: lots\n", "t.yaml"),
+                    "t.yaml:3: budgets[0].hourly_usd: expected an amount in USD like 5 or 0.25, "
+                    "got \"lots\"");
+  CHECK_THROWS_WITH(load_config_string("budgets:\n  - agent: a\n    action: stop\n", "t.yaml"),
+                    Catch::Contains("t.yaml:3: budgets[0].action: expected alert or block"));
+  CHECK_THROWS_WITH(load_config_string("budgets:\n  - agent: a\n", "t.yaml"),
+                    Catch::Contains("expected hourly_usd or daily_usd above 0"));
+  CHECK_THROWS_WITH(
+      load_config_string("budgets:\n  - {agent: a, daily_usd: 1}\n  - {agent: a, daily_usd: 2}\n",
+                         "t.yaml"),
+      Catch::Contains("t.yaml:3: budgets[1]: expected one budget per agent"));
 }

@@ -1,0 +1,171 @@
+#include "proxy/budgets.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "proxy/access_log.h"
+
+namespace tokentap {
+
+namespace {
+size_t slot_of(int64_t minute) {
+  return static_cast<size_t>(((minute % SpendWindow::kMinutes) + SpendWindow::kMinutes) %
+                             SpendWindow::kMinutes);
+}
+}  // namespace
+
+void SpendWindow::advance(int64_t minute) {
+  if (last_minute_ < 0 || minute - last_minute_ >= kMinutes) {
+    buckets_.fill(0);
+    hour_sum_ = day_sum_ = 0;
+    last_minute_ = minute;
+    return;
+  }
+  for (int64_t t = last_minute_ + 1; t <= minute; ++t) {
+    // Minute t-60 leaves the hour (its bucket still holds it); minute t-1440 leaves the day.
+    hour_sum_ -= buckets_[slot_of(t - 60)];
+    int64_t& slot = buckets_[slot_of(t)];
+    day_sum_ -= slot;
+    slot = 0;
+  }
+  if (minute > last_minute_) last_minute_ = minute;
+}
+
+void SpendWindow::add(int64_t minute, int64_t nano_usd) {
+  advance(minute);
+  buckets_[slot_of(last_minute_)] += nano_usd;
+  hour_sum_ += nano_usd;
+  day_sum_ += nano_usd;
+}
+
+int64_t SpendWindow::hour(int64_t minute) {
+  advance(minute);
+  return hour_sum_;
+}
+
+int64_t SpendWindow::day(int64_t minute) {
+  advance(minute);
+  return day_sum_;
+}
+
+int64_t BudgetTracker::wall_minute() {
+  using namespace std::chrono;
+  return duration_cast<minutes>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+int64_t to_nano(double usd) { return static_cast<int64_t>(usd * 1e9 + 0.5); }
+double to_usd(int64_t nano) { return static_cast<double>(nano) / 1e9; }
+
+std::string money(double usd) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", usd);
+  return buf;
+}
+
+}  // namespace
+
+BudgetTracker::BudgetTracker(const std::vector<Budget>& budgets, prometheus::Registry& registry,
+                             MinuteClock clock)
+    : clock_(std::move(clock)) {
+  auto& spent = prometheus::BuildGauge()
+                    .Name("llm_budget_spent_usd")
+                    .Help("Spend in the budget's rolling window (1h or 24h), in USD")
+                    .Register(registry);
+  auto& limit = prometheus::BuildGauge()
+                    .Name("llm_budget_limit_usd")
+                    .Help("Budget limit for the rolling window, in USD")
+                    .Register(registry);
+  auto& blocked = prometheus::BuildCounter()
+                      .Name("llm_budget_blocked_requests_total")
+                      .Help("Requests answered 429 budget_exceeded before any upstream contact")
+                      .Register(registry);
+  tracked_.reserve(budgets.size());
+  for (const Budget& b : budgets) {
+    Tracked t;
+    t.budget = b;
+    t.label = b.agent == "*" ? "all" : b.agent;
+    t.spent_hour = &spent.Add({{"agent", t.label}, {"window", "1h"}});
+    t.spent_day = &spent.Add({{"agent", t.label}, {"window", "24h"}});
+    if (b.hourly_usd > 0) limit.Add({{"agent", t.label}, {"window", "1h"}}).Set(b.hourly_usd);
+    if (b.daily_usd > 0) limit.Add({{"agent", t.label}, {"window", "24h"}}).Set(b.daily_usd);
+    t.blocked = &blocked.Add({{"agent", t.label}});
+    tracked_.push_back(std::move(t));
+  }
+  for (size_t i = 0; i < tracked_.size(); ++i) {
+    if (tracked_[i].budget.agent == "*") {
+      all_ = &tracked_[i];
+    } else {
+      by_agent_[tracked_[i].budget.agent] = i;
+    }
+  }
+}
+
+std::string BudgetTracker::over(Tracked& t, int64_t minute) {
+  const Budget& b = t.budget;
+  if (b.hourly_usd > 0 && t.window.hour(minute) >= to_nano(b.hourly_usd)) {
+    return "hourly budget of " + money(b.hourly_usd) + " USD";
+  }
+  if (b.daily_usd > 0 && t.window.day(minute) >= to_nano(b.daily_usd)) {
+    return "daily budget of " + money(b.daily_usd) + " USD";
+  }
+  return "";
+}
+
+void BudgetTracker::publish(Tracked& t, int64_t minute) {
+  double hour = to_usd(t.window.hour(minute));
+  double day = to_usd(t.window.day(minute));
+  t.spent_hour->Set(hour);
+  t.spent_day->Set(day);
+  // One warning each time a window crosses its limit.
+  auto crossing = [&](bool& alerted, double spent, double limit, const char* window) {
+    bool is_over = limit > 0 && spent >= limit;
+    if (is_over && !alerted) {
+      std::string spent_text = money(spent);
+      std::string limit_text = money(limit);
+      diag(LogLevel::warn, "budget exceeded",
+           {{"agent", t.label}, {"window", window}, {"spent_usd", spent_text},
+            {"limit_usd", limit_text},
+            {"action", t.budget.action == BudgetAction::block ? "block" : "alert"}});
+    }
+    alerted = is_over;
+  };
+  crossing(t.alerted_hour, hour, t.budget.hourly_usd, "1h");
+  crossing(t.alerted_day, day, t.budget.daily_usd, "24h");
+}
+
+std::optional<std::string> BudgetTracker::admit(std::string_view agent) {
+  if (tracked_.empty()) return std::nullopt;
+  int64_t minute = clock_();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto check = [&](Tracked* t) -> std::optional<std::string> {
+    if (t == nullptr || t->budget.action != BudgetAction::block) return std::nullopt;
+    std::string why = over(*t, minute);
+    if (why.empty()) return std::nullopt;
+    t->blocked->Increment();
+    return (t == all_ ? "the all-agents " : "agent " + t->label + "'s ") + why +
+           " is used up; requests are blocked until spend in the window falls below it";
+  };
+  auto it = by_agent_.find(std::string(agent));
+  if (auto why = check(it == by_agent_.end() ? nullptr : &tracked_[it->second])) return why;
+  return check(all_);
+}
+
+void BudgetTracker::record(std::string_view agent, int64_t nano_usd) {
+  if (tracked_.empty() || nano_usd <= 0) return;
+  int64_t minute = clock_();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_agent_.find(std::string(agent));
+  if (it != by_agent_.end()) {
+    Tracked& t = tracked_[it->second];
+    t.window.add(minute, nano_usd);
+    publish(t, minute);
+  }
+  if (all_ != nullptr) {
+    all_->window.add(minute, nano_usd);
+    publish(*all_, minute);
+  }
+}
+
+}  // namespace tokentap

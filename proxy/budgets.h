@@ -1,0 +1,80 @@
+// Spend budgets per agent (and for all agents together), over a rolling hour and a rolling day.
+// Spend is recorded in nano-USD when a priced request ends; admission is checked before a
+// request contacts its upstream. Thread-safe: every worker shares one tracker. The clock is
+// injected (minutes since an arbitrary epoch) so tests can move time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "config/config.h"
+
+namespace tokentap {
+
+// Nano-USD spent per minute over the last 24 hours, with running hour and day sums.
+class SpendWindow {
+ public:
+  static constexpr int64_t kMinutes = 24 * 60;
+  void add(int64_t minute, int64_t nano_usd);
+  int64_t hour(int64_t minute);  // the last 60 minutes, this one included
+  int64_t day(int64_t minute);   // the last 1440 minutes, this one included
+
+ private:
+  void advance(int64_t minute);
+
+  std::array<int64_t, kMinutes> buckets_{};
+  int64_t last_minute_ = -1;
+  int64_t hour_sum_ = 0;
+  int64_t day_sum_ = 0;
+};
+
+class BudgetTracker {
+ public:
+  using MinuteClock = std::function<int64_t()>;
+  static int64_t wall_minute();
+
+  BudgetTracker(const std::vector<Budget>& budgets, prometheus::Registry& registry,
+                MinuteClock clock = wall_minute);
+
+  // The reason `agent` may not spend now (a block budget of its own, or the all-agents one,
+  // is used up), or nullopt. Counts the block.
+  std::optional<std::string> admit(std::string_view agent);
+  // A finished request's cost. Agents without a budget of their own count only towards "*".
+  void record(std::string_view agent, int64_t nano_usd);
+  bool empty() const { return tracked_.empty(); }
+
+ private:
+  struct Tracked {
+    Budget budget;
+    SpendWindow window;
+    std::string label;  // agent label value; "*" budgets report as "all"
+    prometheus::Gauge* spent_hour = nullptr;
+    prometheus::Gauge* spent_day = nullptr;
+    prometheus::Counter* blocked = nullptr;
+    bool alerted_hour = false;
+    bool alerted_day = false;
+  };
+  // Why `t` is over its limits now, or "".
+  std::string over(Tracked& t, int64_t minute);
+  void publish(Tracked& t, int64_t minute);
+
+  MinuteClock clock_;
+  std::mutex mu_;
+  std::vector<Tracked> tracked_;
+  std::unordered_map<std::string, size_t> by_agent_;
+  Tracked* all_ = nullptr;
+};
+
+}  // namespace tokentap
