@@ -552,20 +552,34 @@ double as_usd(Context& ctx, const Value& v) {
   fail(ctx, v, "an amount in USD like 5 or 0.25");
 }
 
+BudgetAction as_action(Context& ctx, const Value& v) {
+  if (v.node.IsScalar() && v.node.Scalar() == "alert") return BudgetAction::alert;
+  if (v.node.IsScalar() && v.node.Scalar() == "block") return BudgetAction::block;
+  fail(ctx, v, "alert or block");
+}
+
 constexpr Field<Budget> kBudgetFields[] = {
     {"agent", [](Context& c, const Value& v, Budget& b) { b.agent = as_string(c, v); }},
     {"hourly_usd", [](Context& c, const Value& v, Budget& b) { b.hourly_usd = as_usd(c, v); }},
     {"daily_usd", [](Context& c, const Value& v, Budget& b) { b.daily_usd = as_usd(c, v); }},
-    {"action",
-     [](Context& c, const Value& v, Budget& b) {
-       if (v.node.IsScalar() && v.node.Scalar() == "alert") {
-         b.action = BudgetAction::alert;
-       } else if (v.node.IsScalar() && v.node.Scalar() == "block") {
-         b.action = BudgetAction::block;
-       } else {
-         fail(c, v, "alert or block");
-       }
+    {"action", [](Context& c, const Value& v, Budget& b) { b.action = as_action(c, v); }},
+};
+
+constexpr Field<SessionSettings> kSessionFields[] = {
+    {"idle_timeout",
+     [](Context& c, const Value& v, SessionSettings& s) { s.idle_timeout = as_duration(c, v, false); }},
+    {"max_sessions",
+     [](Context& c, const Value& v, SessionSettings& s) {
+       s.max_sessions = static_cast<uint32_t>(as_integer(c, v, 1, 10'000'000));
      }},
+    {"max_requests_per_minute",
+     [](Context& c, const Value& v, SessionSettings& s) {
+       s.max_requests_per_minute = static_cast<uint32_t>(as_integer(c, v, 0, 1'000'000));
+     }},
+    {"max_cost_usd",
+     [](Context& c, const Value& v, SessionSettings& s) { s.max_cost_usd = as_usd(c, v); }},
+    {"runaway_action",
+     [](Context& c, const Value& v, SessionSettings& s) { s.runaway_action = as_action(c, v); }},
 };
 
 void parse_budgets(Context& ctx, const Value& v, Config& config) {
@@ -614,6 +628,8 @@ constexpr Field<Config> kSections[] = {
     {"pricing", [](Context& c, const Value& v,
                    Config& cfg) { parse_mapping(c, v, kPricingFields, cfg.pricing); }},
     {"budgets", parse_budgets},
+    {"sessions", [](Context& c, const Value& v,
+                    Config& cfg) { parse_mapping(c, v, kSessionFields, cfg.sessions); }},
 };
 
 std::string host_port_text(const HostPort& hp) {

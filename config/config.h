@@ -132,6 +132,15 @@ struct Budget {
   BudgetAction action = BudgetAction::alert;
 };
 
+struct SessionSettings {
+  std::chrono::milliseconds idle_timeout{600'000};
+  uint32_t max_sessions = 10'000;  // least recently used sessions beyond this are closed
+  // Runaway detection; 0 disables a check.
+  uint32_t max_requests_per_minute = 0;
+  double max_cost_usd = 0;
+  BudgetAction runaway_action = BudgetAction::alert;
+};
+
 struct Config {
   std::string source = "<built-in defaults>";  // file name the config came from
   HostPort listen{"127.0.0.1", 8080};
@@ -148,6 +157,7 @@ struct Config {
   MeteringSettings metering;
   PricingSettings pricing;
   std::vector<Budget> budgets;
+  SessionSettings sessions;
 };
 
 // The configuration used when no file is given: routes for OpenAI, Anthropic and Gemini.

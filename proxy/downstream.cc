@@ -339,6 +339,12 @@ bool DownstreamConnection::prepare_request() {
       return false;
     }
   }
+  if (SessionTracker* sessions = worker_.shared().sessions; sessions && !ctx.session.empty()) {
+    if (auto why = sessions->admit(ctx.session, ctx.agent)) {
+      respond_error(ErrorType::runaway_session, *why);
+      return false;
+    }
+  }
   const std::string* content_type = find_header(a.headers, "content-type");
   a.buffer_body = a.request_has_body && content_type && is_json_content_type(*content_type);
   ctx.request_is_json = a.buffer_body;

@@ -267,7 +267,11 @@ class MeteringObserver final : public RequestObserver {
     record_otel(f, model, error_type, duration, ttft);
     if (ctx.upstream_request_id.empty()) ctx.upstream_request_id = f.upstream_request_id;
     log(ctx, f, model, usage_source, missing_reason, error_type, ttft);
-    record_cost(ctx, f, model);
+    int64_t nano = record_cost(ctx, f, model);
+    if (m_.sessions() != nullptr && !ctx.session.empty()) {
+      uint64_t tokens = u.input + (u.present ? u.output : 0);
+      m_.sessions()->record(ctx.session, tokens, nano);
+    }
   }
 
   // The price of the most specific model name that resolves: the provider's response model
@@ -286,9 +290,10 @@ class MeteringObserver final : public RequestObserver {
     return f.requested_model.empty() ? nullptr : prices.find(f.requested_model);
   }
 
-  void record_cost(RequestContext& ctx, const LlmFacts& f, const std::string& model) {
+  // Returns the request's cost in nano-USD (0 when it has no usage or no price).
+  int64_t record_cost(RequestContext& ctx, const LlmFacts& f, const std::string& model) {
     const TokenUsage& u = f.usage;
-    if (u.input + u.output == 0) return;
+    if (u.input + u.output == 0) return 0;
     TokenUsage billed = u;
     if (!u.present) billed.output = billed.reasoning = 0;  // as counted in llm_tokens_total
     nlohmann::ordered_json& out = ctx.log_fields;
@@ -298,7 +303,7 @@ class MeteringObserver final : public RequestObserver {
       cache_.counter(m_.unpriced, {{"provider", provider_name_}, {"model", model}}).Increment();
       out["cost_usd"] = nullptr;
       out["unpriced"] = true;
-      return;
+      return 0;
     }
     int64_t nano = pricing::cost_nano_usd(pricing::billable_usage(billed), *price);
     double usd = static_cast<double>(nano) / static_cast<double>(pricing::kNanoPerUsd);
@@ -308,6 +313,7 @@ class MeteringObserver final : public RequestObserver {
     if (m_.budgets() != nullptr) m_.budgets()->record(agent_, nano);
     out["cost_usd"] = usd;
     out["priced_as"] = price->name;
+    return nano;
   }
 
   void record_otel(const LlmFacts& f, const std::string& model, std::string_view error_type,
@@ -590,6 +596,7 @@ std::string_view metric_error_type(ErrorType proxy_error, int status,
     case ErrorType::shutting_down:
     case ErrorType::internal: return "upstream_error";
     case ErrorType::budget_exceeded: return "budget_exceeded";
+    case ErrorType::runaway_session: return "runaway_session";
   }
   // A provider error: in a non-2xx body, or as an event inside a 200 stream.
   if (!provider_class.empty() && provider_class != "none") return provider_class;

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "pricing/price_table.h"
 #include "proxy/budgets.h"
+#include "proxy/sessions.h"
 #include "proxy/request_context.h"
 
 namespace tokentap {
@@ -79,6 +80,8 @@ class Metering {
   // Spend budgets fed with each priced request's cost; null when none are configured.
   BudgetTracker* budgets() const { return budgets_; }
   void set_budgets(BudgetTracker* budgets) { budgets_ = budgets; }
+  SessionTracker* sessions() const { return sessions_; }
+  void set_sessions(SessionTracker* sessions) { sessions_ = sessions; }
   LabelLimiter& limiter() { return limiter_; }
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -107,6 +110,7 @@ class Metering {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<const pricing::PriceTable> prices_;
   BudgetTracker* budgets_ = nullptr;
+  SessionTracker* sessions_ = nullptr;
   LabelLimiter limiter_;
   std::vector<std::unique_ptr<MeteringCache>> caches_;
 };

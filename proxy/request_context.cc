@@ -33,6 +33,7 @@ const char* error_type_name(ErrorType e) {
     case ErrorType::client_cancelled: return "client_cancelled";
     case ErrorType::shutting_down: return "shutting_down";
     case ErrorType::budget_exceeded: return "budget_exceeded";
+    case ErrorType::runaway_session: return "runaway_session";
     case ErrorType::internal: return "internal";
   }
   return "internal";
@@ -54,7 +55,8 @@ int error_status(ErrorType e) {
     case ErrorType::timeout: return 504;
     case ErrorType::client_cancelled: return 499;
     case ErrorType::shutting_down: return 503;
-    case ErrorType::budget_exceeded: return 429;
+    case ErrorType::budget_exceeded:
+    case ErrorType::runaway_session: return 429;
     case ErrorType::internal: return 500;
   }
   return 500;

@@ -45,6 +45,7 @@ enum class ErrorType {
   client_cancelled,     // downstream went away before the response ended
   shutting_down,        // drain deadline hit
   budget_exceeded,      // a blocking budget is used up -> 429, no upstream contact
+  runaway_session,      // a session flagged runaway with action block -> 429
   internal,
 };
 const char* error_type_name(ErrorType e);

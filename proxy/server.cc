@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <algorithm>
 #include <stdexcept>
 
 #include "proxy/access_log.h"
@@ -94,6 +95,9 @@ Server::Server(Config config)
     metering_->set_budgets(budgets_.get());
     shared_.budgets = budgets_.get();
   }
+  sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
+  metering_->set_sessions(sessions_.get());
+  shared_.sessions = sessions_.get();
   shared_.observer_factory = [metering = metering_.get()](size_t worker_index) {
     return metering->make_observer(worker_index);
   };
@@ -135,6 +139,28 @@ int Server::run() {
   worker_exit_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  // Idle sessions close within a quarter of the idle timeout (at least every second).
+  uint64_t sweep_ms = std::clamp<uint64_t>(
+      static_cast<uint64_t>(config_->sessions.idle_timeout.count()) / 4, 1000, 10'000);
+  uv_timer_init(&loop_, &session_sweep_);
+  session_sweep_.data = this;
+  uv_timer_start(
+      &session_sweep_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->sessions_->sweep(); },
+      sweep_ms, sweep_ms);
+  admin.add_handler("/v1/sessions", [this](const AdminRequest& request) {
+    auto it = request.params.find("agent");
+    std::string agent = it == request.params.end() ? "" : it->second;
+    nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
+    for (const SessionTracker::Snapshot& s : sessions_->snapshot(agent)) {
+      sessions.push_back({{"session", s.id}, {"agent", s.agent}, {"requests", s.requests},
+                          {"tokens", s.tokens},
+                          {"cost_usd", static_cast<double>(s.nano_usd) / 1e9},
+                          {"age_seconds", s.age_seconds}, {"runaway", s.runaway}});
+    }
+    nlohmann::ordered_json body = {{"sessions", std::move(sessions)}};
+    return AdminResponse{200, "application/json",
+                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  });
 
   for (uint32_t i = 0; i < config_->workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), shared_, listen_fds_[i]));
@@ -200,6 +226,7 @@ void Server::on_worker_exit() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&session_sweep_), nullptr);
   if (admin_) admin_->close();
 }
 

@@ -39,6 +39,7 @@ class Server {
   std::unique_ptr<CoreMetrics> metrics_;
   std::unique_ptr<BudgetTracker> budgets_;
   std::unique_ptr<Metering> metering_;
+  std::unique_ptr<SessionTracker> sessions_;
   std::unique_ptr<LineWriter> access_log_;
   SharedState shared_;
   std::vector<int> listen_fds_;
@@ -51,6 +52,7 @@ class Server {
   uv_signal_t sigint_{};
   uv_async_t worker_exit_{};
   uv_timer_t drain_timer_{};
+  uv_timer_t session_sweep_{};
   std::atomic<int> workers_running_{0};
   std::atomic<bool> ready_{false};
   bool draining_ = false;

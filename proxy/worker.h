@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "proxy/access_log.h"
 #include "proxy/budgets.h"
+#include "proxy/sessions.h"
 #include "proxy/metrics.h"
 #include "proxy/request_context.h"
 #include "proxy/tls.h"
@@ -38,6 +39,7 @@ struct SharedState {
   std::vector<std::shared_ptr<TlsClientContext>> route_tls;
   ObserverFactory observer_factory;
   BudgetTracker* budgets = nullptr;  // null when no budgets are configured
+  SessionTracker* sessions = nullptr;
   std::atomic<uint32_t> open_downstream{0};
 };
 

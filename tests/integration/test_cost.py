@@ -145,6 +145,36 @@ class CostTest(ProxyTestCase):
                                         window="1h"), 0.001)
         self.assertIn('"msg":"budget exceeded"', self.proxy.stderr_text())
 
+    def test_sessions_are_reported_and_runaways_blocked(self):
+        self.start(sessions={"max_requests_per_minute": 2, "runaway_action": "block"})
+        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.json_body(
+            openai_completion("gpt-4o-mini", 100, 50))
+        statuses = []
+        for i in range(3):
+            response = self.proxy.request(
+                "POST", "/v1/chat/completions",
+                [("Content-Type", "application/json"), ("x-agent-id", "looper"),
+                 ("x-session-id", "conv-42")],
+                b'{"model":"gpt-4o-mini","messages":[]}', request_id=f"loop-{i}")
+            statuses.append(response.status)
+            if i == 2:
+                self.assert_json_error(response, 429, "runaway_session", "loop-2")
+        self.assertEqual(statuses, [200, 200, 429])
+        self.assertEqual(len(self.upstream.requests), 2)
+        self.assertNotIn("x-session-id", {k.lower() for k, _ in self.upstream.requests[0].headers})
+        sessions = json.loads(self.proxy.admin_get("/v1/sessions?agent=looper").body)["sessions"]
+        self.assertEqual(len(sessions), 1)
+        self.assertEqual(sessions[0]["session"], "conv-42")
+        self.assertEqual(sessions[0]["requests"], 3)
+        self.assertEqual(sessions[0]["tokens"], 300)
+        self.assertTrue(sessions[0]["runaway"])
+        self.assertAlmostEqual(sessions[0]["cost_usd"],
+                               2 * (100 * per_token(PRICES["gpt-4o-mini"]["input"]) +
+                                    50 * per_token(PRICES["gpt-4o-mini"]["output"])), places=9)
+        self.assertEqual(metric_value(self.proxy.metrics(), "llm_session_runaway_total",
+                                      agent="looper"), 1)
+        self.assertIn('"msg":"runaway session"', self.proxy.stderr_text())
+
     def test_a_bad_price_file_is_rejected_with_its_line(self):
         bad = os.path.join(self.tmp, "bad-prices.json")
         with open(bad, "w", encoding="utf-8") as f:

@@ -260,7 +260,7 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors
   CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
         "t.yaml:2: expected one of the keys listen, admin_listen, workers, agent, "
         "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, "
-        "pricing, budgets, got unknown key \"listen_addr\"");
+        "pricing, budgets, sessions, got unknown key \"listen_addr\"");
   CHECK(error_of("metrics:\n  max_labels: 5\n") ==
         "t.yaml:2: metrics: expected one of the keys max_values_per_label, otel_semconv, got "
         "unknown key \"max_labels\"");
@@ -697,4 +697,21 @@ TEST_CASE("budgets section", "[config]") {
       load_config_string("budgets:\n  - {agent: a, daily_usd: 1}\n  - {agent: a, daily_usd: 2}\n",
                          "t.yaml"),
       Catch::Contains("t.yaml:3: budgets[1]: expected one budget per agent"));
+}
+
+TEST_CASE("sessions section", "[config]") {
+  Config defaults = default_config();
+  CHECK(defaults.sessions.idle_timeout == std::chrono::minutes(10));
+  CHECK(defaults.sessions.max_requests_per_minute == 0);
+  Config c = load_config_string(
+      "sessions:\n  idle_timeout: 5m\n  max_sessions: 50\n  max_requests_per_minute: 30\n"
+      "  max_cost_usd: 2.5\n  runaway_action: block\n",
+      "t.yaml");
+  CHECK(c.sessions.idle_timeout == std::chrono::minutes(5));
+  CHECK(c.sessions.max_sessions == 50);
+  CHECK(c.sessions.max_requests_per_minute == 30);
+  CHECK(c.sessions.max_cost_usd == 2.5);
+  CHECK(c.sessions.runaway_action == BudgetAction::block);
+  CHECK_THROWS_WITH(load_config_string("sessions:\n  idle_timeout: soon\n", "t.yaml"),
+                    Catch::Contains("t.yaml:2: sessions.idle_timeout: expected a duration"));
 }
