@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Renders the results of scripts/bench.sh as Markdown and checks them.
+
+Input: one JSON object per line, {"workload", "target", "result"}, where result is what
+bench_load printed (or the saturation / memory / correctness figures bench.sh collected).
+--check exits 1 when a run had errors, unfinished requests, dropped events, streams that never
+opened, or metering that disagrees with what the upstream served. Targets from issue 6 are
+reported as met or missed, never as a failure: benchmarks are not pass/fail.
+"""
+import argparse
+import json
+import sys
+
+MIB = 1024.0
+
+
+def load(path):
+    runs = {}
+    for line in open(path, encoding="utf-8"):
+        if line.strip():
+            row = json.loads(line)
+            runs[(row["workload"], row["target"])] = row["result"]
+    return runs
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return f"{v:,}"
+
+
+def delta(a, b):
+    return None if a is None or b is None else a - b
+
+
+def signed(v):
+    return "–" if v is None else f"{v:+,.1f}"
+
+
+def targets_in(runs):
+    order = ["direct", "nginx", "tokentap"]
+    present = {t for (_, t) in runs}
+    return [t for t in order if t in present]
+
+
+def chat_table(runs, targets, out):
+    out.append("| workload | target | req/s | p50 µs | p99 µs | p99.9 µs | added p50 | added p99 "
+               "| added p99.9 | proxy CPU | req per proxy CPU-s | peak RSS MiB |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = sorted({w for (w, _) in runs if w.startswith("chat-") or w.startswith("large-")},
+                   key=lambda w: (w.startswith("large"), "-rate-" in w,
+                                  int(w.rsplit("-", 1)[1]) if "-rate-" in w else w))
+    for w in names:
+        base = runs.get((w, "direct"), {}).get("latency", {})
+        for t in targets:
+            r = runs.get((w, t))
+            if r is None:
+                continue
+            lat = r["latency"]
+            added = [delta(lat.get(k), base.get(k)) if t != "direct" else None
+                     for k in ("p50_us", "p99_us", "p999_us")]
+            cpu = f"{100 * r['cpu_util']:.0f}%" if "cpu_util" in r else "–"
+            rss = fmt(r["rss_peak_kib"] / MIB) if "rss_peak_kib" in r else "–"
+            out.append(f"| {w} | {t} | {fmt(r['achieved_rps'], 0)} | {fmt(lat['p50_us'])} | "
+                       f"{fmt(lat['p99_us'])} | {fmt(lat['p999_us'])} | {signed(added[0])} | "
+                       f"{signed(added[1])} | {signed(added[2])} | {cpu} | "
+                       f"{fmt(r.get('req_per_cpu_s'), 0) if 'req_per_cpu_s' in r else '–'} | {rss} |")
+
+
+def saturation_table(runs, targets, out):
+    out.append("| target | req/s (wrk -t1 -c64) | non-2xx | proxy CPU-s | req per proxy CPU-s |")
+    out.append("|---|---:|---:|---:|---:|")
+    for t in targets:
+        r = runs.get(("saturation", t))
+        if r is None:
+            continue
+        per = r["requests"] / r["cpu_s"] if r["cpu_s"] > 0 else None
+        out.append(f"| {t} | {fmt(float(r['rps']), 0)} | {r['non2xx']} | "
+                   f"{fmt(r['cpu_s'], 2) if t != 'direct' else '–'} | "
+                   f"{fmt(per, 0) if t != 'direct' else '–'} |")
+
+
+def stream_table(runs, targets, out):
+    out.append("| workload | target | streams done | TTFB p50 µs | TTFB p99 µs | added TTFB p99 "
+               "| delivery p50 µs | delivery p99 µs | added delivery p99 | gap p99 µs "
+               "| added gap p99 | dropped | merged | errors |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = sorted({w for (w, _) in runs if w.startswith("stream-")})
+    for w in names:
+        base = runs.get((w, "direct"))
+        for t in targets:
+            r = runs.get((w, t))
+            if r is None:
+                continue
+            add = lambda k, p: (signed(delta(r[k][p], base[k][p]))
+                                if base is not None and t != "direct" else "–")
+            out.append(f"| {w} | {t} | {r['completed']} | {fmt(r['ttfb']['p50_us'])} | "
+                       f"{fmt(r['ttfb']['p99_us'])} | {add('ttfb', 'p99_us')} | "
+                       f"{fmt(r['delivery']['p50_us'])} | {fmt(r['delivery']['p99_us'])} | "
+                       f"{add('delivery', 'p99_us')} | {fmt(r['gap']['p99_us'])} | "
+                       f"{add('gap', 'p99_us')} | {r['dropped_events']} | {r['merged_events']} | "
+                       f"{r['errors'] + r['unfinished']} |")
+
+
+def memory_table(runs, targets, out):
+    out.append("| target | idle (fresh) | peak under chat load (5k req/s or highest rate) | "
+               + " | ".join(f"{w[5:]} open streams" for w in hold_names(runs)) + " |")
+    out.append("|---|---:|---:|" + "---:|" * len(hold_names(runs)))
+    load_w = max((w for (w, _) in runs if w.startswith("chat-rate-")),
+                 key=lambda w: int(w.rsplit("-", 1)[1]), default=None)
+    for t in targets:
+        if t == "direct":
+            continue
+        idle = runs.get(("memory", "tokentap-fresh" if t == "tokentap" else t), {})
+        if not idle:
+            idle = runs.get(("memory", t), {})
+        under = runs.get((load_w, t), {}).get("rss_peak_kib")
+        cells = [fmt(idle.get("idle_rss_kib", 0) / MIB), fmt(under / MIB) if under else "–"]
+        for w in hold_names(runs):
+            r = runs.get((w, t))
+            cells.append("–" if r is None else
+                         f"{fmt(r['rss_all_open_kib'] / MIB)} ({r['streams_open']} open)")
+        out.append(f"| {t} | " + " | ".join(c + " MiB" if c[0].isdigit() else c
+                                              for c in cells) + " |")
+
+
+def hold_names(runs):
+    return sorted({w for (w, _) in runs if w.startswith("hold-")},
+                  key=lambda w: int(w.split("-")[1]))
+
+
+def check(runs):
+    problems = []
+    for (w, t), r in runs.items():
+        if w.startswith(("chat-", "large-", "stream-")):
+            if r.get("errors") or r.get("unfinished"):
+                problems.append(f"{w} {t}: {r['errors']} errors, {r['unfinished']} unfinished")
+            if r.get("completed", 0) == 0:
+                problems.append(f"{w} {t}: nothing completed")
+            if r.get("dropped_events"):
+                problems.append(f"{w} {t}: {r['dropped_events']} dropped events")
+        if w.startswith("hold-"):
+            n = int(w.split("-")[1])
+            if r["streams_open"] != n:
+                problems.append(f"{w} {t}: only {r['streams_open']} of {n} streams opened")
+        if w == "saturation" and int(r.get("non2xx", 0)) > 0:
+            problems.append(f"saturation {t}: {r['non2xx']} non-2xx responses")
+    c = runs.get(("correctness", "tokentap"))
+    if c is None:
+        problems.append("correctness: not run")
+    else:
+        for what in ("requests", "input_tokens", "output_tokens"):
+            if c[f"metered_{what}"] != c[f"served_{what}"]:
+                problems.append(f"correctness: metered {what} {c[f'metered_{what}']} != "
+                                f"served {c[f'served_{what}']}")
+        if c["served_requests"] != c["client_requests"]:
+            problems.append(f"correctness: upstream served {c['served_requests']} requests, "
+                            f"clients made {c['client_requests']}")
+    return problems
+
+
+def target_lines(runs):
+    lines = []
+
+    def get(w, t, *path):
+        r = runs.get((w, t))
+        for p in path:
+            if r is None:
+                return None
+            r = r.get(p)
+        return r
+
+    def verdict(ok):
+        return "–" if ok is None else ("met" if ok else "**missed**")
+
+    d = get("chat-c1", "tokentap", "latency", "p99_us")
+    b = get("chat-c1", "direct", "latency", "p99_us")
+    added = delta(d, b)
+    lines.append(("added p99 at concurrency 1 ≤ 100 µs (proxy on its own CPU)", signed(added),
+                  verdict(None if added is None else added <= 100)))
+    added = delta(get("chat-c1-samecpu", "tokentap", "latency", "p99_us"),
+                  get("chat-c1-samecpu", "direct", "latency", "p99_us"))
+    lines.append(("added p99 at concurrency 1 ≤ 100 µs (all on one CPU)", signed(added),
+                  verdict(None if added is None else added <= 100)))
+    w = "stream-20x50ms"
+    added = delta(get(w, "tokentap", "ttfb", "p99_us"), get(w, "direct", "ttfb", "p99_us"))
+    lines.append(("added TTFB p99 ≤ 200 µs (20 × 50 ms)", signed(added),
+                  verdict(None if added is None else added <= 200)))
+    added = delta(get(w, "tokentap", "delivery", "p99_us"), get(w, "direct", "delivery", "p99_us"))
+    lines.append(("added per-event latency p99 ≤ 5 µs (20 × 50 ms)", signed(added),
+                  verdict(None if added is None else added <= 5)))
+    s = runs.get(("saturation", "tokentap"))
+    per = s["requests"] / s["cpu_s"] if s and s["cpu_s"] > 0 else None
+    lines.append(("≥ 30,000 requests per proxy CPU-second (saturation)", fmt(per, 0),
+                  verdict(None if per is None else per >= 30000)))
+    n = runs.get(("saturation", "nginx"))
+    if s and n:
+        lines.append(("saturation throughput ≥ nginx", f"{fmt(float(s['rps']), 0)} vs "
+                      f"{fmt(float(n['rps']), 0)} req/s",
+                      verdict(float(s["rps"]) >= float(n["rps"]))))
+    idle = get("memory", "tokentap-fresh", "idle_rss_kib")
+    lines.append(("idle RSS ≤ 8 MiB", "–" if idle is None else f"{idle / MIB:.1f} MiB",
+                  verdict(None if idle is None else idle <= 8 * MIB)))
+    r500 = get("hold-500", "tokentap", "rss_all_open_kib")
+    lines.append(("RSS ≤ 20 MiB with 500 open streams",
+                  "–" if r500 is None else f"{r500 / MIB:.1f} MiB",
+                  verdict(None if r500 is None else r500 <= 20 * MIB)))
+    w = "stream-500x20x50ms"
+    r = runs.get((w, "tokentap"))
+    if r:
+        ok = r["dropped_events"] == 0 and r["errors"] == 0 and r["delivery"]["p99_us"] < 50_000
+        lines.append(("500 concurrent streams on one core, no stalls",
+                      f"delivery p99 {fmt(r['delivery']['p99_us'])} µs, max "
+                      f"{fmt(r['delivery']['max_us'])} µs, {r['merged_events']} merged, "
+                      f"{r['dropped_events']} dropped", verdict(ok)))
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--commit", default="")
+    ap.add_argument("--build", default="")
+    ap.add_argument("--chat-upstream", default="")
+    ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--write")
+    args = ap.parse_args()
+    runs = load(args.results)
+    targets = targets_in(runs)
+
+    out = ["# Proxy benchmark results", "",
+           f"Produced by `bash scripts/bench.sh` on commit {args.commit} ({args.build} build). "
+           f"Machine: {args.machine}. Proxies pinned to CPU 0; load generator and upstreams to "
+           f"CPU 1. Chat upstream: {args.chat_upstream}; streaming upstream: `bench_upstream`. "
+           "tokentap: one worker, full metering, access log written to /dev/null (formatted and "
+           "written, not stored). nginx: one worker, `proxy_pass` with upstream keep-alive, "
+           "`proxy_buffering off`. Added = the same percentile through the proxy minus direct, "
+           "from the same run.", ""]
+    for n in args.note:
+        out += [f"Note: {n}", ""]
+    out += ["## Against the targets", "", "| target | measured | |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in target_lines(runs)]
+    out += ["", "## 1 and 3. Non-streaming chat (~1 KiB) and 256 KiB requests", "",
+            "`chat-c1`/`large-c1`: one connection, closed loop; `chat-c1-samecpu`: the same with the "
+            "proxy moved onto the load's CPU. `chat-rate-R`: open loop at R "
+            "req/s on up to 64 connections, latency from each request's intended send time.", ""]
+    chat_table(runs, targets, out)
+    out += ["", "## 1. Saturation (closed loop, wrk)", ""]
+    saturation_table(runs, targets, out)
+    out += ["", "## 2. Streaming", "",
+            "TTFB: request sent to first content event. Delivery: event received minus the "
+            "upstream's timestamp in it. Gap: time between consecutive events at the client. "
+            "Merged: paced events that arrived in one read with their predecessor.", ""]
+    stream_table(runs, targets, out)
+    out += ["", "## 4. Memory (VmRSS)", "",
+            "Open streams: `--hold` keeps N streams open (one event per second) on a freshly "
+            "started proxy, N ascending in one process; RSS sampled when all N have their first "
+            "event.", ""]
+    memory_table(runs, targets, out)
+    c = runs.get(("correctness", "tokentap"))
+    if c:
+        out += ["", "## 5. Metering correctness under load", "",
+                "1,000 req/s non-streaming plus 50 concurrent streams through tokentap to "
+                "`bench_upstream`; deltas of tokentap's counters against the upstream's "
+                "`/stats`.", "",
+                "| | clients | upstream served | tokentap metered |", "|---|---:|---:|---:|",
+                f"| requests | {c['client_requests']} | {c['served_requests']} | "
+                f"{c['metered_requests']} (`llm_requests_total`) |",
+                f"| input tokens | | {c['served_input_tokens']} | {c['metered_input_tokens']} |",
+                f"| output tokens | | {c['served_output_tokens']} | "
+                f"{c['metered_output_tokens']} |"]
+    problems = check(runs) if args.check else []
+    if problems:
+        out += ["", "## Problems", ""] + [f"- {p}" for p in problems]
+    text = "\n".join(out) + "\n"
+    print(text)
+    if args.write:
+        with open(args.write, "w", encoding="utf-8") as f:
+            f.write(text)
+    if problems:
+        print("bench: FAILED: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    print("bench: all workloads ran; metering matched the upstream", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
