@@ -58,18 +58,21 @@ LineWriter::~LineWriter() {
 bool LineWriter::write(std::string line) {
   if (!enabled()) return true;
   if (line.empty() || line.back() != '\n') line.push_back('\n');
-  bool was_idle = false;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (pending_.size() + in_flight_ + line.size() > capacity_) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    was_idle = pending_.empty();
+    // Wake the writer for the first line of a batch and when a batch is full; in between it
+    // lingers (see run()), so a busy proxy pays one wake-up per batch, not one per line.
+    wake = pending_.empty() ||
+           (pending_.size() < kBatchBytes && pending_.size() + line.size() >= kBatchBytes);
     pending_.append(line);
     accepted_bytes_ += line.size();
   }
-  if (was_idle) wake_.notify_one();
+  if (wake) wake_.notify_one();
   return true;
 }
 
@@ -77,7 +80,10 @@ void LineWriter::flush() {
   if (!enabled()) return;
   std::unique_lock lock(mu_);
   uint64_t target = accepted_bytes_;
+  ++flushers_;
+  wake_.notify_one();
   drained_.wait(lock, [&] { return done_bytes_ >= target; });
+  --flushers_;
 }
 
 void LineWriter::run() {
@@ -87,6 +93,10 @@ void LineWriter::run() {
   for (;;) {
     wake_.wait(lock, [this] { return stop_ || !pending_.empty(); });
     if (pending_.empty()) break;  // stop_ with nothing left to write
+    // Linger briefly so that lines arriving close together go out in one write.
+    wake_.wait_for(lock, kBatchLinger, [this] {
+      return stop_ || flushers_ > 0 || pending_.size() >= kBatchBytes;
+    });
     batch.swap(pending_);
     in_flight_ = batch.size();
     lock.unlock();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <initializer_list>
@@ -27,6 +28,9 @@ namespace tokentap {
 class LineWriter {
  public:
   static constexpr size_t kDefaultCapacity = 8u << 20;
+  // Lines are written in batches of up to kBatchBytes or kBatchLinger after the first line.
+  static constexpr size_t kBatchBytes = 64u << 10;
+  static constexpr std::chrono::milliseconds kBatchLinger{10};
 
   explicit LineWriter(const std::string& destination, size_t capacity_bytes = kDefaultCapacity);
   ~LineWriter();
@@ -58,6 +62,7 @@ class LineWriter {
   uint64_t accepted_bytes_ = 0;      // total ever queued; flush() waits for done_bytes_ to reach it
   uint64_t done_bytes_ = 0;          // total written or lost to write errors
   bool stop_ = false;
+  int flushers_ = 0;  // flush() calls waiting: write now, do not linger for a batch
   std::thread thread_;
 };
 

@@ -143,7 +143,8 @@ class CostTest(ProxyTestCase):
                                       window="1h"), 0.001)
         self.assertGreater(metric_value(samples, "llm_budget_spent_usd", agent="spender",
                                         window="1h"), 0.001)
-        self.assertIn('"msg":"budget exceeded"', self.proxy.stderr_text())
+        wait_until(lambda: '"msg":"budget exceeded"' in self.proxy.stderr_text(),
+                   what="the budget warning on stderr")
 
     def test_sessions_are_reported_and_runaways_blocked(self):
         self.start(sessions={"max_requests_per_minute": 2, "runaway_action": "block"})
@@ -173,7 +174,8 @@ class CostTest(ProxyTestCase):
                                     50 * per_token(PRICES["gpt-4o-mini"]["output"])), places=9)
         self.assertEqual(metric_value(self.proxy.metrics(), "llm_session_runaway_total",
                                       agent="looper"), 1)
-        self.assertIn('"msg":"runaway session"', self.proxy.stderr_text())
+        wait_until(lambda: '"msg":"runaway session"' in self.proxy.stderr_text(),
+                   what="the runaway warning on stderr")
 
     def test_a_bad_price_file_is_rejected_with_its_line(self):
         bad = os.path.join(self.tmp, "bad-prices.json")
