@@ -661,7 +661,11 @@ void DownstreamConnection::finish_request() {
   // Metrics first, then the log line: a reader who saw the line sees the counters moved.
   worker_.metrics().request(a.ctx.route ? a.ctx.route->name : "none", a.ctx.status).Increment();
   worker_.metrics().core().inflight.Decrement();
-  worker_.shared().access_log->write(access_log_line(a.ctx, std::chrono::system_clock::now()));
+  auto wall_end = std::chrono::system_clock::now();
+  if (RecentErrors* errors = worker_.shared().recent_errors) {
+    errors->record(a.ctx, utc_timestamp());
+  }
+  worker_.shared().access_log->write(access_log_line(a.ctx, wall_end));
 }
 
 void DownstreamConnection::client_gone(std::string detail) {

@@ -98,6 +98,7 @@ Server::Server(Config config)
   sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
   metering_->set_sessions(sessions_.get());
   shared_.sessions = sessions_.get();
+  shared_.recent_errors = &recent_errors_;
   shared_.observer_factory = [metering = metering_.get()](size_t worker_index) {
     return metering->make_observer(worker_index);
   };
@@ -147,6 +148,18 @@ int Server::run() {
   uv_timer_start(
       &session_sweep_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->sessions_->sweep(); },
       sweep_ms, sweep_ms);
+  admin.add_handler("/v1/errors", [this](const AdminRequest& request) {
+    size_t limit = 50;
+    if (auto it = request.params.find("limit"); it != request.params.end()) {
+      limit = std::clamp<size_t>(std::strtoul(it->second.c_str(), nullptr, 10), 1,
+                                 RecentErrors::kCapacity);
+    }
+    auto agent = request.params.find("agent");
+    nlohmann::ordered_json body = {
+        {"errors", recent_errors_.list(limit, agent == request.params.end() ? "" : agent->second)}};
+    return AdminResponse{200, "application/json",
+                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  });
   admin.add_handler("/v1/sessions", [this](const AdminRequest& request) {
     auto it = request.params.find("agent");
     std::string agent = it == request.params.end() ? "" : it->second;

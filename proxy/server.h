@@ -40,6 +40,7 @@ class Server {
   std::unique_ptr<BudgetTracker> budgets_;
   std::unique_ptr<Metering> metering_;
   std::unique_ptr<SessionTracker> sessions_;
+  RecentErrors recent_errors_;
   std::unique_ptr<LineWriter> access_log_;
   SharedState shared_;
   std::vector<int> listen_fds_;

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "proxy/access_log.h"
 #include "proxy/budgets.h"
+#include "proxy/recent_errors.h"
 #include "proxy/sessions.h"
 #include "proxy/metrics.h"
 #include "proxy/request_context.h"
@@ -40,6 +41,7 @@ struct SharedState {
   ObserverFactory observer_factory;
   BudgetTracker* budgets = nullptr;  // null when no budgets are configured
   SessionTracker* sessions = nullptr;
+  RecentErrors* recent_errors = nullptr;
   std::atomic<uint32_t> open_downstream{0};
 };
 

@@ -177,6 +177,31 @@ class CostTest(ProxyTestCase):
         wait_until(lambda: '"msg":"runaway session"' in self.proxy.stderr_text(),
                    what="the runaway warning on stderr")
 
+    def test_recent_errors_with_their_context(self):
+        self.start()
+        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.json_body(
+            {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests",
+                       "code": "rate_limit_exceeded"}}, status=429)
+        self.proxy.request("POST", "/v1/chat/completions",
+                           [("Content-Type", "application/json"), ("x-agent-id", "erring"),
+                            ("x-session-id", "s-1")],
+                           b'{"model":"gpt-4o-mini","messages":[]}', request_id="err-429")
+        self.proxy.request("GET", "/v1/models", [("x-agent-id", "fine")], request_id="ok-1")
+        body = json.loads(self.proxy.admin_get("/v1/errors?limit=5&agent=erring").body)
+        self.assertEqual(len(body["errors"]), 1)
+        entry = body["errors"][0]
+        self.assertEqual(entry["request_id"], "err-429")
+        self.assertEqual(entry["agent"], "erring")
+        self.assertEqual(entry["session"], "s-1")
+        self.assertEqual(entry["provider"], "openai")
+        self.assertEqual(entry["model"], "gpt-4o-mini")
+        self.assertEqual(entry["stage"], "upstream")
+        self.assertEqual(entry["status"], 429)
+        self.assertEqual(entry["error_type"], "rate_limited")
+        self.assertIn("Rate limit reached", entry["message"])
+        self.assertEqual(json.loads(self.proxy.admin_get("/v1/errors?agent=fine").body),
+                         {"errors": []})
+
     def test_a_bad_price_file_is_rejected_with_its_line(self):
         bad = os.path.join(self.tmp, "bad-prices.json")
         with open(bad, "w", encoding="utf-8") as f:
