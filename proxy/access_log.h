@@ -71,7 +71,8 @@ class LineWriter {
 void append_json_string(std::string& out, std::string_view s);
 
 // Current UTC time as "2026-01-02T03:04:05.678Z".
-std::string utc_timestamp();
+std::string utc_timestamp(
+    std::chrono::system_clock::time_point t = std::chrono::system_clock::now());
 
 const char* log_level_name(LogLevel level);
 

@@ -663,7 +663,7 @@ void DownstreamConnection::finish_request() {
   worker_.metrics().core().inflight.Decrement();
   auto wall_end = std::chrono::system_clock::now();
   if (RecentErrors* errors = worker_.shared().recent_errors) {
-    errors->record(a.ctx, utc_timestamp());
+    errors->record(a.ctx, utc_timestamp(wall_end));
   }
   worker_.shared().access_log->write(access_log_line(a.ctx, wall_end));
 }

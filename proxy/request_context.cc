@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/access_log.h"
 #include "proxy/http.h"
 
 namespace tokentap {
@@ -64,17 +65,6 @@ int error_status(ErrorType e) {
 
 namespace {
 
-std::string rfc3339_millis(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
-}
-
 double millis_between(Clock::time_point from, Clock::time_point to) {
   if (from == Clock::time_point{} || to == Clock::time_point{}) return -1;
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -85,7 +75,7 @@ double millis_between(Clock::time_point from, Clock::time_point to) {
 std::string access_log_line(const RequestContext& ctx,
                             std::chrono::system_clock::time_point wall_end) {
   nlohmann::ordered_json line;
-  line["time"] = rfc3339_millis(wall_end);
+  line["time"] = utc_timestamp(wall_end);
   line["request_id"] = ctx.request_id;
   line["upstream_request_id"] = ctx.upstream_request_id;
   line["agent"] = ctx.agent;
