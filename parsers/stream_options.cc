@@ -60,8 +60,12 @@ void strip_null_usage(std::string& event, std::string_view data) {
 std::optional<std::string> add_stream_usage_option(std::string_view body) {
   bool stream = false;
   bool has_options = false;
+  bool escaped_key = false;
   size_t insert_at = std::string_view::npos;
   const bool ok = for_each_member(body, [&](std::string_view key, std::string_view value) {
+    // A key spelled with escapes (e.g. "stream\u005foptions") might name stream_options:
+    // never risk sending two of them; forward such a body as it is.
+    if (key.find('\\') != std::string_view::npos) escaped_key = true;
     if (key == "stream") {
       stream = value == "true";
     } else if (key == "stream_options") {
@@ -69,7 +73,7 @@ std::optional<std::string> add_stream_usage_option(std::string_view body) {
     }
     insert_at = static_cast<size_t>(value.data() - body.data()) + value.size();
   });
-  if (!ok || !stream || has_options) return std::nullopt;
+  if (!ok || !stream || has_options || escaped_key) return std::nullopt;
   std::string out;
   out.reserve(body.size() + kUsageOption.size() + 1);
   out.append(body.substr(0, insert_at));

@@ -647,7 +647,7 @@ void DownstreamConnection::respond_error(ErrorType type, std::string message) {
   a.response_started = true;
   std::string public_message = a.ctx.error_detail;
   write_client(error_response(status, error_type_name(type), public_message, a.ctx.request_id,
-                              a.config->request_id_header, keep_alive));
+                              a.config->request_id_header, keep_alive, a.head_request));
   response_done();
 }
 

@@ -142,7 +142,7 @@ std::string error_body(std::string_view type, std::string_view message,
 
 std::string error_response(int status, std::string_view type, std::string_view message,
                            std::string_view request_id, std::string_view request_id_header,
-                           bool keep_alive) {
+                           bool keep_alive, bool head_request) {
   std::string body = error_body(type, message, request_id);
   std::string out;
   out.reserve(256 + body.size());
@@ -156,7 +156,7 @@ std::string error_response(int status, std::string_view type, std::string_view m
     out += request_id;
   }
   out += keep_alive ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n";
-  out += body;
+  if (!head_request) out += body;
   return out;
 }
 

@@ -42,10 +42,11 @@ std::string_view status_reason(int status);
 std::string error_body(std::string_view type, std::string_view message,
                        std::string_view request_id);
 
-// Serializes a complete proxy-generated response with a JSON body.
+// Serializes a complete proxy-generated response with a JSON body (headers only, with the
+// body's Content-Length, when answering a HEAD request).
 std::string error_response(int status, std::string_view type, std::string_view message,
                            std::string_view request_id, std::string_view request_id_header,
-                           bool keep_alive);
+                           bool keep_alive, bool head_request = false);
 
 // Splits "/a/b?x=1" into path "/a/b" and query "x=1" (no '?').
 struct TargetParts {

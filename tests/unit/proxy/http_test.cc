@@ -126,3 +126,13 @@ TEST_CASE("split_target separates path and query", "[http]") {
   CHECK(bare.path == "/v1/models");
   CHECK_FALSE(bare.has_query);
 }
+
+TEST_CASE("an error response to HEAD has the headers but no body", "[http]") {
+  std::string get = error_response(502, "upstream_connect_error", "refused", "r", "x-request-id",
+                                   true);
+  std::string head = error_response(502, "upstream_connect_error", "refused", "r",
+                                    "x-request-id", true, true);
+  REQUIRE(get.size() > head.size());
+  CHECK(head.ends_with("\r\n\r\n"));
+  CHECK(get.starts_with(head));  // same head, Content-Length included
+}
