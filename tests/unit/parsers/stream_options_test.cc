@@ -168,3 +168,13 @@ TEST_CASE("metering still gets usage from the unfiltered copy", "[stream_options
 
 }  // namespace
 }  // namespace tokentap
+
+namespace tokentap {
+TEST_CASE("stream_options: a body with an escaped key is forwarded as it is", "[stream_options]") {
+  // "stream\u005foptions" is stream_options: adding another would send the key twice.
+  CHECK_FALSE(add_stream_usage_option(
+                  R"({"stream":true,"stream\u005foptions":{"include_usage":false}})")
+                  .has_value());
+  CHECK_FALSE(add_stream_usage_option(R"({"str\u0065am":true,"model":"m"})").has_value());
+}
+}  // namespace tokentap
