@@ -318,6 +318,12 @@ bool DownstreamConnection::prepare_request() {
   }
   ctx.key_id = key_id(extract_api_key(a.headers, a.target));
 
+  // RFC 9112 §6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
+  // length; forwarding it is how requests are smuggled. llhttp 8.1 lets it through.
+  if ((parser_.flags & F_TRANSFER_ENCODING) != 0 && (parser_.flags & F_CHUNKED) == 0) {
+    respond_error(ErrorType::bad_request, "Transfer-Encoding must end with chunked");
+    return false;
+  }
   if (parser_.method == HTTP_CONNECT || a.target.empty() || a.target.front() != '/') {
     respond_error(ErrorType::bad_request, "only origin-form request targets are proxied");
     return false;

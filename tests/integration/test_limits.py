@@ -65,6 +65,8 @@ class LimitTest(ProxyTestCase):
             "length and chunked": b"POST /v1/x HTTP/1.1\r\nHost: a\r\n" + auth
                                   + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
                                   + b"0\r\n\r\n",
+            "chunked not last": b"POST /v1/x HTTP/1.1\r\nHost: a\r\n" + auth
+                                + b"Transfer-Encoding: gzip\r\n\r\nhello",
             "two lengths": b"POST /v1/x HTTP/1.1\r\nHost: a\r\n" + auth
                            + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
             "bad length": b"POST /v1/x HTTP/1.1\r\nHost: a\r\n" + auth
