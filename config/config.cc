@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,7 +14,9 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <span>
+#include <sstream>
 
 namespace tokentap {
 namespace {
@@ -800,18 +803,56 @@ Config default_config() {
   return config;
 }
 
+namespace {
+
+// Sees document starts only; every other event is ignored.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  std::optional<int> second_line;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) second_line = mark.line < 0 ? 1 : mark.line + 1;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  int documents_ = 0;
+};
+
+// The line where a second YAML document starts, if the text has one.
+std::optional<int> second_document_line(const std::string& yaml_text) {
+  std::istringstream in(yaml_text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+  }
+  return counter.second_line;
+}
+
+}  // namespace
+
 Config load_config_string(const std::string& yaml_text, const std::string& source_name) {
   Config config = default_config();
   config.source = source_name;
   Context ctx{source_name, {}};
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
-    if (documents.size() > 1) {
-      fail(ctx, line_of(documents[1], 1), "", "a single YAML document",
-           std::to_string(documents.size()) + " documents");
+    // Count documents without building them: yaml-cpp 0.7's LoadAll produces empty
+    // documents without end for a stray top-level ',' (found by fuzzing).
+    if (const std::optional<int> second = second_document_line(yaml_text)) {
+      fail(ctx, *second, "", "a single YAML document", "a second document");
     }
-    if (documents.empty() || documents[0].IsNull()) return config;
-    Value root{documents[0], "", line_of(documents[0], 1)};
+    const YAML::Node document = YAML::Load(yaml_text);
+    if (!document.IsDefined() || document.IsNull()) return config;
+    Value root{document, "", line_of(document, 1)};
     if (!root.node.IsMap()) fail(ctx, root, "a mapping of settings");
     parse_mapping(ctx, root, kSections, config);
   } catch (const YAML::Exception& e) {

@@ -65,6 +65,10 @@ class ZlibDecoder final : public ContentDecoder::Impl {
   ZlibDecoder& operator=(const ZlibDecoder&) = delete;
 
   Status next(std::string_view& input, std::string_view& output, const char*& error) override {
+    if (pending_error_ != nullptr) {
+      error = pending_error_;
+      return Status::error;
+    }
     if (!initialized_) {
       if (gzip_) {
         if (!init(16 + MAX_WBITS, error)) return Status::error;
@@ -132,9 +136,17 @@ class ZlibDecoder final : public ContentDecoder::Impl {
       if (rc == Z_STREAM_END) {
         ended_ = true;
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        error = rc == Z_NEED_DICT ? "deflate stream needs a preset dictionary"
-                                  : "corrupt compressed data";
-        return Status::error;
+        const char* why = rc == Z_NEED_DICT ? "deflate stream needs a preset dictionary"
+                                            : "corrupt compressed data";
+        if (produced == 0) {
+          error = why;
+          return Status::error;
+        }
+        // The bytes decoded before the corruption go out first, so that how much output
+        // precedes the error does not depend on where the body was split.
+        pending_error_ = why;
+        output = std::string_view(out_.data(), produced);
+        return Status::output;
       }
       if (produced > 0) {
         output = std::string_view(out_.data(), produced);
@@ -151,6 +163,7 @@ class ZlibDecoder final : public ContentDecoder::Impl {
   bool initialized_ = false;
   bool ended_ = false;
   bool output_may_be_pending_ = false;
+  const char* pending_error_ = nullptr;  // reported on the call after the last output
   z_stream zs_{};
   std::string header_;  // the first two bytes of a deflate stream, until the format is known
   std::string out_;
@@ -171,6 +184,10 @@ class BrotliDecoder final : public ContentDecoder::Impl {
       error = "brotli initialisation failed";
       return Status::error;
     }
+    if (pending_error_ != nullptr) {
+      error = pending_error_;
+      return Status::error;
+    }
     for (;;) {
       if (ended_) {
         if (input.empty()) return Status::end;
@@ -187,8 +204,13 @@ class BrotliDecoder final : public ContentDecoder::Impl {
       input.remove_prefix(input.size() - avail_in);
       const size_t produced = out_.size() - avail_out;
       if (r == BROTLI_DECODER_RESULT_ERROR) {
-        error = "corrupt brotli data";
-        return Status::error;
+        if (produced == 0) {
+          error = "corrupt brotli data";
+          return Status::error;
+        }
+        pending_error_ = "corrupt brotli data";
+        output = std::string_view(out_.data(), produced);
+        return Status::output;
       }
       if (r == BROTLI_DECODER_RESULT_SUCCESS) ended_ = true;
       if (produced > 0) {
@@ -204,6 +226,7 @@ class BrotliDecoder final : public ContentDecoder::Impl {
  private:
   BrotliDecoderState* state_;
   bool ended_ = false;
+  const char* pending_error_ = nullptr;  // reported on the call after the last output
   std::string out_;
 };
 

@@ -458,6 +458,9 @@ int UpstreamConnection::on_header_value(const char* at, size_t len) {
 
 int UpstreamConnection::on_headers_complete() {
   head_.status = parser_.status_code;
+  // llhttp accepts any three characters of digits, so "20" and "099" arrive here; a status
+  // outside 100-599 is not HTTP and must not reach the client (found by fuzzing).
+  if (head_.status < 100 || head_.status > 599) return -1;
   if (head_.status >= 100 && head_.status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) are not forwarded; 101 is never
     // solicited because Upgrade is not forwarded.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan, see tests/fuzz/README.md) and runs each one
 # for N seconds (default 60) from its committed corpus. New inputs go to a work corpus in the
-# build directory, never into tests/fuzz/corpus. On a crash or a broken invariant it prints the
-# reproducer's path and how to replay it, and the script exits non-zero.
+# build directory, never into tests/fuzz/corpus. On a crash or a broken invariant it keeps
+# fuzzing for the rest of the time, then prints each reproducer's path and failure and how to
+# replay it, and the script exits non-zero.
 #
 #   scripts/fuzz.sh [seconds] [target...]      e.g. scripts/fuzz.sh 600 downstream_request
 #
@@ -44,30 +45,45 @@ for target in "${targets[@]}"; do
   log="$build/fuzz-logs/$target.log"
   rm -rf "$artifacts"
   mkdir -p "$work" "$artifacts" "$(dirname "$log")"
-  # Fork mode keeps fuzzing after a failure, so one easy bug cannot hide the others.
-  args=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1
-        -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=512
+  : >"$log"
+  # A single allocation over 256 MiB is a bug in every target, and reporting it is quick
+  # (an RSS-limit report first walks the whole heap, which can take minutes).
+  args=(-timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=256 -print_final_stats=1
         -artifact_prefix="$artifacts/")
   dict=$(dict_for "$target")
   [ -n "$dict" ] && [ -f "$dict" ] && args+=(-dict="$dict")
   echo "== $target: ${seconds}s (log: $log)"
-  "$fuzzer" "${args[@]}" "$work" "tests/fuzz/corpus/$target" >"$log" 2>&1 || true
-  grep -E '^#[0-9]+: cov' "$log" | tail -1 || true
-  echo "   corpus: $(find "$work" "tests/fuzz/corpus/$target" -type f | wc -l) inputs"
+  # After a failure, fuzz on for the rest of the time from the grown work corpus, so that one
+  # easy bug cannot hide the others.
+  deadline=$((SECONDS + seconds))
+  executed=0
+  for _ in $(seq 25); do
+    left=$((deadline - SECONDS))
+    [ "$left" -le 0 ] && break
+    "$fuzzer" "${args[@]}" -max_total_time="$left" "$work" "tests/fuzz/corpus/$target" \
+      >>"$log" 2>&1 && status=0 || status=$?
+    runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | tail -1 |
+           grep -oE '[0-9]+$' || true)
+    executed=$((executed + ${runs:-0}))
+    [ "$status" -eq 0 ] && break
+  done
+  corpus=$(find "$work" "tests/fuzz/corpus/$target" -type f | wc -l)
+  echo "   $executed inputs run, corpus now $corpus"
   mapfile -t found < <(find "$artifacts" -type f | sort)
   if [ ${#found[@]} -gt 0 ]; then
     failed=1
     echo "!! $target: ${#found[@]} failing input(s) in $artifacts"
     for reproducer in "${found[@]:0:3}"; do
       echo "!! reproducer: $reproducer"
-      out=$("$fuzzer" "$reproducer" 2>&1 || true)
+      out=$("$fuzzer" -malloc_limit_mb=256 -rss_limit_mb=4096 "$reproducer" 2>&1 || true)
       if grep -q "FUZZ INVARIANT" <<<"$out"; then
         grep -A6 "FUZZ INVARIANT" <<<"$out" | grep -v '^==' | cut -c1-400
       else
         grep -E 'ERROR|SUMMARY|^ +#[0-9]+ ' <<<"$out" | grep -v 'libFuzzer\|fuzzer::' | head -20
       fi
     done
-    echo "!! replay one:  $fuzzer <reproducer>   (or build/<dir>/tests/fuzz/replay_$target <reproducer>)"
+    echo "!! replay one:  $fuzzer <reproducer>"
+    echo "!!          or: build/<dir>/tests/fuzz/replay_$target <reproducer>"
     echo "!! keep it:     cp <reproducer> tests/fuzz/regressions/$target/"
   fi
 done

@@ -65,10 +65,16 @@ std::optional<int64_t> reference_duration(std::string_view s) {
 }
 
 std::optional<uint64_t> reference_size(std::string_view s) {
-  constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
-      {"", 1},           {"B", 1},           {"KB", 1'000},     {"MB", 1'000'000},
-      {"GB", 1'000'000'000}, {"TB", 1'000'000'000'000}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
-      {"GiB", 1ull << 30}, {"TiB", 1ull << 40}};
+  constexpr std::pair<std::string_view, uint64_t> kUnits[] = {{"", 1},
+                                                              {"B", 1},
+                                                              {"KB", 1'000},
+                                                              {"MB", 1'000'000},
+                                                              {"GB", 1'000'000'000},
+                                                              {"TB", 1'000'000'000'000},
+                                                              {"KiB", 1ull << 10},
+                                                              {"MiB", 1ull << 20},
+                                                              {"GiB", 1ull << 30},
+                                                              {"TiB", 1ull << 40}};
   const std::optional<uint64_t> number = leading_number(s);
   if (!number) return std::nullopt;
   for (const auto& [name, multiplier] : kUnits) {
@@ -134,7 +140,8 @@ void check_config(const Config& config) {
                  config.limits.max_request_body >= 1 && config.limits.max_connections >= 1,
              "a zero limit");
   FUZZ_CHECK(config.timeouts.connect.count() > 0 && config.timeouts.first_byte.count() > 0 &&
-                 config.timeouts.idle.count() > 0 && config.timeouts.downstream_header.count() > 0 &&
+                 config.timeouts.idle.count() > 0 &&
+                 config.timeouts.downstream_header.count() > 0 &&
                  config.timeouts.drain.count() >= 0,
              "a timeout that is not positive");
   FUZZ_CHECK(config.listen.port == 0 || config.listen.port != config.admin_listen.port ||
@@ -167,7 +174,8 @@ bool canary_is_url_secret(std::string_view text) {
   if (at == std::string_view::npos || text.find(kCanary, at + 1) != std::string_view::npos) {
     return false;
   }
-  const size_t line_start = text.rfind('\n', at) == std::string_view::npos ? 0 : text.rfind('\n', at) + 1;
+  const size_t line_start =
+      text.rfind('\n', at) == std::string_view::npos ? 0 : text.rfind('\n', at) + 1;
   std::string_view line = text.substr(line_start, text.find('\n', at) - line_start);
   while (!line.empty() && (line.front() == ' ' || line.front() == '-')) line.remove_prefix(1);
   if (!line.starts_with("upstream:")) return false;
@@ -179,9 +187,10 @@ bool canary_is_url_secret(std::string_view text) {
   const size_t authority_end = after_scheme.find_first_of("/?#");
   const size_t in_after = canary - scheme - 3;
   const bool in_userinfo = after_scheme.find('@') != std::string_view::npos &&
-                           after_scheme.find('@') < authority_end && in_after < after_scheme.find('@');
-  const bool in_query = after_scheme.find('?') != std::string_view::npos &&
-                        in_after > after_scheme.find('?');
+                           after_scheme.find('@') < authority_end &&
+                           in_after < after_scheme.find('@');
+  const bool in_query =
+      after_scheme.find('?') != std::string_view::npos && in_after > after_scheme.find('?');
   return in_userinfo || in_query;
 }
 
@@ -201,9 +210,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     const std::string prefix = std::string(kSource) + ":";
     size_t digits = 0;
     while (prefix.size() + digits < what.size() && is_digit(what[prefix.size() + digits])) ++digits;
-    FUZZ_CHECK(what.starts_with(prefix) && digits > 0 &&
-                   what.substr(prefix.size() + digits, 2) == ": ",
-               "a ConfigError not worded NAME:LINE: ...: " + printable(what));
+    FUZZ_CHECK(
+        what.starts_with(prefix) && digits > 0 && what.substr(prefix.size() + digits, 2) == ": ",
+        "a ConfigError not worded NAME:LINE: ...: " + printable(what));
     FUZZ_CHECK(!canary_is_url_secret(text) || what.find(kCanary) == std::string_view::npos,
                "an error echoes an upstream URL's credentials: " + printable(what));
   }

@@ -4,6 +4,7 @@
 // concatenated gzip members. parse_content_encoding() only accepts the names it documents.
 //
 // Input: [mode] [max output] [level] [4 cuts: 2 bytes each] [data...]
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,17 @@ struct Decoded {
   }
 };
 
+// The same decoding, however the input was split. One exception: libbrotli flushes the
+// window it has decoded when it runs out of input, and drops what it has not flushed when it
+// meets corrupt data, so before a brotli error a split input may have produced more output.
+// Both outputs are then still the same stream: one is a prefix of the other.
+bool same_decoding(ContentEncoding encoding, const Decoded& a, const Decoded& b) {
+  if (a == b) return true;
+  if (encoding != ContentEncoding::br || !a.error || !b.error) return false;
+  const size_t common = std::min(a.output.size(), b.output.size());
+  return a.output.compare(0, common, b.output, 0, common) == 0;
+}
+
 std::string describe(const Decoded& d) {
   return std::to_string(d.output.size()) + " bytes out, error=" + std::to_string(d.error) +
          " ended=" + std::to_string(d.ended) + " complete=" + std::to_string(d.complete);
@@ -50,7 +62,7 @@ Decoded decode(ContentEncoding encoding, size_t max_output,
       if (s == ContentDecoder::Status::output) {
         FUZZ_CHECK(!out.empty(), "status output with no bytes");
         FUZZ_CHECK(out.size() <= max_output, "step output " + std::to_string(out.size()) +
-                                                  " bytes over max " + std::to_string(max_output));
+                                                 " bytes over max " + std::to_string(max_output));
         // Only gzip goes on after an end: another member may follow (RFC 1952 section 2.2).
         FUZZ_CHECK(!d.ended || encoding == ContentEncoding::gzip,
                    "output after the end of the stream");
@@ -159,19 +171,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
 
   const Decoded whole = decode(encoding, max_output, {wire});
   const Decoded split = decode(encoding, max_output, pieces(wire, cuts));
-  FUZZ_CHECK(split == whole, "split decode differs from whole: " + describe(split) + " vs " +
-                                 describe(whole));
+  FUZZ_CHECK(same_decoding(encoding, split, whole),
+             "split decode differs from whole: " + describe(split) + " vs " + describe(whole));
   if (wire.size() <= 2048) {
     std::vector<std::string_view> bytewise;
-    for (size_t i = 0; i < wire.size(); ++i) bytewise.push_back(std::string_view(wire).substr(i, 1));
+    for (size_t i = 0; i < wire.size(); ++i)
+      bytewise.push_back(std::string_view(wire).substr(i, 1));
     const Decoded one = decode(encoding, max_output, bytewise);
-    FUZZ_CHECK(one == whole, "bytewise decode differs from whole: " + describe(one) + " vs " +
-                                 describe(whole));
+    FUZZ_CHECK(same_decoding(encoding, one, whole),
+               "bytewise decode differs from whole: " + describe(one) + " vs " + describe(whole));
   }
   if (round_trip) {
     FUZZ_CHECK(!whole.error, "our own compressed data did not decode: " + describe(whole));
-    FUZZ_CHECK(whole.output == data, "round trip changed the data: " + describe(whole) +
-                                         " from " + std::to_string(data.size()) + " bytes");
+    FUZZ_CHECK(whole.output == data, "round trip changed the data: " + describe(whole) + " from " +
+                                         std::to_string(data.size()) + " bytes");
     FUZZ_CHECK(whole.complete, "our own compressed data is not complete");
   }
   return 0;

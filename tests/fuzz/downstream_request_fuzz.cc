@@ -40,8 +40,8 @@ std::string_view trim(std::string_view s) {
 }
 
 const std::set<std::string, std::less<>> kHopByHop = {
-    "connection", "keep-alive",          "proxy-connection",  "te",     "trailer",
-    "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"};
+    "connection", "keep-alive",          "proxy-connection",  "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authorization", "proxy-authenticate"};
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -64,8 +64,8 @@ Headers forwarded_headers(const HttpMessage& request, bool body_replaced) {
   for (const auto& [name, value] : request.headers) {
     const std::string n = lower(name);
     if (kHopByHop.contains(n) || listed.contains(n) || n == "host" || n == "expect" ||
-        n == "content-length" || n == "x-request-id" || n == "x-agent-id" ||
-        n == "x-session-id" || (body_replaced && n == "accept-encoding")) {
+        n == "content-length" || n == "x-request-id" || n == "x-agent-id" || n == "x-session-id" ||
+        (body_replaced && n == "accept-encoding")) {
       continue;
     }
     out.emplace_back(name, value);
@@ -179,13 +179,12 @@ std::vector<std::string> secrets_of(const std::vector<HttpMessage>& requests,
       const bool digit = c >= '0' && c <= '9';
       letters += letter ? 1 : 0;
       digits += digit ? 1 : 0;
-      key_like = key_like && (letter || digit || std::string_view("-._~+/=").find(c) !=
-                                                     std::string_view::npos);
+      key_like = key_like &&
+                 (letter || digit || std::string_view("-._~+/=").find(c) != std::string_view::npos);
     }
     const size_t first = input.find(s);
     if (s.size() < 16 || !key_like || letters < 4 || digits < 2 ||
-        first == std::string_view::npos ||
-        input.find(s, first + 1) != std::string_view::npos) {
+        first == std::string_view::npos || input.find(s, first + 1) != std::string_view::npos) {
       continue;
     }
     bool canned = false;
@@ -272,9 +271,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
              "the client received bytes that are not HTTP/1.1 responses: " +
                  responses.error_reason + "\n  " + printable(r.client_received, 3000));
   const std::vector<HttpMessage> finals = responses.final_messages();
-  FUZZ_CHECK(finals.size() <= sent.size() + 1,
-             std::to_string(finals.size()) + " responses for " + std::to_string(sent.size()) +
-                 " requests");
+  FUZZ_CHECK(finals.size() <= sent.size() + 1, std::to_string(finals.size()) + " responses for " +
+                                                   std::to_string(sent.size()) + " requests");
   size_t expects = 0;
   for (const HttpMessage& m : sent) expects += m.values("expect").empty() ? 0 : 1;
   for (const HttpMessage& m : responses.messages) {
@@ -296,9 +294,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
                    ", the upstream said " + std::to_string(h.canned_status(kind)));
     const bool rewritten = forwarded[i].body != sent[i].body;
     if (sent[i].method == "HEAD" || rewritten) continue;
-    FUZZ_CHECK(answer.body == h.canned_payload(kind),
-               "response " + std::to_string(i) + " body is not the upstream's: " +
-                   printable(answer.body));
+    FUZZ_CHECK(
+        answer.body == h.canned_payload(kind),
+        "response " + std::to_string(i) + " body is not the upstream's: " + printable(answer.body));
   }
   FUZZ_CHECK(r.access_log.size() >= finals.size() && r.access_log.size() <= finals.size() + 1,
              std::to_string(r.access_log.size()) + " access log lines for " +

@@ -96,8 +96,8 @@ namespace {
 
 std::string zlib_run(std::string_view data, int level, int window_bits) {
   z_stream zs{};
-  if (deflateInit2(&zs, std::clamp(level, 0, 9), Z_DEFLATED, window_bits, 8,
-                   Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, std::clamp(level, 0, 9), Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
     std::abort();
   }
   std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 64, '\0');
@@ -125,9 +125,8 @@ std::string brotli_encode(std::string_view data, int quality) {
   size_t size = BrotliEncoderMaxCompressedSize(data.size());
   if (size == 0) size = data.size() + 1024;
   std::string out(size, '\0');
-  if (!BrotliEncoderCompress(std::clamp(quality, 0, 11), BROTLI_DEFAULT_WINDOW,
-                             BROTLI_MODE_GENERIC, data.size(),
-                             reinterpret_cast<const uint8_t*>(data.data()), &size,
+  if (!BrotliEncoderCompress(std::clamp(quality, 0, 11), BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC,
+                             data.size(), reinterpret_cast<const uint8_t*>(data.data()), &size,
                              reinterpret_cast<uint8_t*>(out.data()))) {
     std::abort();
   }

@@ -19,8 +19,7 @@ namespace tokentap::fuzz {
 // inputs still make valid (if dull) choices.
 class ByteReader {
  public:
-  ByteReader(const uint8_t* data, size_t size)
-      : rest_(reinterpret_cast<const char*>(data), size) {}
+  ByteReader(const uint8_t* data, size_t size) : rest_(reinterpret_cast<const char*>(data), size) {}
   explicit ByteReader(std::string_view bytes) : rest_(bytes) {}
 
   uint8_t byte();

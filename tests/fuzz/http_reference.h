@@ -15,12 +15,12 @@
 namespace tokentap::fuzz {
 
 struct HttpMessage {
-  std::string method;  // requests
-  std::string url;     // requests
-  int status = 0;      // responses
+  std::string method;                                         // requests
+  std::string url;                                            // requests
+  int status = 0;                                             // responses
   std::vector<std::pair<std::string, std::string>> headers;   // names as written
   std::vector<std::pair<std::string, std::string>> trailers;  // after a chunked body
-  std::string body;                                          // de-chunked
+  std::string body;                                           // de-chunked
   bool chunked = false;
   bool has_content_length = false;
   bool keep_alive = false;
@@ -51,8 +51,8 @@ class HttpReader {
   std::vector<HttpMessage> messages;
   llhttp_errno_t error = HPE_OK;  // the first parse error; HPE_OK when none
   std::string error_reason;
-  bool upgraded = false;    // llhttp stopped at an Upgrade/CONNECT: the rest is not HTTP
-  bool truncated = false;   // the stream ended inside a message
+  bool upgraded = false;   // llhttp stopped at an Upgrade/CONNECT: the rest is not HTTP
+  bool truncated = false;  // the stream ended inside a message
   size_t final_responses = 0;
 
   std::vector<HttpMessage> complete_messages() const;

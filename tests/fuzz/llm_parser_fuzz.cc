@@ -19,9 +19,12 @@
 namespace tokentap::fuzz {
 namespace {
 
-constexpr std::optional<ApiProvider> kProviders[] = {
-    std::nullopt,          ApiProvider::openai,    ApiProvider::azure_openai,
-    ApiProvider::openai_compatible, ApiProvider::anthropic, ApiProvider::gemini};
+constexpr std::optional<ApiProvider> kProviders[] = {std::nullopt,
+                                                     ApiProvider::openai,
+                                                     ApiProvider::azure_openai,
+                                                     ApiProvider::openai_compatible,
+                                                     ApiProvider::anthropic,
+                                                     ApiProvider::gemini};
 
 constexpr std::string_view kTargets[] = {
     "/v1/chat/completions",
@@ -63,10 +66,10 @@ struct EncodingMode {
   Body body;                // how the fuzzer's body bytes are turned into the wire body
 };
 constexpr EncodingMode kEncodings[] = {
-    {"", Body::plain},          {"identity", Body::plain},     {"gzip", Body::gzip},
-    {"x-gzip", Body::gzip},     {"deflate", Body::zlib},       {"deflate", Body::raw_deflate},
-    {"br", Body::brotli},       {"gzip", Body::plain},         {"deflate", Body::plain},
-    {"br", Body::plain},        {"gzip, br", Body::plain},     {" GZIP ", Body::gzip},
+    {"", Body::plain},      {"identity", Body::plain}, {"gzip", Body::gzip},
+    {"x-gzip", Body::gzip}, {"deflate", Body::zlib},   {"deflate", Body::raw_deflate},
+    {"br", Body::brotli},   {"gzip", Body::plain},     {"deflate", Body::plain},
+    {"br", Body::plain},    {"gzip, br", Body::plain}, {" GZIP ", Body::gzip},
 };
 
 constexpr size_t kMaxJsonBytes[] = {4u << 20, 64, 512, 4096};
@@ -116,7 +119,8 @@ std::string facts_text(const LlmFacts& f) {
                    std::to_string(u.output) + " " + std::to_string(u.cache_read) + " " +
                    std::to_string(u.cache_write) + " " + std::to_string(u.reasoning));
   add("finish_reason", f.finish_reason);
-  for (const ToolCallCount& t : f.tool_calls) add("tool_call", t.name + " " + std::to_string(t.count));
+  for (const ToolCallCount& t : f.tool_calls)
+    add("tool_call", t.name + " " + std::to_string(t.count));
   for (const ToolResultCount& r : f.tool_results) {
     add("tool_result", r.tool + " " + tool_result_status(r) + " " + std::to_string(r.count));
   }
@@ -165,8 +169,8 @@ Run run(const Scenario& s, const std::vector<std::string_view>& chunks) {
 }
 
 bool is_key_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '*';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '*';
 }
 
 bool is_token68_char(char c) {
@@ -214,7 +218,8 @@ void check_facts(const LlmFacts& f) {
   check_label("error.code", f.error.code, 64);
   check_label("error.message", f.error.message, 256);
   check_label("upstream_request_id", f.upstream_request_id, 128);
-  FUZZ_CHECK(f.tool_calls.size() <= 64, "tool_calls grew to " + std::to_string(f.tool_calls.size()));
+  FUZZ_CHECK(f.tool_calls.size() <= 64,
+             "tool_calls grew to " + std::to_string(f.tool_calls.size()));
   for (const ToolCallCount& t : f.tool_calls) {
     check_label("tool name", t.name, 128);
     FUZZ_CHECK(t.count > 0, "a tool call counted zero times");
@@ -284,7 +289,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   ByteReader cut_bytes = in.split_off(8);
   const std::vector<std::string_view> parts = in.split_rest("\n@@@@\n", 3);
   s.request_body = parts[0];
-  if (!content_type.empty()) s.response_headers.push_back({"Content-Type", std::string(content_type)});
+  if (!content_type.empty())
+    s.response_headers.push_back({"Content-Type", std::string(content_type)});
   if (!encoding.header.empty()) {
     s.response_headers.push_back({"Content-Encoding", std::string(encoding.header)});
   }
@@ -306,17 +312,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   check_run(whole, "whole");
   const Run split = run(s, pieces(body, cuts));
   check_run(split, "split");
-  FUZZ_CHECK(split.facts == whole.facts,
-             "facts depend on where the body is split\n--- whole\n" + whole.facts + "--- split\n" +
-                 split.facts);
+  FUZZ_CHECK(split.facts == whole.facts, "facts depend on where the body is split\n--- whole\n" +
+                                             whole.facts + "--- split\n" + split.facts);
   if (body.size() <= 4096) {
     std::vector<std::string_view> bytewise;
-    for (size_t i = 0; i < body.size(); ++i) bytewise.push_back(std::string_view(body).substr(i, 1));
+    for (size_t i = 0; i < body.size(); ++i)
+      bytewise.push_back(std::string_view(body).substr(i, 1));
     const Run one = run(s, bytewise);
     check_run(one, "bytewise");
-    FUZZ_CHECK(one.facts == whole.facts,
-               "facts differ when fed byte by byte\n--- whole\n" + whole.facts + "--- bytewise\n" +
-                   one.facts);
+    FUZZ_CHECK(one.facts == whole.facts, "facts differ when fed byte by byte\n--- whole\n" +
+                                             whole.facts + "--- bytewise\n" + one.facts);
   }
   bool fuzzed_encoding = false;
   for (size_t i = (content_type.empty() ? 0 : 1) + 1; i < s.response_headers.size(); ++i) {

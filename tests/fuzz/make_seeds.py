@@ -91,7 +91,8 @@ def llm_target_index(target):
     if target in LLM_TARGETS:
         return LLM_TARGETS.index(target)
     path = target.split("?")[0]
-    rules = [("/openai/deployments/", 12), (":streamGenerateContent", 8 if "alt=sse" in target else 7),
+    stream = 8 if "alt=sse" in target else 7
+    rules = [("/openai/deployments/", 12), (":streamGenerateContent", stream),
              (":generateContent", 6), (":batchEmbedContents", 10), (":embedContent", 9),
              (":countTokens", 11), ("/messages/count_tokens", 5), ("/messages", 4),
              ("/chat/completions", 0), ("/completions", 1), ("/responses", 2), ("/embeddings", 3)]
@@ -138,9 +139,11 @@ def deflate_raw(data):
 
 def sse_seeds(recs):
     synthetic = {
-        "crlf-multiline": b"\xef\xbb\xbf: comment\r\nevent: a\r\ndata: 1\r\ndata: 2\r\nid: 7\r\nretry: 1500\r\n\r\n"
+        "crlf-multiline": b"\xef\xbb\xbf: comment\r\nevent: a\r\ndata: 1\r\ndata: 2\r\nid: 7\r\n"
+                          b"retry: 1500\r\n\r\n"
                           b"data:no-space\rdata\r\r\nid\n\ndata: [DONE]\n\n",
-        "cut-mid-event": b"event: message_start\ndata: {\"type\":\"message_start\"}\n\ndata: {\"partial\":",
+        "cut-mid-event": b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
+                         b"data: {\"partial\":",
         "id-nul-and-bad-retry": b"id: a\x00b\nretry: 12x\nretry: 99999999999999999999\ndata: x\n\n",
         "long-line": b"data: " + b"x" * 3000 + b"\n\nevent: " + b"y" * 700 + b"\ndata: z\n\n",
     }
@@ -218,7 +221,8 @@ def content_decoder_seeds(recs, brotli):
           bytes([1, 2, 0]) + cuts("garbage", 4) + gzip.compress(b"data", mtime=0) + b"junk")
     write("content_decoder", "gzip-truncated",
           bytes([1, 0, 0]) + cuts("cut", 4) + gzip.compress(b"x" * 5000, mtime=0)[:-9])
-    write("content_decoder", "roundtrip-gzip-members", bytes([13, 4, 9]) + cuts("rt", 4) + b"ab" * 700)
+    write("content_decoder", "roundtrip-gzip-members",
+          bytes([13, 4, 9]) + cuts("rt", 4) + b"ab" * 700)
     write("content_decoder", "bomb-deflate", bytes([2, 4, 0]) + cuts("bomb", 4) +
           zlib.compress(b"\0" * (4 << 20), 9))
     write("content_decoder", "header-values", bytes([0, 0, 0]) + cuts("hv", 4) + b" X-GZIP \t")
@@ -282,10 +286,13 @@ budgets:
         "null-doc": "~\n",
         "two-documents": "workers: 2\n---\nworkers: 3\n",
         "secret-userinfo": "routes:\n  - upstream: https://user:fuzzSECRET@api.openai.com:99999\n",
-        "secret-query": "routes:\n  - upstream: https://api.openai.com/v1?key=fuzzSECRET\n    tls: {verify: yes}\n",
-        "bad-values": "timeouts: {connect: 0s, idle: 5q}\nlimits: {max_headers: 0, max_request_body: 99999999999999999999TiB}\n",
+        "secret-query": "routes:\n  - upstream: https://api.openai.com/v1?key=fuzzSECRET\n"
+                        "    tls: {verify: yes}\n",
+        "bad-values": "timeouts: {connect: 0s, idle: 5q}\n"
+                      "limits: {max_headers: 0, max_request_body: 99999999999999999999TiB}\n",
         "unknown-key": "routes:\n  - upstream: http://x\n    prefixx: /a\n",
-        "duplicate-route": "routes:\n  - {upstream: 'http://a', prefix: /x}\n  - {upstream: 'http://b', prefix: /x}\n",
+        "duplicate-route": "routes:\n  - {upstream: 'http://a', prefix: /x}\n"
+                           "  - {upstream: 'http://b', prefix: /x}\n",
         "anchors": "a: &a [1, 2]\nroutes: *a\n",
         "same-listen": "listen: 127.0.0.1:9901\nadmin_listen: 127.0.0.1:9901\n",
         "deep-flow": "routes: " + "[" * 40 + "]" * 40 + "\n",
@@ -324,7 +331,8 @@ def price_file_seeds():
   "emb": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 1e-07}
 }"""
     write("price_file", "litellm-format", usage + b"GPT-X\n" + litellm)
-    write("price_file", "errors", usage + b"x\n" + b'{"models":{"a":{"input":-1,"output":1e400}},"x":1}')
+    write("price_file", "errors",
+          usage + b"x\n" + b'{"models":{"a":{"input":-1,"output":1e400}},"x":1}')
 
 
 # ---- proxy ------------------------------------------------------------------------------------
@@ -362,7 +370,8 @@ def downstream_seeds(recs):
         headers += [("x-agent-id", b"golden-agent"), ("x-request-id", f"golden-{i}".encode())]
         kind = CANNED[i % len(CANNED)]
         seed("golden-" + rec["name"], kind,
-             http_request(rec["method"], rec["target"], headers, rec["request"], te_chunked=i % 3 == 1))
+             http_request(rec["method"], rec["target"], headers, rec["request"],
+                          te_chunked=i % 3 == 1))
 
     chat = b'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}'
     get = http_request("GET", "/v1/models", auth)
@@ -382,56 +391,79 @@ def downstream_seeds(recs):
             ("Connection", b"keep-alive, X-Drop-Me"), ("X-Drop-Me", b"1"), ("Keep-Alive", b"5"),
             ("TE", b"trailers"), ("Upgrade", b"h2c"), ("Proxy-Authorization", b"Basic abc")])),
         "query-key": ("json", http_request(
-            "POST", "/v1beta/models/gemini-2.0-flash:generateContent?key=AIzaFuzzCANARYqueryKEY0123456789&alt=json",
+            "POST", "/v1beta/models/gemini-2.0-flash:generateContent"
+                    "?key=AIzaFuzzCANARYqueryKEY0123456789&alt=json",
             [("Host", b"x"), ("Content-Type", b"application/json")], b'{"contents":[]}')),
         "strip-route": ("json", http_request("POST", "/strip/chat/completions",
                                              auth + [("Content-Type", b"application/json")], chat)),
         "no-route": ("json", http_request("GET", "/elsewhere", auth)),
-        "absolute-form": ("json", b"GET http://evil.example/v1/models HTTP/1.1\r\nHost: evil\r\n\r\n"),
+        "absolute-form": ("json", b"GET http://evil.example/v1/models HTTP/1.1\r\nHost: evil\r\n"
+                                  b"\r\n"),
         "connect": ("json", b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com\r\n\r\n"),
         "options-star": ("json", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
         "upgrade": ("json", b"GET /v1/realtime HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
                             b"Upgrade: websocket\r\n\r\nGET /v1/models HTTP/1.1\r\n\r\n"),
         "agent-session-ids": ("rate_limited", http_request("GET", "/v1/models", auth + [
-            ("X-Agent-Id", b"a1"), ("X-Session-Id", b"s1"), ("X-Request-Id", b"bad id with spaces")])),
+            ("X-Agent-Id", b"a1"), ("X-Session-Id", b"s1"),
+            ("X-Request-Id", b"bad id with spaces")])),
         "reset": ("reset", get + get),
         "gzip-response": ("gzip_json", http_request("POST", "/v1/chat/completions",
-                          auth + [("Content-Type", b"application/json")], chat.replace(b"true", b"false"))),
+                          auth + [("Content-Type", b"application/json")],
+                          chat.replace(b"true", b"false"))),
         "no-content": ("no_content", get),
         # Smuggling and malformed framing: each must be refused before anything reaches upstream.
-        "cl-and-te": ("json", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
-                              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/admin HTTP/1.1\r\n\r\n"),
-        "duplicate-cl": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc"),
+        "cl-and-te": ("json", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: 6\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                              b"GET /v1/admin HTTP/1.1\r\n\r\n"),
+        "duplicate-cl": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length: 3\r\n"
+                                 b"Content-Length: 30\r\n\r\nabc"),
         "cl-list": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc"),
         "cl-plus": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc"),
-        "chunked-not-last": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
-        "te-gzip-chunked": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
-        "te-obs-fold": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        "chunked-not-last": ("json", b"POST /v1/x HTTP/1.1\r\n"
+                                     b"Transfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n"
+                                     b"0\r\n\r\n"),
+        "te-gzip-chunked": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n"
+                                    b"\r\n3\r\nabc\r\n0\r\n\r\n"),
+        "te-obs-fold": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"
+                                b"3\r\nabc\r\n0\r\n\r\n"),
         "obs-fold": ("json", b"GET /v1/models HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n"),
         "space-before-colon": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length : 3\r\n\r\nabc"),
-        "te-space-before-colon": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"),
+        "te-space-before-colon": ("json", b"POST /v1/x HTTP/1.1\r\n"
+                                          b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n"),
         "bare-lf": ("json", b"GET /v1/models HTTP/1.1\nHost: x\n\n"),
         "bare-cr": ("json", b"GET /v1/models HTTP/1.1\rHost: x\r\r"),
         "lf-in-value": ("json", b"GET /v1/models HTTP/1.1\r\nX-A: a\nX-B: b\r\n\r\n"),
         "nul-in-header": ("json", b"GET /v1/models HTTP/1.1\r\nX-A: a\x00b\r\n\r\n"),
         "nul-in-target": ("json", b"GET /v1/mo\x00dels HTTP/1.1\r\n\r\n"),
-        "bad-chunk-size": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
-        "chunk-size-overflow": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
-        "chunk-size-negative": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n"),
-        "chunk-ext-huge": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2;" +
+        "bad-chunk-size": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: text/plain\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+        "chunk-size-overflow": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                                        b"\r\nffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+        "chunk-size-negative": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                                        b"\r\n-3\r\nabc\r\n0\r\n\r\n"),
+        "chunk-ext-huge": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: application/json\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n2;" +
                            b"e=" + b"v" * 1500 + b"\r\n{}\r\n0\r\n\r\n"),
-        "chunk-missing-crlf": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n"),
-        "oversized-headers": ("json", b"GET /v1/models HTTP/1.1\r\nX-Big: " + b"b" * 5000 + b"\r\n\r\n"),
+        "chunk-missing-crlf": ("json", b"POST /v1/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                                       b"\r\n3\r\nabcX0\r\n\r\n"),
+        "oversized-headers": ("json", b"GET /v1/models HTTP/1.1\r\n"
+                                      b"X-Big: " + b"b" * 5000 + b"\r\n\r\n"),
         "too-many-headers": ("json", b"GET /v1/models HTTP/1.1\r\n" +
                              b"".join(b"X-H%d: v\r\n" % i for i in range(30)) + b"\r\n"),
-        "body-too-large-cl": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length: 40000\r\n\r\n" + b"a" * 100),
-        "body-too-large-chunked": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                   b"4000\r\n" + b"a" * 0x4000 + b"\r\n" + b"4000\r\n" + b"a" * 0x4000 + b"\r\n0\r\n\r\n"),
+        "body-too-large-cl": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Length: 40000\r\n"
+                                      b"\r\n" + b"a" * 100),
+        "body-too-large-chunked": ("json", b"POST /v1/x HTTP/1.1\r\n"
+                                           b"Content-Type: application/json\r\n"
+                                           b"Transfer-Encoding: chunked\r\n\r\n" +
+                                   (b"4000\r\n" + b"a" * 0x4000 + b"\r\n") * 2 + b"0\r\n\r\n"),
         "invalid-field-name": ("json", b"GET /v1/models HTTP/1.1\r\nX\x7fBad: v\r\n\r\n"),
         "http09": ("json", b"GET /v1/models\r\n\r\n"),
         "http2-preface": ("json", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
         "garbage-after-request": ("json", get + b"\x16\x03\x01\x00\xa5\x01\x00"),
-        "trailers": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"),
+        "trailers": ("json", b"POST /v1/x HTTP/1.1\r\nContent-Type: text/plain\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+                             b"X-Trailer: t\r\n\r\n"),
     }
     for name, (kind, data) in hand.items():
         seed(name, kind, data)
@@ -469,40 +501,62 @@ def upstream_seeds(recs):
         seed("golden-" + rec["name"], menu, framing == 2, data)
 
     sse = (b'data: {"choices":[{"index":0,"delta":{"content":"x"}}],"usage":null}\n\n'
-           b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n'
+           b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,'
+           b'"total_tokens":3}}\n\n'
            b"data: [DONE]\n\n")
     ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
     hand = {
-        "usage-filter-chunked": ("openai_stream", False, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                                 b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(sse), sse)),
-        "usage-filter-gzip": ("openai_stream", True, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "usage-filter-chunked": ("openai_stream", False, b"HTTP/1.1 200 OK\r\n"
+                                                         b"Content-Type: text/event-stream\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n"
+                                 b"\r\n" % (len(sse), sse)),
+        "usage-filter-gzip": ("openai_stream", True, b"HTTP/1.1 200 OK\r\n"
+                                                     b"Content-Type: text/event-stream\r\n"
                               b"Content-Encoding: gzip\r\n\r\n" + gzip.compress(sse, mtime=0)),
-        "interim-100-103": ("openai_json", False, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+        "interim-100-103": ("openai_json", False, b"HTTP/1.1 100 Continue\r\n\r\n"
+                                                  b"HTTP/1.1 103 Early Hints\r\n"
                             b"Link: </a>\r\n\r\n" + ok),
-        "switching-protocols": ("openai_json", False, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+        "switching-protocols": ("openai_json", False, b"HTTP/1.1 101 Switching Protocols\r\n"
+                                                      b"Upgrade: h2c\r\n"
                                 b"Connection: Upgrade\r\n\r\n" + ok),
-        "no-content-with-length": ("openai_json", False, b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"),
+        "no-content-with-length": ("openai_json", False, b"HTTP/1.1 204 No Content\r\n"
+                                                         b"Content-Length: 5\r\n\r\nhello"),
         "not-modified": ("get", False, b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n"),
         "head-with-length": ("head", False, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
-        "hop-by-hop": ("get", False, b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Internal\r\nX-Internal: 1\r\n"
-                       b"Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\nUpgrade: h2\r\n"
+        "hop-by-hop": ("get", False, b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Internal\r\n"
+                                     b"X-Internal: 1\r\n"
+                       b"Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\n"
+                       b"Upgrade: h2\r\n"
                        b"Content-Length: 2\r\n\r\n{}"),
-        "cl-and-te": ("openai_json", False, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
-        "duplicate-cl": ("openai_json", False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 20\r\n\r\n{}"),
-        "bad-chunk": ("openai_stream", False, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ndata:\r\nzz\r\n"),
-        "truncated-chunked": ("openai_stream", True, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                              b"Transfer-Encoding: chunked\r\n\r\n20\r\ndata: {\"choices\":[]}\n\n"),
-        "truncated-length": ("openai_json", True, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"id\":"),
-        "close-delimited": ("anthropic_stream", True, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+        "cl-and-te": ("openai_json", False, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                                            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        "duplicate-cl": ("openai_json", False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                               b"Content-Length: 20\r\n\r\n{}"),
+        "bad-chunk": ("openai_stream", False, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                              b"\r\n5\r\ndata:\r\nzz\r\n"),
+        "truncated-chunked": ("openai_stream", True, b"HTTP/1.1 200 OK\r\n"
+                                                     b"Content-Type: text/event-stream\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n20\r\ndata: {\"choices\":[]}\n"
+                              b"\n"),
+        "truncated-length": ("openai_json", True, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+                                                  b"\r\n{\"id\":"),
+        "close-delimited": ("anthropic_stream", True, b"HTTP/1.1 200 OK\r\n"
+                                                      b"Content-Type: text/event-stream\r\n\r\n"
                             b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
         "http10": ("openai_json", True, b"HTTP/1.0 200 OK\r\n\r\n{}"),
         "two-responses": ("openai_json", False, ok + ok),
         "bad-status-line": ("openai_json", False, b"HTTP/1.1 2000 OK\r\n\r\n"),
-        "obs-fold": ("openai_json", False, b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\n{}"),
-        "trailers": ("openai_stream", False, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\n\r\n"),
+        "obs-fold": ("openai_json", False, b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n"
+                                           b"Content-Length: 2\r\n\r\n{}"),
+        "trailers": ("openai_stream", False, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                             b"\r\n2\r\n{}\r\n0\r\nX-T: 1\r\n\r\n"),
         "empty-then-close": ("openai_json", True, b""),
-        "error-529": ("anthropic_stream", False, b"HTTP/1.1 529 \r\nContent-Type: application/json\r\nretry-after: 3\r\n"
-                      b"Content-Length: 72\r\n\r\n{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"),
+        "error-529": ("anthropic_stream", False, b"HTTP/1.1 529 \r\n"
+                                                 b"Content-Type: application/json\r\n"
+                                                 b"retry-after: 3\r\n"
+                      b"Content-Length: 72\r\n\r\n"
+                      b"{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                      b"\"message\":\"Overloaded\"}}"),
     }
     for name, (menu, close, data) in hand.items():
         seed(name, menu, close, data)

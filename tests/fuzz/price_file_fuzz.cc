@@ -25,13 +25,14 @@ void check_error_wording(std::string_view what) {
          what[prefix.size() + digits] <= '9') {
     ++digits;
   }
-  FUZZ_CHECK(what.starts_with(prefix) && digits > 0 &&
-                 what.substr(prefix.size() + digits, 2) == ": ",
-             "a PricingError not worded NAME:LINE: ...: " + printable(what));
+  FUZZ_CHECK(
+      what.starts_with(prefix) && digits > 0 && what.substr(prefix.size() + digits, 2) == ": ",
+      "a PricingError not worded NAME:LINE: ...: " + printable(what));
 }
 
 void check_prices(const pricing::TokenPrices& p, std::string_view model) {
-  for (int64_t v : {p.input, p.output, p.cache_read, p.cache_write, p.cache_write_1h, p.reasoning}) {
+  for (int64_t v :
+       {p.input, p.output, p.cache_read, p.cache_write, p.cache_write_1h, p.reasoning}) {
     FUZZ_CHECK(v >= 0, "a negative price for " + printable(model));
   }
 }

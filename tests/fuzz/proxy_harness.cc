@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <prometheus/registry.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <prometheus/registry.h>
 
 #include "config/config.h"
 #include "proxy/access_log.h"
@@ -120,8 +120,8 @@ std::array<CannedReply, kCannedCount> make_canned() {
   c[size_t(Canned::sse_close)] = {
       200, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
       std::string(kAnthropicStream), std::string(kAnthropicStream)};
-  c[size_t(Canned::no_content)] = {204, "HTTP/1.1 204 No Content\r\nx-request-id: up-2\r\n\r\n",
-                                   "", ""};
+  c[size_t(Canned::no_content)] = {204, "HTTP/1.1 204 No Content\r\nx-request-id: up-2\r\n\r\n", "",
+                                   ""};
   c[size_t(Canned::interim_json)] = c[size_t(Canned::json)];
   c[size_t(Canned::interim_json)].head = "HTTP/1.1 100 Continue\r\n\r\n" + c[0].head;
   c[size_t(Canned::rate_limited)] = {
@@ -325,7 +325,8 @@ void ProxyHarness::Impl::on_upstream_connection() {
   streams.emplace_back();
   uv_tcp_init(loop(), &c->tcp);
   c->tcp.data = c;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener),
+                reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp),
              [](uv_handle_t* h) { delete static_cast<FakeConn*>(h->data); });
     return;
@@ -337,7 +338,8 @@ void ProxyHarness::Impl::on_upstream_connection() {
       reinterpret_cast<uv_stream_t*>(&c->tcp),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
         Impl* self = static_cast<FakeConn*>(h->data)->harness;
-        *buf = uv_buf_init(self->read_buffer.data(), static_cast<unsigned>(self->read_buffer.size()));
+        *buf =
+            uv_buf_init(self->read_buffer.data(), static_cast<unsigned>(self->read_buffer.size()));
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         auto* conn = static_cast<FakeConn*>(s->data);
@@ -394,13 +396,13 @@ void ProxyHarness::Impl::close_conn(FakeConn* c, bool reset) {
   }
   auto* req = new uv_shutdown_t;
   req->data = c;
-  const int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&c->tcp),
-                             [](uv_shutdown_t* r, int) {
-                               auto* conn = static_cast<FakeConn*>(r->data);
-                               delete r;
-                               uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp),
-                                        [](uv_handle_t* h) { delete static_cast<FakeConn*>(h->data); });
-                             });
+  const int rc =
+      uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_shutdown_t* r, int) {
+        auto* conn = static_cast<FakeConn*>(r->data);
+        delete r;
+        uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp),
+                 [](uv_handle_t* h) { delete static_cast<FakeConn*>(h->data); });
+      });
   if (rc != 0) {
     delete req;
     uv_close(handle, on_closed);
@@ -456,7 +458,8 @@ void ProxyHarness::start_client(std::optional<Canned> answer) {
       reinterpret_cast<uv_stream_t*>(h.client),
       [](uv_handle_t* handle, size_t, uv_buf_t* buf) {
         Impl* self = static_cast<Impl*>(handle->data);
-        *buf = uv_buf_init(self->read_buffer.data(), static_cast<unsigned>(self->read_buffer.size()));
+        *buf =
+            uv_buf_init(self->read_buffer.data(), static_cast<unsigned>(self->read_buffer.size()));
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         Impl* self = static_cast<Impl*>(s->data);
@@ -518,13 +521,14 @@ ProxyResult ProxyHarness::finish() {
   h.client = nullptr;
   h.run_until_idle();
 
-  FUZZ_CHECK(m.inflight.Value() == 0, "requests left in flight: " +
-                                          std::to_string(m.inflight.Value()));
+  FUZZ_CHECK(m.inflight.Value() == 0,
+             "requests left in flight: " + std::to_string(m.inflight.Value()));
   FUZZ_CHECK(m.upstream_connections.Value() == 0,
              "upstream connections left open: " + std::to_string(m.upstream_connections.Value()));
   FUZZ_CHECK(h.conns.empty(), "fake upstream connections left open");
-  FUZZ_CHECK(h.upstream_errors.empty(), "the proxy sent malformed HTTP upstream: " +
-                                            (h.upstream_errors.empty() ? "" : h.upstream_errors[0]));
+  FUZZ_CHECK(h.upstream_errors.empty(),
+             "the proxy sent malformed HTTP upstream: " +
+                 (h.upstream_errors.empty() ? "" : h.upstream_errors[0]));
 
   ProxyResult r;
   r.client_received = std::move(h.client_received);
@@ -561,7 +565,8 @@ ProxyResult ProxyHarness::finish() {
       std::fprintf(stderr, "upstream connection %zu read: %s\n", i,
                    printable(r.upstream_streams[i], 1u << 16).c_str());
     }
-    for (const std::string& line : r.access_log) std::fprintf(stderr, "access log: %s\n", line.c_str());
+    for (const std::string& line : r.access_log)
+      std::fprintf(stderr, "access log: %s\n", line.c_str());
   }
   FUZZ_CHECK(r.access_log.size() >= r.observers,
              std::to_string(r.observers) + " metered requests but " +

@@ -29,20 +29,20 @@ namespace tokentap::fuzz {
 
 // How the fake upstream answers each complete request when it answers by itself.
 enum class Canned {
-  json,           // 200, Content-Length, an OpenAI chat completion
-  sse_chunked,    // 200, chunked, an OpenAI stream with usage:null and a usage-only chunk
-  sse_close,      // 200, close-delimited, an Anthropic stream, then FIN
-  no_content,     // 204
-  interim_json,   // 100 Continue, then the json response
-  rate_limited,   // 429 with an OpenAI error body and retry-after
-  gzip_json,      // 200, Content-Encoding: gzip
-  reset,          // no response: the connection is reset
+  json,          // 200, Content-Length, an OpenAI chat completion
+  sse_chunked,   // 200, chunked, an OpenAI stream with usage:null and a usage-only chunk
+  sse_close,     // 200, close-delimited, an Anthropic stream, then FIN
+  no_content,    // 204
+  interim_json,  // 100 Continue, then the json response
+  rate_limited,  // 429 with an OpenAI error body and retry-after
+  gzip_json,     // 200, Content-Encoding: gzip
+  reset,         // no response: the connection is reset
 };
 inline constexpr size_t kCannedCount = 8;
 
 struct ProxyResult {
-  std::string client_received;       // every byte the client read
-  bool client_saw_eof = false;       // the proxy closed its side
+  std::string client_received;                 // every byte the client read
+  bool client_saw_eof = false;                 // the proxy closed its side
   std::vector<HttpMessage> upstream_requests;  // complete requests, in arrival order
   std::vector<std::string> upstream_streams;   // raw bytes per upstream connection
   std::vector<std::string> access_log;         // lines written for this input

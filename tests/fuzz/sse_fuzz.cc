@@ -35,8 +35,8 @@ struct Decoded {
 };
 
 std::string describe(const Decoded& d) {
-  std::string out = std::to_string(d.events.size()) + " events, clean_end=" +
-                    (d.clean_end ? "1" : "0") +
+  std::string out = std::to_string(d.events.size()) +
+                    " events, clean_end=" + (d.clean_end ? "1" : "0") +
                     ", retry=" + (d.retry_ms ? std::to_string(*d.retry_ms) : "none");
   for (const Event& e : d.events) {
     out += "\n    {type=" + printable(e.type, 40) + " data=" + printable(e.data, 80) +
@@ -51,8 +51,8 @@ Decoded decode(const std::vector<std::string_view>& chunks, size_t max_event_byt
   for (std::string_view chunk : chunks) {
     SseEvent event;
     while (decoder.next(chunk, event)) {
-      out.events.push_back({std::string(event.type), std::string(event.data),
-                            std::string(event.id), event.oversized});
+      out.events.push_back({std::string(event.type), std::string(event.data), std::string(event.id),
+                            event.oversized});
     }
     FUZZ_CHECK(chunk.empty(), "next() returned false with input left");
   }
@@ -159,8 +159,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     const bool too_big = want.data.size() + 1 > small_limit;
     FUZZ_CHECK(got.oversized == too_big,
                "event " + std::to_string(i) + " oversized=" + std::to_string(got.oversized) +
-                   " but its data is " + std::to_string(want.data.size()) +
-                   " bytes with limit " + std::to_string(small_limit));
+                   " but its data is " + std::to_string(want.data.size()) + " bytes with limit " +
+                   std::to_string(small_limit));
     if (!got.oversized) FUZZ_CHECK(got.data == want.data, "event data differs under a limit");
     if (got.oversized) FUZZ_CHECK(got.data.empty(), "oversized event carries data");
     FUZZ_CHECK(got.type.size() <= small_limit + kLineSlack, "event type exceeds the line limit");

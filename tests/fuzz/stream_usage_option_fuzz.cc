@@ -2,7 +2,8 @@
 // exactly `,"stream_options":{"include_usage":true}` inserted after its last member and before
 // the closing brace; it is only produced for a JSON object whose "stream" is true and
 // that has no "stream_options" (checked with nlohmann::json; bodies that are not valid JSON
-// are only held to the insertion rule); and for such an object it is always produced. The rewritten body parses as the original object plus that one member.
+// are only held to the insertion rule); and for such an object it is always produced. The rewritten
+// body parses as the original object plus that one member.
 //
 // Input: the request body.
 #include <nlohmann/json.hpp>
@@ -63,8 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   // valid JSON may be rewritten (the provider rejects it either way), a valid one only when
   // it asks for a stream without options.
   if (parsed.is_discarded()) return 0;
-  FUZZ_CHECK(wants_option, "rewrote a JSON body that is not a streaming object without "
-                           "stream_options: " + printable(body));
+  FUZZ_CHECK(wants_option,
+             "rewrote a JSON body that is not a streaming object without "
+             "stream_options: " +
+                 printable(body));
   nlohmann::json reparsed = nlohmann::json::parse(*rewritten, nullptr, false);
   FUZZ_CHECK(reparsed.is_object(), "the rewritten body is not a JSON object");
   FUZZ_CHECK(reparsed["stream_options"] == nlohmann::json({{"include_usage", true}}),

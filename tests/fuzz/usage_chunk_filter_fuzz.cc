@@ -108,8 +108,7 @@ bool is_null_usage_member(std::string_view removed) {
   size_t end = i + 1;
   while (end < removed.size() && removed[end] != '"') end += removed[end] == '\\' ? 2 : 1;
   if (end >= removed.size()) return false;
-  const nlohmann::json key =
-      nlohmann::json::parse(removed.substr(i, end + 1 - i), nullptr, false);
+  const nlohmann::json key = nlohmann::json::parse(removed.substr(i, end + 1 - i), nullptr, false);
   if (!key.is_string() || key.get<std::string>() != "usage") return false;
   i = end + 1;
   skip_space();
@@ -188,7 +187,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
                "one feed produced more than it could have held");
   }
   split.finish(split_out);
-  FUZZ_CHECK(split_out == expected, "split stream output differs:\n  split: " +
-                                        printable(split_out) + "\n  events: " + printable(expected));
+  FUZZ_CHECK(split_out == expected,
+             "split stream output differs:\n  split: " + printable(split_out) +
+                 "\n  events: " + printable(expected));
   return 0;
 }

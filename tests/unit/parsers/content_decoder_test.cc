@@ -116,6 +116,22 @@ TEST_CASE("corrupt, truncated and over-long compressed data", "[decoder]") {
       CHECK_FALSE(decoder.complete());
     }
   }
+  SECTION("gzip and deflate hand out what they decoded before corruption, however it was split") {
+    for (ContentEncoding e : {ContentEncoding::gzip, ContentEncoding::deflate}) {
+      std::string encoded = test::encode(e, text);
+      for (size_t i = encoded.size() / 2; i < encoded.size() / 2 + 16; ++i) encoded[i] ^= 0x5A;
+      const Decoded whole = decode(e, encoded, encoded.size(), 1 << 20);
+      CHECK(whole.last == ContentDecoder::Status::error);
+      // The corruption sits halfway, so at least the first third decodes intact.
+      REQUIRE(whole.bytes.size() >= text.size() / 3);
+      CHECK(text.substr(0, text.size() / 3) == whole.bytes.substr(0, text.size() / 3));
+      for (size_t chunk : {size_t{1}, size_t{7}, size_t{500}}) {
+        const Decoded split = decode(e, encoded, chunk, 1 << 20);
+        CHECK(split.last == ContentDecoder::Status::error);
+        CHECK(split.bytes == whole.bytes);
+      }
+    }
+  }
   SECTION("a cut stream is not complete") {
     for (ContentEncoding e :
          {ContentEncoding::gzip, ContentEncoding::deflate, ContentEncoding::br}) {
