@@ -209,6 +209,7 @@ class AnthropicParser final : public LlmParser {
     u.present = final_usage_seen_;
     u.cache_read = cache_read_.value_or(0);
     u.cache_write = cache_write_.value_or(0);
+    u.cache_write_1h = std::min(cache_write_1h_.value_or(0), u.cache_write);
     u.input = input_.value_or(0) + u.cache_read + u.cache_write;
     u.output = output_.value_or(0);
   }
@@ -221,6 +222,11 @@ class AnthropicParser final : public LlmParser {
     if (auto v = count_member(usage, "output_tokens")) output_ = v;
     if (auto v = count_member(usage, "cache_creation_input_tokens")) cache_write_ = v;
     if (auto v = count_member(usage, "cache_read_input_tokens")) cache_read_ = v;
+    // "cache_creation": {"ephemeral_5m_input_tokens": N, "ephemeral_1h_input_tokens": M}
+    // splits cache_creation_input_tokens by TTL; the 1-hour writes cost more.
+    if (const Json* by_ttl = object_member(usage, "cache_creation")) {
+      if (auto v = count_member(*by_ttl, "ephemeral_1h_input_tokens")) cache_write_1h_ = v;
+    }
     if (final) final_usage_seen_ = true;
   }
 
@@ -228,7 +234,7 @@ class AnthropicParser final : public LlmParser {
     set_error(string_member(error, "type"), {}, string_member(error, "message"));
   }
 
-  std::optional<uint64_t> input_, output_, cache_write_, cache_read_;
+  std::optional<uint64_t> input_, output_, cache_write_, cache_write_1h_, cache_read_;
   bool final_usage_seen_ = false;
 };
 

@@ -44,6 +44,7 @@ struct TokenUsage {
   uint64_t output = 0;
   uint64_t cache_read = 0;
   uint64_t cache_write = 0;
+  uint64_t cache_write_1h = 0;  // the part of cache_write with a 1-hour TTL (Anthropic)
   uint64_t reasoning = 0;
 };
 

@@ -45,7 +45,7 @@ BillableUsage billable_usage(const TokenUsage& usage) {
                        .output = usage.output,
                        .cache_read = usage.cache_read,
                        .cache_write = usage.cache_write,
-                       .cache_write_1h = 0,
+                       .cache_write_1h = usage.cache_write_1h,
                        .reasoning = usage.reasoning};
 }
 

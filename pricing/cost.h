@@ -67,7 +67,7 @@ struct BillableUsage {
   uint64_t reasoning = 0;       // subset of output
 };
 
-// TokenUsage does not split cache writes by TTL, so all of them are billed at the default TTL.
+// The billable counts of a parsed usage report.
 BillableUsage billable_usage(const TokenUsage& usage);
 
 // The cost of one request: uncached input (input - cache_read - cache_write), cache reads,

@@ -362,6 +362,7 @@ class MeteringObserver final : public RequestObserver {
                      {"cache_read", f.usage.cache_read},
                      {"cache_write", f.usage.cache_write},
                      {"reasoning", f.usage.reasoning}};
+    if (f.usage.cache_write_1h != 0) out["tokens"]["cache_write_1h"] = f.usage.cache_write_1h;
     out["usage_source"] = usage_source;
     if (!missing_reason.empty()) out["usage_missing_reason"] = missing_reason;
     out["finish_reason"] = f.finish_reason;

@@ -118,6 +118,7 @@ json facts_to_json(const LlmFacts& f) {
     j["usage"] = {{"present", u.present},         {"input", u.input},
                   {"output", u.output},           {"cache_read", u.cache_read},
                   {"cache_write", u.cache_write}, {"reasoning", u.reasoning}};
+    if (u.cache_write_1h != 0) j["usage"]["cache_write_1h"] = u.cache_write_1h;
   }
   if (!f.finish_reason.empty()) j["finish_reason"] = f.finish_reason;
   if (!f.tool_calls.empty()) {

@@ -179,17 +179,29 @@ TEST_CASE("TokenUsage from the parsers maps onto billable usage", "[cost]") {
   t.output = 300;
   t.cache_read = 1'000;
   t.cache_write = 100;
+  t.cache_write_1h = 40;
   t.reasoning = 200;
   BillableUsage b = billable_usage(t);
   CHECK(b.input == 1'200);
   CHECK(b.output == 300);
   CHECK(b.cache_read == 1'000);
   CHECK(b.cache_write == 100);
-  CHECK(b.cache_write_1h == 0);  // TokenUsage does not split writes by TTL
+  CHECK(b.cache_write_1h == 40);
   CHECK(b.reasoning == 200);
 }
 
 TEST_CASE("built-in prices give hand-computed bills", "[cost][builtin]") {
+  SECTION("Anthropic: 5m and 1h cache writes on claude-sonnet-4-5 (golden messages_stream_cache_1h)") {
+    // input 4'825 = 25 uncached + 1'800 read + 1'000 written for 5m + 2'000 written for 1h;
+    // output 15.  25 x $3 + 1'800 x $0.30 + 1'000 x $3.75 + 2'000 x $6 + 15 x $15 (per MTok)
+    //   = 75'000 + 540'000 + 3'750'000 + 12'000'000 + 225'000 nano-USD
+    const BillableUsage u{.input = 4'825,
+                          .output = 15,
+                          .cache_read = 1'800,
+                          .cache_write = 3'000,
+                          .cache_write_1h = 2'000};
+    CHECK(cost_nano_usd(u, builtin("claude-sonnet-4-5")) == 16'590'000);
+  }
   SECTION("Anthropic: cache read and 5m write on claude-sonnet-4-5") {
     // input 12'000 = 1'000 uncached + 10'000 read + 1'000 written; output 800.
     //   1'000 x $3 + 10'000 x $0.30 + 1'000 x $3.75 + 800 x $15
