@@ -160,9 +160,17 @@ FeedResult LlmParser::feed(std::string_view chunk) {
       for (;;) {
         const ContentDecoder::Status s = decoder_->next(chunk, decoded);
         if (s == ContentDecoder::Status::output) {
+          const auto errors_before = facts_.parse_errors;
           consume(decoded);
-          if (broken_) break;
-          continue;
+          if (!broken_) continue;
+          // Bytes decoded just before corrupt compressed data are often garbage themselves:
+          // when the decoder fails next, the corruption is the error to report, once.
+          std::string_view rest = chunk;
+          if (decoder_->next(rest, decoded) == ContentDecoder::Status::error) {
+            facts_.parse_errors = errors_before;
+            count_parse_error(ParseErrorKind::decode_error);
+          }
+          break;
         }
         if (s == ContentDecoder::Status::error) {
           count_parse_error(ParseErrorKind::decode_error);

@@ -1,5 +1,6 @@
 #include "proxy/budgets.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -68,31 +69,70 @@ std::string money(double usd) {
 
 BudgetTracker::BudgetTracker(const std::vector<Budget>& budgets, prometheus::Registry& registry,
                              MinuteClock clock)
-    : clock_(std::move(clock)) {
-  auto& spent = prometheus::BuildGauge()
-                    .Name("llm_budget_spent_usd")
-                    .Help("Spend in the budget's rolling window (1h or 24h), in USD")
-                    .Register(registry);
-  auto& limit = prometheus::BuildGauge()
-                    .Name("llm_budget_limit_usd")
-                    .Help("Budget limit for the rolling window, in USD")
-                    .Register(registry);
-  auto& blocked = prometheus::BuildCounter()
-                      .Name("llm_budget_blocked_requests_total")
-                      .Help("Requests answered 429 budget_exceeded before any upstream contact")
-                      .Register(registry);
-  tracked_.reserve(budgets.size());
+    : clock_(std::move(clock)),
+      spent_(prometheus::BuildGauge()
+                 .Name("llm_budget_spent_usd")
+                 .Help("Spend in the budget's rolling window (1h or 24h), in USD")
+                 .Register(registry)),
+      limit_(prometheus::BuildGauge()
+                 .Name("llm_budget_limit_usd")
+                 .Help("Budget limit for the rolling window, in USD")
+                 .Register(registry)),
+      blocked_(prometheus::BuildCounter()
+                   .Name("llm_budget_blocked_requests_total")
+                   .Help("Requests answered 429 budget_exceeded before any upstream contact")
+                   .Register(registry)) {
+  reconfigure(budgets);
+}
+
+void BudgetTracker::set_limit_gauges(const Tracked& t) {
+  for (auto [window, usd] : {std::pair<const char*, double>{"1h", t.budget.hourly_usd},
+                             std::pair<const char*, double>{"24h", t.budget.daily_usd}}) {
+    const prometheus::Labels labels{{"agent", t.label}, {"window", window}};
+    if (usd > 0) {
+      limit_.Add(labels).Set(usd);
+    } else if (limit_.Has(labels)) {
+      limit_.Remove(&limit_.Add(labels));
+    }
+  }
+}
+
+void BudgetTracker::remove_metrics(const Tracked& t) {
+  spent_.Remove(t.spent_hour);
+  spent_.Remove(t.spent_day);
+  blocked_.Remove(t.blocked);
+  Tracked none = t;
+  none.budget.hourly_usd = none.budget.daily_usd = 0;
+  set_limit_gauges(none);
+}
+
+void BudgetTracker::reconfigure(const std::vector<Budget>& budgets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Tracked> next;
+  next.reserve(budgets.size());
   for (const Budget& b : budgets) {
     Tracked t;
+    const std::string label = b.agent == "*" ? "all" : b.agent;
+    auto kept = std::find_if(tracked_.begin(), tracked_.end(),
+                             [&](const Tracked& old) { return old.label == label; });
+    if (kept != tracked_.end()) {
+      t = std::move(*kept);
+      kept->label.clear();  // taken
+    }
     t.budget = b;
-    t.label = b.agent == "*" ? "all" : b.agent;
-    t.spent_hour = &spent.Add({{"agent", t.label}, {"window", "1h"}});
-    t.spent_day = &spent.Add({{"agent", t.label}, {"window", "24h"}});
-    if (b.hourly_usd > 0) limit.Add({{"agent", t.label}, {"window", "1h"}}).Set(b.hourly_usd);
-    if (b.daily_usd > 0) limit.Add({{"agent", t.label}, {"window", "24h"}}).Set(b.daily_usd);
-    t.blocked = &blocked.Add({{"agent", t.label}});
-    tracked_.push_back(std::move(t));
+    t.label = label;
+    t.spent_hour = &spent_.Add({{"agent", t.label}, {"window", "1h"}});
+    t.spent_day = &spent_.Add({{"agent", t.label}, {"window", "24h"}});
+    t.blocked = &blocked_.Add({{"agent", t.label}});
+    set_limit_gauges(t);
+    next.push_back(std::move(t));
   }
+  for (const Tracked& old : tracked_) {
+    if (!old.label.empty()) remove_metrics(old);
+  }
+  tracked_ = std::move(next);
+  by_agent_.clear();
+  all_ = nullptr;
   for (size_t i = 0; i < tracked_.size(); ++i) {
     if (tracked_[i].budget.agent == "*") {
       all_ = &tracked_[i];
@@ -100,6 +140,7 @@ BudgetTracker::BudgetTracker(const std::vector<Budget>& budgets, prometheus::Reg
       by_agent_[tracked_[i].budget.agent] = i;
     }
   }
+  active_.store(!tracked_.empty(), std::memory_order_relaxed);
 }
 
 std::string BudgetTracker::over(Tracked& t, int64_t minute) {
@@ -136,7 +177,7 @@ void BudgetTracker::publish(Tracked& t, int64_t minute) {
 }
 
 std::optional<std::string> BudgetTracker::admit(std::string_view agent) {
-  if (tracked_.empty()) return std::nullopt;
+  if (empty()) return std::nullopt;
   int64_t minute = clock_();
   std::lock_guard<std::mutex> lock(mu_);
   auto check = [&](Tracked* t) -> std::optional<std::string> {
@@ -153,7 +194,7 @@ std::optional<std::string> BudgetTracker::admit(std::string_view agent) {
 }
 
 void BudgetTracker::record(std::string_view agent, int64_t nano_usd) {
-  if (tracked_.empty() || nano_usd <= 0) return;
+  if (empty() || nano_usd <= 0) return;
   int64_t minute = clock_();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_agent_.find(std::string(agent));

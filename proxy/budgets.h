@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -53,7 +54,10 @@ class BudgetTracker {
   std::optional<std::string> admit(std::string_view agent);
   // A finished request's cost. Agents without a budget of their own count only towards "*".
   void record(std::string_view agent, int64_t nano_usd);
-  bool empty() const { return tracked_.empty(); }
+  // A reload: budgets that stay (same agent) keep their spend windows; new ones start empty,
+  // removed ones leave the metrics.
+  void reconfigure(const std::vector<Budget>& budgets);
+  bool empty() const { return !active_.load(std::memory_order_relaxed); }
 
  private:
   struct Tracked {
@@ -69,8 +73,14 @@ class BudgetTracker {
   // Why `t` is over its limits now, or "".
   std::string over(Tracked& t, int64_t minute);
   void publish(Tracked& t, int64_t minute);
+  void set_limit_gauges(const Tracked& t);
+  void remove_metrics(const Tracked& t);
 
   MinuteClock clock_;
+  prometheus::Family<prometheus::Gauge>& spent_;
+  prometheus::Family<prometheus::Gauge>& limit_;
+  prometheus::Family<prometheus::Counter>& blocked_;
+  std::atomic<bool> active_{false};  // any budget configured
   std::mutex mu_;
   std::vector<Tracked> tracked_;
   std::unordered_map<std::string, size_t> by_agent_;

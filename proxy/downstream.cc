@@ -54,7 +54,8 @@ std::string hex(size_t n) {
 struct DownstreamConnection::Active {
   RequestContext ctx;
   std::unique_ptr<RequestObserver> observer;
-  std::shared_ptr<const Config> config;
+  std::shared_ptr<const Runtime> runtime;  // the snapshot this request started with
+  std::shared_ptr<const Config> config;    // runtime->config
   std::string target;  // raw request-target, never logged as is
   HeaderList headers;
   bool in_header_value = false;
@@ -218,7 +219,8 @@ int DownstreamConnection::on_message_begin() {
 
 void DownstreamConnection::begin_request() {
   active_ = std::make_unique<Active>();
-  active_->config = worker_.shared().config;
+  active_->runtime = worker_.runtime();
+  active_->config = active_->runtime->config;
   active_->ctx.start = Clock::now();
   active_->ctx.client_address = client_address_;
   active_->ctx.agent = active_->config->agent.name;
@@ -361,7 +363,7 @@ bool DownstreamConnection::prepare_request() {
     write_client("HTTP/1.1 100 Continue\r\n\r\n");
   }
   if (a.observer == nullptr && worker_.shared().observer_factory) {
-    a.observer = worker_.shared().observer_factory(worker_.index());
+    a.observer = worker_.shared().observer_factory(worker_.index(), a.runtime);
   }
   if (a.observer) a.observer->on_request_headers(ctx, a.headers);
   // Body reads are bounded in time by the idle timeout.
@@ -415,7 +417,7 @@ std::string DownstreamConnection::upstream_request_head() {
 
 void DownstreamConnection::start_upstream() {
   Active& a = *active_;
-  UpstreamTarget target = worker_.target_for(*a.ctx.route);
+  UpstreamTarget target = Worker::target_for(*a.runtime, *a.ctx.route);
   UpstreamConnection* conn = worker_.pool().acquire(target);
   a.ctx.reused_connection = conn->reused();
   worker_.metrics().upstream_connection(a.ctx.route->name, a.ctx.reused_connection).Increment();

@@ -31,6 +31,10 @@ Options:
 Environment:
   TOKENTAP_CONFIG        configuration file when --config is not given
   TOKENTAP_AGENT         agent name for requests without the agent header
+
+Signals:
+  SIGHUP                 reload the config and price files (a change of either also reloads)
+  SIGTERM, SIGINT        drain: finish requests in flight, accept no new ones, exit 0
 )";
 
 struct Options {
@@ -115,7 +119,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    tokentap::Server server(std::move(config));
+    // A reload reads the same file again (listen addresses and workers stay as started).
+    tokentap::ConfigSource source{options.config_file, [path = options.config_file] {
+                                    tokentap::Config next =
+                                        path.empty() ? tokentap::default_config()
+                                                     : tokentap::load_config_file(path);
+                                    tokentap::apply_environment(next);
+                                    return next;
+                                  }};
+    tokentap::Server server(std::move(config), std::move(source));
     return server.run();
   } catch (const std::exception& e) {
     tokentap::diag(tokentap::LogLevel::error, "startup failed", {{"error", e.what()}});

@@ -86,7 +86,8 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 
 class MeteringObserver final : public RequestObserver {
  public:
-  MeteringObserver(MeteringCache& cache) : cache_(cache), m_(cache.metering()) {}
+  MeteringObserver(MeteringCache& cache, std::shared_ptr<const Runtime> runtime)
+      : cache_(cache), m_(cache.metering()), runtime_(std::move(runtime)) {}
 
   void on_request_headers(RequestContext& ctx, const HeaderList& headers) override {
     std::optional<ApiProvider> provider =
@@ -105,7 +106,7 @@ class MeteringObserver final : public RequestObserver {
   }
 
   std::optional<std::string> replace_request_body(RequestContext&, std::string_view body) override {
-    if (!parser_ || !m_.config().metering.include_stream_usage) return std::nullopt;
+    if (!parser_ || !runtime_->config->metering.include_stream_usage) return std::nullopt;
     const LlmFacts& f = parser_->facts();
     bool openai_format = f.provider == ApiProvider::openai ||
                          f.provider == ApiProvider::azure_openai ||
@@ -272,15 +273,33 @@ class MeteringObserver final : public RequestObserver {
       uint64_t tokens = u.input + (u.present ? u.output : 0);
       m_.sessions()->record(ctx.session, tokens, nano);
     }
+    if (UsageStore* usage = m_.usage()) {
+      // The same counts and capped label values as llm_tokens_total and llm_cost_usd_total.
+      const std::string agent = cache_.capped_value("agent", agent_);
+      const std::string& capped_model = cache_.capped_value("model", model);
+      usage->record(UsageSample{.agent = agent,
+                                .provider = provider_name_,
+                                .model = capped_model,
+                                .input = u.input,
+                                .output = u.present ? u.output : 0,
+                                .cache_read = u.cache_read,
+                                .cache_write = u.cache_write,
+                                .reasoning = u.present ? u.reasoning : 0,
+                                .nano_usd = nano,
+                                .unpriced = unpriced_,
+                                .error_type = error_type,
+                                .duration_seconds = duration,
+                                .ttft_seconds = ttft});
+    }
   }
 
   // The price of the most specific model name that resolves: the provider's response model
   // (e.g. a dated snapshot) before the requested one; Azure deployments through the config map.
   const pricing::ModelPrice* price_for(const LlmFacts& f) const {
-    const pricing::PriceTable& prices = m_.prices();
+    const pricing::PriceTable& prices = *runtime_->prices;
     if (f.provider == ApiProvider::azure_openai) {
       if (const auto* p = prices.find_deployment(f.requested_model,
-                                                 m_.config().pricing.azure_deployments)) {
+                                                 runtime_->config->pricing.azure_deployments)) {
         return p;
       }
     }
@@ -297,9 +316,10 @@ class MeteringObserver final : public RequestObserver {
     TokenUsage billed = u;
     if (!u.present) billed.output = billed.reasoning = 0;  // as counted in llm_tokens_total
     nlohmann::ordered_json& out = ctx.log_fields;
-    out["pricing_version"] = m_.prices().version();
+    out["pricing_version"] = runtime_->prices->version();
     const pricing::ModelPrice* price = price_for(f);
     if (price == nullptr) {
+      unpriced_ = true;
       cache_.counter(m_.unpriced, {{"provider", provider_name_}, {"model", model}}).Increment();
       out["cost_usd"] = nullptr;
       out["unpriced"] = true;
@@ -383,11 +403,13 @@ class MeteringObserver final : public RequestObserver {
 
   MeteringCache& cache_;
   Metering& m_;
+  std::shared_ptr<const Runtime> runtime_;
   std::unique_ptr<LlmParser> parser_;
   std::string provider_name_ = "unknown";
   std::string agent_;
   prometheus::Gauge* inflight_ = nullptr;
   bool usage_added_ = false;
+  bool unpriced_ = false;
   bool filtering_ = false;
   UsageChunkFilter filter_;
   Clock::time_point first_content_{};
@@ -431,6 +453,16 @@ void MeteringCache::bound(std::unordered_map<std::string, T*>& cache) {
   if (cache.size() >= kMaxCachedHandles) cache.clear();
 }
 
+const std::string& MeteringCache::capped_value(std::string_view label, std::string_view value) {
+  std::string key;
+  key.reserve(label.size() + value.size() + 1);
+  key.append(label).append(1, '\x1f').append(value);
+  if (auto it = capped_values_.find(key); it != capped_values_.end()) return it->second;
+  if (capped_values_.size() >= kMaxCachedHandles) capped_values_.clear();
+  return capped_values_.emplace(std::move(key), metering_.limiter().cap(label, value))
+      .first->second;
+}
+
 prometheus::Counter& MeteringCache::counter(prometheus::Family<prometheus::Counter>& family,
                                             Labels labels) {
   std::string key = key_of(&family, labels);
@@ -462,8 +494,8 @@ prometheus::Histogram& MeteringCache::histogram(prometheus::Family<prometheus::H
   return h;
 }
 
-Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config,
-                   std::shared_ptr<const pricing::PriceTable> prices, size_t workers)
+Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metrics,
+                   size_t workers)
     : requests(BuildCounter()
                    .Name("llm_requests_total")
                    .Help("LLM API requests by agent, provider, model, operation, HTTP status and "
@@ -538,10 +570,8 @@ Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config>
                    .Name("llm_unpriced_requests_total")
                    .Help("Requests with token usage whose model is not in the price table")
                    .Register(registry)),
-      config_(std::move(config)),
-      prices_(std::move(prices)),
-      limiter_(config_->metrics.max_values_per_label) {
-  if (config_->metrics.otel_semconv) {
+      limiter_(metrics.max_values_per_label) {
+  if (metrics.otel_semconv) {
     otel_token_usage = &BuildHistogram()
                             .Name("gen_ai_client_token_usage")
                             .Help("OpenTelemetry GenAI: tokens used per request, by token type")
@@ -558,8 +588,9 @@ Metering::Metering(prometheus::Registry& registry, std::shared_ptr<const Config>
   for (size_t i = 0; i < workers; ++i) caches_.push_back(std::make_unique<MeteringCache>(*this));
 }
 
-std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index) {
-  return std::make_unique<MeteringObserver>(*caches_.at(worker_index));
+std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index,
+                                                         std::shared_ptr<const Runtime> runtime) {
+  return std::make_unique<MeteringObserver>(*caches_.at(worker_index), std::move(runtime));
 }
 
 std::shared_ptr<const pricing::PriceTable> load_price_table(const PricingSettings& settings) {

@@ -25,6 +25,8 @@
 #include "proxy/budgets.h"
 #include "proxy/sessions.h"
 #include "proxy/request_context.h"
+#include "proxy/runtime.h"
+#include "proxy/usage.h"
 
 namespace tokentap {
 
@@ -54,6 +56,8 @@ class MeteringCache {
   prometheus::Histogram& histogram(prometheus::Family<prometheus::Histogram>& family,
                                    Labels labels, const prometheus::Histogram::BucketBoundaries& b);
   Metering& metering() { return metering_; }
+  // LabelLimiter::cap, remembered per worker.
+  const std::string& capped_value(std::string_view label, std::string_view value);
 
  private:
   prometheus::Labels capped(const void* family, Labels labels);
@@ -65,23 +69,27 @@ class MeteringCache {
   std::unordered_map<std::string, prometheus::Counter*> counters_;
   std::unordered_map<std::string, prometheus::Gauge*> gauges_;
   std::unordered_map<std::string, prometheus::Histogram*> histograms_;
+  std::unordered_map<std::string, std::string> capped_values_;  // label \x1f value -> capped
 };
 
 class Metering {
  public:
-  Metering(prometheus::Registry& registry, std::shared_ptr<const Config> config,
-           std::shared_ptr<const pricing::PriceTable> prices, size_t workers);
+  // `metrics` is fixed for the life of the process (label cap, OpenTelemetry names).
+  Metering(prometheus::Registry& registry, const MetricsSettings& metrics, size_t workers);
 
-  // A new observer for one request served by worker `worker_index`.
-  std::unique_ptr<RequestObserver> make_observer(size_t worker_index);
+  // A new observer for one request served by worker `worker_index`, priced and configured by
+  // `runtime` (the snapshot the request started with).
+  std::unique_ptr<RequestObserver> make_observer(size_t worker_index,
+                                                 std::shared_ptr<const Runtime> runtime);
 
-  const Config& config() const { return *config_; }
-  const pricing::PriceTable& prices() const { return *prices_; }
   // Spend budgets fed with each priced request's cost; null when none are configured.
   BudgetTracker* budgets() const { return budgets_; }
   void set_budgets(BudgetTracker* budgets) { budgets_ = budgets; }
   SessionTracker* sessions() const { return sessions_; }
   void set_sessions(SessionTracker* sessions) { sessions_ = sessions; }
+  // Per-minute analytics for GET /v1/usage; null when not kept.
+  UsageStore* usage() const { return usage_; }
+  void set_usage(UsageStore* usage) { usage_ = usage; }
   LabelLimiter& limiter() { return limiter_; }
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -107,10 +115,9 @@ class Metering {
   prometheus::Family<prometheus::Histogram>* otel_ttft = nullptr;
 
  private:
-  std::shared_ptr<const Config> config_;
-  std::shared_ptr<const pricing::PriceTable> prices_;
   BudgetTracker* budgets_ = nullptr;
   SessionTracker* sessions_ = nullptr;
+  UsageStore* usage_ = nullptr;
   LabelLimiter limiter_;
   std::vector<std::unique_ptr<MeteringCache>> caches_;
 };

@@ -42,7 +42,25 @@ CoreMetrics::CoreMetrics(prometheus::Registry& registry)
                                     .Help("Access log lines dropped because the writer fell "
                                           "behind")
                                     .Register(registry)),
-      access_log_dropped(access_log_dropped_family.Add({})) {}
+      access_log_dropped(access_log_dropped_family.Add({})),
+      config_reloads(BuildCounter()
+                         .Name("tokentap_config_reloads_total")
+                         .Help("Reloads of the config and price files (SIGHUP or a file change), "
+                               "by result; an error keeps the running configuration")
+                         .Register(registry)),
+      config_reloads_success(config_reloads.Add({{"result", "success"}})),
+      config_reloads_error(config_reloads.Add({{"result", "error"}})),
+      config_last_reload_successful(BuildGauge()
+                                        .Name("tokentap_config_last_reload_successful")
+                                        .Help("1 if the last config load or reload succeeded")
+                                        .Register(registry)
+                                        .Add({})),
+      config_last_reload_seconds(
+          BuildGauge()
+              .Name("tokentap_config_last_reload_success_timestamp_seconds")
+              .Help("Unix time of the last successful config load or reload")
+              .Register(registry)
+              .Add({})) {}
 
 prometheus::Counter& WorkerMetrics::cached(prometheus::Family<prometheus::Counter>& family,
                                            std::string key, const prometheus::Labels& labels) {

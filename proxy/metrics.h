@@ -27,6 +27,11 @@ struct CoreMetrics {
   prometheus::Counter& rejected_connections;                // over max_connections
   prometheus::Family<prometheus::Counter>& access_log_dropped_family;
   prometheus::Counter& access_log_dropped;
+  prometheus::Family<prometheus::Counter>& config_reloads;  // {result}
+  prometheus::Counter& config_reloads_success;
+  prometheus::Counter& config_reloads_error;
+  prometheus::Gauge& config_last_reload_successful;  // 1 after a good (re)load, 0 after a bad one
+  prometheus::Gauge& config_last_reload_seconds;     // Unix time of the last successful (re)load
 };
 
 // Per-worker handle cache; used only from the worker's loop thread.

@@ -66,42 +66,33 @@ uint16_t bound_port(int fd) {
 
 }  // namespace
 
-Server::Server(Config config)
-    : config_(std::make_shared<const Config>(std::move(config))),
+Server::Server(Config config, ConfigSource source)
+    : source_(std::move(source)),
       registry_(std::make_shared<prometheus::Registry>()),
-      metrics_(std::make_unique<CoreMetrics>(*registry_)) {
+      metrics_(std::make_unique<CoreMetrics>(*registry_)),
+      shared_(make_runtime(std::move(config), 1)) {
+  config_ = shared_.runtime.get()->config;
   init_diag_log(config_->log.level);
   access_log_ = std::make_unique<LineWriter>(config_->log.access);
-  shared_.config = config_;
   shared_.metrics = metrics_.get();
   shared_.access_log = access_log_.get();
-  for (const Route& route : config_->routes) {
-    if (!route.upstream.tls) {
-      shared_.route_tls.push_back(nullptr);
-      continue;
-    }
-    try {
-      shared_.route_tls.push_back(
-          std::make_shared<TlsClientContext>(route.tls.verify, route.tls.ca_file));
-    } catch (const std::exception& e) {
-      throw std::runtime_error("route " + route.name + ": " + e.what());
-    }
-  }
   register_build_info(*registry_, TOKENTAP_VERSION);
-  metering_ = std::make_unique<Metering>(*registry_, config_, load_price_table(config_->pricing),
-                                         config_->workers);
-  if (!config_->budgets.empty()) {
-    budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
-    metering_->set_budgets(budgets_.get());
-    shared_.budgets = budgets_.get();
-  }
+  metering_ = std::make_unique<Metering>(*registry_, config_->metrics, config_->workers);
+  // Always present (possibly empty): a reload may add budgets.
+  budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
+  metering_->set_budgets(budgets_.get());
+  shared_.budgets = budgets_.get();
   sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
   metering_->set_sessions(sessions_.get());
+  metering_->set_usage(&usage_);
   shared_.sessions = sessions_.get();
   shared_.recent_errors = &recent_errors_;
-  shared_.observer_factory = [metering = metering_.get()](size_t worker_index) {
-    return metering->make_observer(worker_index);
+  shared_.observer_factory = [metering = metering_.get()](
+                                 size_t worker_index, const std::shared_ptr<const Runtime>& rt) {
+    return metering->make_observer(worker_index, rt);
   };
+  metrics_->config_last_reload_successful.Set(1);
+  metrics_->config_last_reload_seconds.SetToCurrentTime();
 }
 
 Server::~Server() {
@@ -140,40 +131,18 @@ int Server::run() {
   worker_exit_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  // Idle sessions close within a quarter of the idle timeout (at least every second).
-  uint64_t sweep_ms = std::clamp<uint64_t>(
-      static_cast<uint64_t>(config_->sessions.idle_timeout.count()) / 4, 1000, 10'000);
   uv_timer_init(&loop_, &session_sweep_);
   session_sweep_.data = this;
-  uv_timer_start(
-      &session_sweep_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->sessions_->sweep(); },
-      sweep_ms, sweep_ms);
-  admin.add_handler("/v1/errors", [this](const AdminRequest& request) {
-    size_t limit = 50;
-    if (auto it = request.params.find("limit"); it != request.params.end()) {
-      limit = std::clamp<size_t>(std::strtoul(it->second.c_str(), nullptr, 10), 1,
-                                 RecentErrors::kCapacity);
-    }
-    auto agent = request.params.find("agent");
-    nlohmann::ordered_json body = {
-        {"errors", recent_errors_.list(limit, agent == request.params.end() ? "" : agent->second)}};
-    return AdminResponse{200, "application/json",
-                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-  });
-  admin.add_handler("/v1/sessions", [this](const AdminRequest& request) {
-    auto it = request.params.find("agent");
-    std::string agent = it == request.params.end() ? "" : it->second;
-    nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
-    for (const SessionTracker::Snapshot& s : sessions_->snapshot(agent)) {
-      sessions.push_back({{"session", s.id}, {"agent", s.agent}, {"requests", s.requests},
-                          {"tokens", s.tokens},
-                          {"cost_usd", static_cast<double>(s.nano_usd) / 1e9},
-                          {"age_seconds", s.age_seconds}, {"runaway", s.runaway}});
-    }
-    nlohmann::ordered_json body = {{"sessions", std::move(sessions)}};
-    return AdminResponse{200, "application/json",
-                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-  });
+  start_session_sweep();
+  uv_signal_init(&loop_, &sighup_);
+  sighup_.data = this;
+  uv_signal_start(
+      &sighup_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->reload("SIGHUP"); },
+      SIGHUP);
+  uv_timer_init(&loop_, &reload_debounce_);
+  reload_debounce_.data = this;
+  watch_files();
+  register_admin_handlers(admin);
 
   for (uint32_t i = 0; i < config_->workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), shared_, listen_fds_[i]));
@@ -207,6 +176,60 @@ int Server::run() {
   return 0;
 }
 
+void Server::register_admin_handlers(AdminServer& admin) {
+  admin.add_handler("/v1/usage", [this](const AdminRequest& request) {
+    UsageStore::Query q;
+    auto param = [&](const char* name) -> const std::string* {
+      auto it = request.params.find(name);
+      return it == request.params.end() ? nullptr : &it->second;
+    };
+    if (const std::string* agent = param("agent")) q.agent = *agent;
+    if (const std::string* model = param("model")) q.model = *model;
+    if (const std::string* hours = param("hours")) {
+      char* end = nullptr;
+      const long h = std::strtol(hours->c_str(), &end, 10);
+      if (hours->empty() || *end != '\0' || h < 1 || h > 24) {
+        nlohmann::ordered_json error = {
+            {"error", {{"type", "invalid_request"},
+                       {"message", "hours must be a whole number from 1 to 24"}}}};
+        return AdminResponse{400, "application/json", error.dump()};
+      }
+      q.hours = static_cast<int>(h);
+    }
+    if (const std::string* minutes = param("minutes")) q.per_minute = *minutes == "true" || *minutes == "1";
+    nlohmann::ordered_json body = usage_.query(q);
+    body["pricing_version"] = shared_.runtime.get()->prices->version();
+    return AdminResponse{200, "application/json",
+                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  });
+  admin.add_handler("/v1/errors", [this](const AdminRequest& request) {
+    size_t limit = 50;
+    if (auto it = request.params.find("limit"); it != request.params.end()) {
+      limit = std::clamp<size_t>(std::strtoul(it->second.c_str(), nullptr, 10), 1,
+                                 RecentErrors::kCapacity);
+    }
+    auto agent = request.params.find("agent");
+    nlohmann::ordered_json body = {
+        {"errors", recent_errors_.list(limit, agent == request.params.end() ? "" : agent->second)}};
+    return AdminResponse{200, "application/json",
+                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  });
+  admin.add_handler("/v1/sessions", [this](const AdminRequest& request) {
+    auto it = request.params.find("agent");
+    std::string agent = it == request.params.end() ? "" : it->second;
+    nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
+    for (const SessionTracker::Snapshot& s : sessions_->snapshot(agent)) {
+      sessions.push_back({{"session", s.id}, {"agent", s.agent}, {"requests", s.requests},
+                          {"tokens", s.tokens},
+                          {"cost_usd", static_cast<double>(s.nano_usd) / 1e9},
+                          {"age_seconds", s.age_seconds}, {"runaway", s.runaway}});
+    }
+    nlohmann::ordered_json body = {{"sessions", std::move(sessions)}};
+    return AdminResponse{200, "application/json",
+                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  });
+}
+
 void Server::on_signal(int signum) {
   if (draining_) {
     diag(LogLevel::warn, "second signal: exiting now", {{"signal", strsignal(signum)}});
@@ -229,7 +252,7 @@ void Server::start_drain() {
         diag(LogLevel::warn, "drain deadline reached: closing remaining connections");
         for (auto& worker : server->workers_) worker->stop_now();
       },
-      static_cast<uint64_t>(config_->timeouts.drain.count()), 0);
+      static_cast<uint64_t>(shared_.runtime.get()->config->timeouts.drain.count()), 0);
 }
 
 void Server::on_worker_exit() {
@@ -240,7 +263,103 @@ void Server::on_worker_exit() {
   uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&session_sweep_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&reload_debounce_), nullptr);
+  stop_watching();
   if (admin_) admin_->close();
+}
+
+void Server::start_session_sweep() {
+  // Idle sessions close within a quarter of the idle timeout (at least every second).
+  const auto idle = shared_.runtime.get()->config->sessions.idle_timeout;
+  const uint64_t sweep_ms =
+      std::clamp<uint64_t>(static_cast<uint64_t>(idle.count()) / 4, 1000, 10'000);
+  uv_timer_start(
+      &session_sweep_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->sessions_->sweep(); },
+      sweep_ms, sweep_ms);
+}
+
+void Server::reload(const char* trigger) {
+  if (draining_) return;
+  const std::shared_ptr<const Runtime> running = shared_.runtime.get();
+  std::shared_ptr<const Runtime> next;
+  try {
+    Config loaded = source_.load ? source_.load() : default_config();
+    std::vector<std::string> fixed = restart_only_changes(*running->config, loaded);
+    if (!fixed.empty()) {
+      std::string names;
+      for (const std::string& f : fixed) names += (names.empty() ? "" : ", ") + f;
+      diag(LogLevel::warn, "config reload: these settings take effect only after a restart",
+           {{"settings", names}});
+    }
+    next = make_runtime(keep_restart_only(*running->config, std::move(loaded)), generation_ + 1);
+  } catch (const std::exception& e) {
+    metrics_->config_reloads_error.Increment();
+    metrics_->config_last_reload_successful.Set(0);
+    diag(LogLevel::error, "config reload failed: keeping the running configuration",
+         {{"trigger", trigger}, {"error", e.what()}});
+    return;
+  }
+  generation_ = next->generation;
+  shared_.runtime.publish(next);
+  budgets_->reconfigure(next->config->budgets);
+  sessions_->reconfigure(next->config->sessions);
+  start_session_sweep();
+  for (auto& worker : workers_) worker->reload();
+  metrics_->config_reloads_success.Increment();
+  metrics_->config_last_reload_successful.Set(1);
+  metrics_->config_last_reload_seconds.SetToCurrentTime();
+  const std::string generation = std::to_string(next->generation);
+  const std::string routes = std::to_string(next->config->routes.size());
+  diag(LogLevel::info, "config reloaded",
+       {{"trigger", trigger}, {"config", next->config->source}, {"generation", generation},
+        {"routes", routes}, {"pricing_version", next->prices->version()}});
+  watch_files();  // the list of price files may have changed
+}
+
+void Server::watch_files() {
+  std::vector<std::string> paths;
+  if (!source_.path.empty()) paths.push_back(source_.path);
+  for (const std::string& file : shared_.runtime.get()->config->pricing.files) {
+    if (std::find(paths.begin(), paths.end(), file) == paths.end()) paths.push_back(file);
+  }
+  if (paths == watched_paths_) return;
+  stop_watching();
+  watched_paths_ = paths;
+  for (const std::string& path : paths) {
+    auto* poll = new uv_fs_poll_t;
+    uv_fs_poll_init(&loop_, poll);
+    poll->data = this;
+    // stat() every second on the libuv thread pool; a change in size, times or inode (the
+    // ConfigMap symlink swap) calls back. Errors (a missing file) are left to the reload.
+    int rc = uv_fs_poll_start(
+        poll,
+        [](uv_fs_poll_t* p, int status, const uv_stat_t*, const uv_stat_t*) {
+          if (status == 0) static_cast<Server*>(p->data)->on_file_changed();
+        },
+        path.c_str(), 1000);
+    if (rc != 0) {
+      diag(LogLevel::warn, "cannot watch file for changes: SIGHUP still reloads",
+           {{"file", path}, {"error", uv_strerror(rc)}});
+    }
+    watches_.push_back(poll);
+  }
+}
+
+void Server::stop_watching() {
+  for (uv_fs_poll_t* poll : watches_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(poll),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_poll_t*>(h); });
+  }
+  watches_.clear();
+  watched_paths_.clear();
+}
+
+void Server::on_file_changed() {
+  // Writers and kubelet change files in several steps: reload once they have settled.
+  uv_timer_start(
+      &reload_debounce_,
+      [](uv_timer_t* t) { static_cast<Server*>(t->data)->reload("file change"); }, 300, 0);
 }
 
 }  // namespace tokentap

@@ -5,42 +5,64 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
 #include "proxy/metering.h"
+#include "proxy/usage.h"
 #include "proxy/worker.h"
 
 namespace tokentap {
 
 class AdminServer;
 
+// Where the configuration comes from, for reloads: `load` reads it again (the file named
+// `path`, or the built-in defaults when `path` is empty, with the environment applied) and
+// throws ConfigError with FILE:LINE on a bad file.
+struct ConfigSource {
+  std::string path;
+  std::function<Config()> load;
+};
+
 class Server {
  public:
-  explicit Server(Config config);
+  explicit Server(Config config, ConfigSource source = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Binds, starts workers and serves until drained (SIGTERM/SIGINT). Throws std::runtime_error
-  // for startup failures (bind, TLS CA files).
+  // for startup failures (bind, TLS CA files). SIGHUP, or a change of the config file or a
+  // price file, reloads the configuration (see reload()).
   int run();
 
  private:
+  // Reads the config and price files again and, if they are good, publishes the new runtime
+  // to every worker; requests in flight finish on the old one. A bad file keeps the running
+  // configuration. Runs on the main loop.
+  void reload(const char* trigger);
+  void watch_files();
+  void stop_watching();
+  void on_file_changed();
+  void start_session_sweep();
+  void register_admin_handlers(AdminServer& admin);
   void bind_listeners();
   void on_signal(int signum);
   void on_worker_exit();
   void start_drain();
 
-  std::shared_ptr<const Config> config_;
+  std::shared_ptr<const Config> config_;  // as started: restart-only fields never change
+  ConfigSource source_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<CoreMetrics> metrics_;
   std::unique_ptr<BudgetTracker> budgets_;
   std::unique_ptr<Metering> metering_;
   std::unique_ptr<SessionTracker> sessions_;
   RecentErrors recent_errors_;
+  UsageStore usage_;
   std::unique_ptr<LineWriter> access_log_;
   SharedState shared_;
   std::vector<int> listen_fds_;
@@ -54,6 +76,13 @@ class Server {
   uv_async_t worker_exit_{};
   uv_timer_t drain_timer_{};
   uv_timer_t session_sweep_{};
+  uv_signal_t sighup_{};
+  uv_timer_t reload_debounce_{};
+  // One stat poller per watched file (the config file and each price file). Pollers follow
+  // symlinks, so a Kubernetes ConfigMap update (an atomic swap of the ..data link) is seen.
+  std::vector<uv_fs_poll_t*> watches_;  // freed by their close callbacks
+  std::vector<std::string> watched_paths_;
+  uint64_t generation_ = 1;
   std::atomic<int> workers_running_{0};
   std::atomic<bool> ready_{false};
   bool draining_ = false;

@@ -73,7 +73,8 @@ std::optional<std::string> SessionTracker::admit(std::string_view session,
   std::lock_guard<std::mutex> lock(mu_);
   Session* s = find(session);
   if (s == nullptr) {
-    if (sessions_.size() >= settings_.max_sessions && !lru_.empty()) {
+    // A `while`: a reload may have lowered max_sessions.
+    while (sessions_.size() >= settings_.max_sessions && !lru_.empty()) {
       close(sessions_.at(lru_.back()));
     }
     Session fresh;
@@ -128,6 +129,11 @@ void SessionTracker::close(Session& s) {
   std::string id = s.id;  // s dies with the erase
   lru_.erase(s.lru);
   sessions_.erase(id);
+}
+
+void SessionTracker::reconfigure(const SessionSettings& settings) {
+  std::lock_guard<std::mutex> lock(mu_);
+  settings_ = settings;
 }
 
 size_t SessionTracker::sweep() {

@@ -40,6 +40,8 @@ class SessionTracker {
   void record(std::string_view session, uint64_t tokens, int64_t nano_usd);
   // Closes sessions idle for longer than the timeout; returns how many closed.
   size_t sweep();
+  // A reload: open sessions stay open and are judged by the new settings from now on.
+  void reconfigure(const SessionSettings& settings);
   size_t open_sessions();
 
   struct Snapshot {

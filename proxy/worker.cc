@@ -8,6 +8,7 @@ Worker::Worker(int index, SharedState& shared, int listen_fd)
     : index_(index),
       shared_(shared),
       listen_fd_(listen_fd),
+      runtime_(shared.runtime.get()),
       metrics_(*shared.metrics),
       pool_(*this),
       rng_(std::random_device{}()),
@@ -58,7 +59,14 @@ void Worker::stop_now() {
   if (!command_closed_) uv_async_send(&command_);
 }
 
+void Worker::reload() {
+  pending_reload_.store(true);
+  std::lock_guard<std::mutex> lock(command_mutex_);
+  if (!command_closed_) uv_async_send(&command_);
+}
+
 void Worker::on_command() {
+  if (pending_reload_.exchange(false)) runtime_ = shared_.runtime.get();
   int command = pending_command_.load();
   if (command == 0 || finished_) return;
   if (!draining_) {
@@ -120,15 +128,15 @@ void Worker::track_upstream(UpstreamConnection* conn, bool open) {
   }
 }
 
-UpstreamTarget Worker::target_for(const Route& route) const {
-  const Config& cfg = *shared_.config;
+UpstreamTarget Worker::target_for(const Runtime& runtime, const Route& route) {
+  const Config& cfg = *runtime.config;
   size_t index = static_cast<size_t>(&route - cfg.routes.data());
   UpstreamTarget t;
   t.host = route.upstream.host;
   t.port = route.upstream.port;
   t.route_name = route.name;
   if (route.upstream.tls) {
-    t.tls = shared_.route_tls.at(index);
+    t.tls = runtime.route_tls.at(index);
     t.sni = route.tls.sni.empty() ? route.upstream.host : route.tls.sni;
   }
   t.pool_key = (route.upstream.tls ? "https://" : "http://") + route.upstream.host + ":" +

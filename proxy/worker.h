@@ -21,6 +21,7 @@
 #include "proxy/sessions.h"
 #include "proxy/metrics.h"
 #include "proxy/request_context.h"
+#include "proxy/runtime.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
 
@@ -28,16 +29,17 @@ namespace tokentap {
 
 class DownstreamConnection;
 
-// Makes the observer for one request; called on the worker's loop thread with its index.
-using ObserverFactory = std::function<std::unique_ptr<RequestObserver>(size_t worker_index)>;
+// Makes the observer for one request; called on the worker's loop thread with its index and
+// the runtime snapshot the request uses.
+using ObserverFactory = std::function<std::unique_ptr<RequestObserver>(
+    size_t worker_index, const std::shared_ptr<const Runtime>& runtime)>;
 
 // State shared by all workers; outlives them.
 struct SharedState {
-  std::shared_ptr<const Config> config;
+  explicit SharedState(std::shared_ptr<const Runtime> initial) : runtime(std::move(initial)) {}
+  RuntimeSlot runtime;  // the current configuration, prices and TLS contexts
   CoreMetrics* metrics = nullptr;
   LineWriter* access_log = nullptr;
-  // One TLS context per route index (null for plain-http routes).
-  std::vector<std::shared_ptr<TlsClientContext>> route_tls;
   ObserverFactory observer_factory;
   BudgetTracker* budgets = nullptr;  // null when no budgets are configured
   SessionTracker* sessions = nullptr;
@@ -59,11 +61,15 @@ class Worker {
   void begin_drain();
   // Thread-safe: close every connection now and exit the loop.
   void stop_now();
+  // Thread-safe: take the runtime snapshot now in SharedState for the requests that start next.
+  void reload();
 
   // Loop-thread accessors.
   uv_loop_t* loop() { return &loop_; }
   size_t index() const { return static_cast<size_t>(index_); }
-  const Config& config() const { return *shared_.config; }
+  // The snapshot new requests use; replaced only on this loop, between callbacks.
+  const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
+  const Config& config() const { return *runtime_->config; }
   SharedState& shared() { return shared_; }
   WorkerMetrics& metrics() { return metrics_; }
   UpstreamPool& pool() { return pool_; }
@@ -73,7 +79,8 @@ class Worker {
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr size_t kReadBufferSize = 64 * 1024;
 
-  UpstreamTarget target_for(const Route& route) const;
+  // `route` belongs to `runtime`'s config.
+  static UpstreamTarget target_for(const Runtime& runtime, const Route& route);
   void connection_closed(DownstreamConnection* conn);
   // Upstream connections report themselves so a forced stop can close them.
   void track_upstream(UpstreamConnection* conn, bool open);
@@ -91,6 +98,8 @@ class Worker {
   uv_tcp_t listener_{};
   uv_async_t command_{};
   std::atomic<int> pending_command_{0};  // 1 = drain, 2 = stop
+  std::atomic<bool> pending_reload_{false};
+  std::shared_ptr<const Runtime> runtime_;
   std::mutex command_mutex_;  // guards command_ against uv_async_send after its close
   bool command_closed_ = false;
   std::thread thread_;

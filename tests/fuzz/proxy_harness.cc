@@ -239,7 +239,7 @@ struct ProxyHarness::Impl {
   std::unique_ptr<CoreMetrics> metrics;
   std::unique_ptr<Metering> metering;
   std::unique_ptr<LineWriter> access_log;
-  SharedState shared;
+  std::unique_ptr<SharedState> shared;
   std::unique_ptr<Worker> worker;
   uv_tcp_t listener{};
   std::array<char, 64 * 1024> read_buffer{};
@@ -282,16 +282,17 @@ ProxyHarness::Impl::Impl() {
   ::unlink(log_path);
 
   metrics = std::make_unique<CoreMetrics>(*registry);
-  metering = std::make_unique<Metering>(*registry, config, load_price_table(config->pricing), 1);
-  shared.config = config;
-  shared.metrics = metrics.get();
-  shared.access_log = access_log.get();
-  shared.route_tls.assign(config->routes.size(), nullptr);
-  shared.observer_factory = [this](size_t worker_index) -> std::unique_ptr<RequestObserver> {
+  metering = std::make_unique<Metering>(*registry, config->metrics, 1);
+  shared = std::make_unique<SharedState>(make_runtime(*config, 1));
+  shared->metrics = metrics.get();
+  shared->access_log = access_log.get();
+  shared->observer_factory =
+      [this](size_t worker_index,
+             const std::shared_ptr<const Runtime>& rt) -> std::unique_ptr<RequestObserver> {
     ++observers;
-    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index));
+    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt));
   };
-  worker = std::make_unique<Worker>(0, shared, -1);
+  worker = std::make_unique<Worker>(0, *shared, -1);
 
   uv_tcp_init(loop(), &listener);
   listener.data = this;

@@ -33,14 +33,16 @@ class CostTest(ProxyTestCase):
         self.upstream = self.start_upstream()
         self.proxy = self.start_proxy(proxy_config(self.upstream.url(), **overrides))
 
-    def chat(self, model, reply, agent="coster", path="/v1/chat/completions", body=None):
+    def chat(self, model, reply, agent="coster", path="/v1/chat/completions", body=None,
+             request_id=None):
+        request_id = request_id or f"cost-{agent}"
         self.upstream.handlers[path] = fake_upstream.json_body(reply)
         request = body or {"model": model, "messages": [{"role": "user", "content": "hi"}]}
         response = self.proxy.request("POST", path, [("Content-Type", "application/json"),
                                                      ("x-agent-id", agent)],
-                                      json.dumps(request).encode(), request_id=f"cost-{agent}")
+                                      json.dumps(request).encode(), request_id=request_id)
         self.assertEqual(response.status, 200)
-        return self.proxy.log_for(f"cost-{agent}")
+        return self.proxy.log_for(request_id)
 
     def cost_metric(self, agent, model):
         return wait_until(lambda: metric_value(self.proxy.metrics(), "llm_cost_usd_total",
@@ -201,6 +203,61 @@ class CostTest(ProxyTestCase):
         self.assertIn("Rate limit reached", entry["message"])
         self.assertEqual(json.loads(self.proxy.admin_get("/v1/errors?agent=fine").body),
                          {"errors": []})
+
+    def test_usage_endpoint_matches_the_hand_computed_bill(self):
+        self.start()
+        price = PRICES["gpt-4o-mini"]
+        cache_read = price.get("cache_read", price["input"])
+        bills = {"a": 0.0, "b": 0.0}
+        for n, (agent, prompt, completion, cached) in enumerate(
+                (("a", 1000, 200, 0), ("a", 3000, 100, 1000), ("b", 500, 50, 0))):
+            entry = self.chat("gpt-4o-mini", openai_completion("gpt-4o-mini", prompt, completion,
+                                                               cached=cached),
+                              agent=agent, request_id=f"usage-{n}")
+            bill = ((prompt - cached) * per_token(price["input"]) +
+                    cached * per_token(cache_read) + completion * per_token(price["output"]))
+            self.assertAlmostEqual(entry["cost_usd"], bill, places=9)
+            bills[agent] += bill
+        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.json_body(
+            {"error": {"message": "Rate limit reached", "type": "requests",
+                       "code": "rate_limit_exceeded"}}, status=429)
+        self.proxy.request("POST", "/v1/chat/completions",
+                           [("Content-Type", "application/json"), ("x-agent-id", "a")],
+                           b'{"model":"gpt-4o-mini","messages":[]}', request_id="usage-429")
+        self.proxy.log_for("usage-429")
+
+        usage = json.loads(self.proxy.admin_get("/v1/usage?hours=1").body)
+        self.assertEqual(usage["window"]["hours"], 1)
+        self.assertEqual(usage["pricing_version"], "2026-11-22")
+        self.assertEqual(usage["totals"]["requests"], 4)
+        self.assertAlmostEqual(usage["totals"]["cost_usd"], bills["a"] + bills["b"], places=9)
+        self.assertEqual(usage["totals"]["tokens"]["input"], 4500)
+        self.assertEqual(usage["totals"]["tokens"]["cache_read"], 1000)
+        self.assertEqual(usage["totals"]["tokens"]["output"], 350)
+        rows = {(r["agent"], r["model"]): r for r in usage["usage"]}
+        self.assertEqual(set(rows), {("a", "gpt-4o-mini"), ("b", "gpt-4o-mini")})
+        a = rows[("a", "gpt-4o-mini")]
+        self.assertEqual(a["provider"], "openai")
+        self.assertEqual(a["requests"], 3)
+        self.assertEqual(a["errors"], 1)
+        self.assertEqual(a["errors_by_type"], {"rate_limited": 1})
+        self.assertAlmostEqual(a["cost_usd"], bills["a"], places=9)
+        self.assertEqual(a["latency_seconds"]["count"], 3)
+        self.assertGreater(a["latency_seconds"]["p95"], 0)
+        self.assertIsNone(a["ttft_seconds"])  # no streams
+        # The same answer as Prometheus.
+        samples = self.proxy.metrics()
+        for agent in ("a", "b"):
+            self.assertAlmostEqual(metric_value(samples, "llm_cost_usd_total", agent=agent),
+                                   rows[(agent, "gpt-4o-mini")]["cost_usd"], places=9)
+        only_b = json.loads(self.proxy.admin_get("/v1/usage?agent=b&minutes=true").body)
+        self.assertEqual([r["agent"] for r in only_b["usage"]], ["b"])
+        self.assertEqual(sum(m["requests"] for m in only_b["usage"][0]["minutes"]), 1)
+        self.assertEqual(json.loads(self.proxy.admin_get("/v1/usage?model=none").body)["usage"],
+                         [])
+        bad = self.proxy.admin_get("/v1/usage?hours=25")
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(json.loads(bad.body)["error"]["type"], "invalid_request")
 
     def test_a_bad_price_file_is_rejected_with_its_line(self):
         bad = os.path.join(self.tmp, "bad-prices.json")

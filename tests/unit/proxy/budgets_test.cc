@@ -91,3 +91,32 @@ TEST_CASE("an alert budget never blocks; the all-agents budget sums everyone", "
   now += 24 * 60;
   CHECK_FALSE(budgets.admit("anyone"));
 }
+
+TEST_CASE("a reload keeps the spend of budgets that stay and drops removed ones", "[budgets]") {
+  prometheus::Registry registry;
+  int64_t now = 5'000'000;
+  BudgetTracker tracker({Budget{"planner", 1.0, 0, BudgetAction::block},
+                         Budget{"coder", 2.0, 0, BudgetAction::block}},
+                        registry, [&] { return now; });
+  tracker.record("planner", kUsd / 2);
+  tracker.record("coder", kUsd);
+  CHECK(gauge(registry, "llm_budget_spent_usd", "planner", "1h") == 0.5);
+
+  // planner's limit drops below what it already spent; coder goes; "*" arrives.
+  tracker.reconfigure({Budget{"planner", 0.4, 0, BudgetAction::block},
+                       Budget{"*", 0, 10.0, BudgetAction::alert}});
+  CHECK(tracker.admit("planner").has_value());
+  CHECK_FALSE(tracker.admit("coder").has_value());
+  CHECK(gauge(registry, "llm_budget_limit_usd", "planner", "1h") == 0.4);
+  CHECK(gauge(registry, "llm_budget_spent_usd", "coder", "1h") == -1);
+  CHECK(gauge(registry, "llm_budget_limit_usd", "coder", "1h") == -1);
+  CHECK(gauge(registry, "llm_budget_limit_usd", "all", "24h") == 10.0);
+  CHECK(gauge(registry, "llm_budget_spent_usd", "all", "24h") == 0);  // starts empty
+  tracker.record("coder", kUsd);
+  CHECK(gauge(registry, "llm_budget_spent_usd", "all", "24h") == 1.0);
+
+  tracker.reconfigure({});
+  CHECK(tracker.empty());
+  CHECK_FALSE(tracker.admit("planner").has_value());
+  CHECK(gauge(registry, "llm_budget_spent_usd", "planner", "1h") == -1);
+}

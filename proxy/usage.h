@@ -1,0 +1,101 @@
+// Usage analytics for GET /v1/usage on the admin port: every metered request of the last 24
+// hours, kept in per-minute buckets per agent, provider and model (requests, tokens by type,
+// cost, errors by type, latency and time-to-first-token distributions). A query sums the
+// minutes of the last N hours, so "what did this agent cost in the last hour" is answered from
+// the sidecar itself, with the same numbers as llm_cost_usd_total.
+//
+// Memory is bounded: a minute holds at most kMaxSeriesPerMinute agent/provider/model series
+// (later ones are counted as agent and model "other") and latencies are kept in sparse
+// log-scale histograms (4 buckets per doubling, so a percentile is within ~9% of the truth).
+// Thread-safe; the clock is injected (minutes since the Unix epoch) so tests can move time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tokentap {
+
+// A distribution of durations in log-scale buckets from 1 ms (below: the first bucket) to
+// about 18 hours; only the buckets in use take memory.
+class SparseLatencyHistogram {
+ public:
+  void add(double seconds, uint32_t count = 1);
+  void merge(const SparseLatencyHistogram& other);
+  uint64_t count() const { return total_; }
+  // The q-quantile (0 < q <= 1) in seconds, to the middle of its bucket; 0 when empty.
+  double quantile(double q) const;
+
+ private:
+  static constexpr int kBucketsPerDoubling = 4;
+  static constexpr int kBuckets = 4 * 26;
+  std::vector<std::pair<uint8_t, uint32_t>> buckets_;  // (bucket, count), sorted by bucket
+  uint64_t total_ = 0;
+};
+
+struct UsageSample {
+  std::string_view agent;
+  std::string_view provider;
+  std::string_view model;
+  uint64_t input = 0;
+  uint64_t output = 0;
+  uint64_t cache_read = 0;
+  uint64_t cache_write = 0;
+  uint64_t reasoning = 0;
+  int64_t nano_usd = 0;
+  bool unpriced = false;
+  std::string_view error_type = "none";  // the llm_requests_total error_type label
+  double duration_seconds = 0;
+  double ttft_seconds = -1;  // < 0: not a stream with content
+};
+
+class UsageStore {
+ public:
+  static constexpr int64_t kMinutes = 24 * 60;
+  static constexpr size_t kMaxSeriesPerMinute = 200;
+  using MinuteClock = std::function<int64_t()>;
+  static int64_t wall_minute();
+
+  explicit UsageStore(MinuteClock clock = wall_minute);
+
+  void record(const UsageSample& sample);
+
+  struct Query {
+    std::string agent;  // empty: every agent
+    std::string model;  // empty: every model
+    int hours = 1;      // 1..24
+    bool per_minute = false;  // add each group's non-empty minutes
+  };
+  // {"window": {...}, "totals": {...}, "usage": [{agent, provider, model, ...}, ...]}
+  nlohmann::ordered_json query(const Query& q) const;
+
+ private:
+  struct Cell {
+    uint64_t requests = 0;
+    std::array<uint64_t, 5> tokens{};  // input, output, cache_read, cache_write, reasoning
+    int64_t nano_usd = 0;
+    uint64_t unpriced = 0;
+    std::vector<std::pair<std::string, uint64_t>> errors;  // error_type -> count
+    SparseLatencyHistogram latency;
+    SparseLatencyHistogram ttft;
+    void add(const Cell& other);
+  };
+  struct Minute {
+    int64_t minute = -1;
+    std::unordered_map<std::string, Cell> cells;  // key: agent \x1f provider \x1f model
+  };
+
+  MinuteClock clock_;
+  mutable std::mutex mu_;
+  std::vector<Minute> ring_;  // kMinutes slots, indexed by minute modulo kMinutes
+};
+
+}  // namespace tokentap
