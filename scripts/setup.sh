@@ -8,8 +8,17 @@ packages=(
   libyaml-cpp-dev zlib1g-dev libbrotli-dev
   curl openssl ca-certificates python3
 )
-# Node.js is only needed by the end-to-end SDK tests; keep whatever node the machine already has.
-command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# Test-only tools, needed only where the tests are (the image build leaves tests/ out).
+# prometheus: promtool and the server the k8s/ rule and dashboard tests run. Node.js: the
+# end-to-end SDK tests and the k8s/ manifest validation; keep whatever node the machine has.
+if [ -d "$root/tests" ]; then
+  packages+=(prometheus)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+  # kubectl renders the k8s/ kustomizations; Debian's own (kubernetes-client) only where the
+  # machine has none.
+  command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,14 +33,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages of the end-to-end SDK tests, as pinned in tests/e2e/package-lock.json; reinstalled
-# only when node_modules is missing or older than the lock file.
-e2e_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
-if [ ! -d "$e2e_dir/node_modules" ] || [ "$e2e_dir/package-lock.json" -nt "$e2e_dir/node_modules" ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    echo "setup.sh: npm not found; it is needed to install the tests/e2e packages" >&2
-    exit 1
+# npm packages of the end-to-end SDK tests and of the k8s/ manifest validation, as pinned in
+# each directory's package-lock.json; reinstalled only when node_modules is missing or older than
+# the lock file.
+for npm_dir in "$root/tests/e2e" "$root/tests/k8s"; do
+  [ -f "$npm_dir/package-lock.json" ] || continue
+  if [ ! -d "$npm_dir/node_modules" ] || [ "$npm_dir/package-lock.json" -nt "$npm_dir/node_modules" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "setup.sh: npm not found; it is needed to install the ${npm_dir#"$root"/} packages" >&2
+      exit 1
+    fi
+    (cd "$npm_dir" && npm ci --no-audit --no-fund)
+    touch "$npm_dir/node_modules"
   fi
-  (cd "$e2e_dir" && npm ci --no-audit --no-fund)
-  touch "$e2e_dir/node_modules"
-fi
+done
