@@ -461,7 +461,7 @@ StreamWorkload openai_stream(size_t content_events, Rng& rng) {
   w.content_type = "text/event-stream; charset=utf-8";
   LlmFacts& e = w.expected;
   e.stream = true;
-  e.usage = {true, 65432, content_events + 7, 50176, 0, 0};
+  e.usage = {.present = true, .input = 65432, .output = content_events + 7, .cache_read = 50176};
   e.finish_reason = "tool_calls";
   e.response_complete = true;
   e.content_events = static_cast<uint32_t>(content_events);
@@ -514,7 +514,8 @@ StreamWorkload anthropic_stream(size_t content_events, Rng& rng) {
   w.content_type = "text/event-stream; charset=utf-8";
   LlmFacts& e = w.expected;
   e.stream = true;
-  e.usage = {true, 2103 + 1024 + 48000, content_events + 3, 48000, 1024, 0};
+  e.usage = {.present = true, .input = 2103 + 1024 + 48000, .output = content_events + 3,
+             .cache_read = 48000, .cache_write = 1024};
   e.finish_reason = "tool_use";
   e.response_complete = true;
   e.content_events = static_cast<uint32_t>(content_events);
@@ -553,7 +554,7 @@ StreamWorkload gemini_stream(size_t chunks, Rng& rng) {
   LlmFacts& e = w.expected;
   e.requested_model = "gemini-2.5-pro";
   e.stream = true;
-  e.usage = {true, 9120, candidates_tokens + 600, 0, 0, 600};
+  e.usage = {.present = true, .input = 9120, .output = candidates_tokens + 600, .reasoning = 600};
   e.finish_reason = "STOP";
   e.response_complete = true;
   e.content_events = static_cast<uint32_t>(chunks);
