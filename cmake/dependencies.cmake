@@ -16,6 +16,9 @@ add_library(llhttp STATIC
 target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
 set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
 target_compile_options(llhttp PRIVATE -w)
+# Strict mode: CRLF after chunk data, LF after CR, no TAB/FF/8-bit bytes in request targets.
+# The loose build skips any two bytes after a chunk ("5\r\nhelloXX0\r\n\r\n" parses).
+target_compile_definitions(llhttp PRIVATE LLHTTP_STRICT_MODE=1)
 
 find_library(BROTLIDEC_LIBRARY brotlidec REQUIRED)
 find_path(BROTLI_INCLUDE_DIR brotli/decode.h REQUIRED)

@@ -1,5 +1,6 @@
 #include "proxy/downstream.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "proxy/access_log.h"
@@ -324,6 +325,24 @@ bool DownstreamConnection::prepare_request() {
   // length; forwarding it is how requests are smuggled. llhttp 8.1 lets it through.
   if ((parser_.flags & F_TRANSFER_ENCODING) != 0 && (parser_.flags & F_CHUNKED) == 0) {
     respond_error(ErrorType::bad_request, "Transfer-Encoding must end with chunked");
+    return false;
+  }
+  // The body goes upstream re-framed as chunked with Transfer-Encoding dropped, so any other
+  // coding ("gzip, chunked") would silently vanish: only chunked alone is accepted.
+  if (a.request_chunked &&
+      list_tokens(a.headers, "transfer-encoding") != std::vector<std::string>{"chunked"}) {
+    respond_error(ErrorType::bad_request, "only the chunked transfer coding is supported");
+    return false;
+  }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with two, is a 400.
+  auto hosts = std::count_if(a.headers.begin(), a.headers.end(),
+                             [](const Header& h) { return iequals(h.name, "host"); });
+  if (hosts > 1 || (hosts == 0 && !a.http10)) {
+    respond_error(ErrorType::bad_request, "a request needs exactly one Host header");
+    return false;
+  }
+  if (parser_.http_major != 1) {
+    respond_error(ErrorType::bad_request, "only HTTP/1.0 and HTTP/1.1 are supported");
     return false;
   }
   if (parser_.method == HTTP_CONNECT || a.target.empty() || a.target.front() != '/') {

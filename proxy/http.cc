@@ -55,9 +55,13 @@ bool is_hop_by_hop(std::string_view name) {
 }
 
 std::vector<std::string> connection_tokens(const HeaderList& headers) {
+  return list_tokens(headers, "connection");
+}
+
+std::vector<std::string> list_tokens(const HeaderList& headers, std::string_view name) {
   std::vector<std::string> tokens;
   for (const Header& h : headers) {
-    if (!iequals(h.name, "connection")) continue;
+    if (!iequals(h.name, name)) continue;
     std::string_view rest = h.value;
     while (!rest.empty()) {
       size_t comma = rest.find(',');

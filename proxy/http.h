@@ -20,6 +20,9 @@ std::string to_lower(std::string_view s);
 // Proxy-Authenticate). Names must be compared case-insensitively; this does it.
 bool is_hop_by_hop(std::string_view name);
 
+// Lower-cased, trimmed, non-empty elements of every `name` header's comma-separated list.
+std::vector<std::string> list_tokens(const HeaderList& headers, std::string_view name);
+
 // Lower-cased field names listed in every Connection header ("close", "keep-alive" included).
 std::vector<std::string> connection_tokens(const HeaderList& headers);
 

@@ -65,6 +65,7 @@ class Connection:
     peer: tuple
     accepted_at: float
     requests: list = field(default_factory=list)
+    request_count: int = 0
     bytes_received: int = 0
     bytes_sent: int = 0
     tls_error: str = None
@@ -257,7 +258,10 @@ class _Reader:
 
 
 class FakeUpstream:
-    def __init__(self, tls_cert=None, tls_key=None):
+    """record_requests=False keeps only counts (Connection.request_count), for long runs."""
+
+    def __init__(self, tls_cert=None, tls_key=None, record_requests=True):
+        self.record_requests = record_requests
         self.tls_context = None
         if tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -419,7 +423,9 @@ class FakeUpstream:
                           raw_head=raw_head, body=body, raw_body=raw_body, connection=conn,
                           received_at=time.monotonic())
         with self._lock:
-            conn.requests.append(request)
+            conn.request_count += 1
+            if self.record_requests:
+                conn.requests.append(request)
         return request
 
 

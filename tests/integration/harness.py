@@ -506,6 +506,18 @@ class Proxy:
     def wait_for_log(self, predicate, timeout=5.0, what="an access log line"):
         return self._wait_lines(self._log_unlocked, predicate, timeout, what)
 
+    def wait_log_count(self, predicate, count, timeout=5.0, what="access log lines"):
+        """Waits until at least `count` access-log lines match; returns all that match (the
+        log is written in batches, so a line may follow the metrics by a moment)."""
+        matching = []
+
+        def enough():
+            matching[:] = [e for e in self.access_log() if predicate(e)]
+            return len(matching) >= count
+
+        wait_until(enough, timeout, f"{count} {what}", interval=0.02)
+        return matching
+
     def log_for(self, request_id, timeout=5.0):
         return self.wait_for_log(lambda e: e.get("request_id") == request_id, timeout,
                                  f"the access log line of request {request_id}")

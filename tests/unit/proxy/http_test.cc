@@ -26,6 +26,15 @@ TEST_CASE("connection tokens are split, trimmed and lower-cased", "[http]") {
   CHECK(tokens == std::vector<std::string>{"keep-alive", "x-custom-hop", "close"});
 }
 
+TEST_CASE("list tokens cover every header of that name and skip empty elements", "[http]") {
+  HeaderList headers = {{"Transfer-Encoding", "gzip,, Chunked"},
+                        {"x-other", "chunked"},
+                        {"transfer-encoding", " , chunked "}};
+  CHECK(list_tokens(headers, "transfer-encoding") ==
+        std::vector<std::string>{"gzip", "chunked", "chunked"});
+  CHECK(list_tokens(headers, "te").empty());
+}
+
 TEST_CASE("header names must be tokens", "[http]") {
   CHECK(is_token("x-api-key"));
   CHECK(is_token("Content-Type"));
