@@ -443,10 +443,12 @@ void DownstreamConnection::start_upstream() {
   a.upstream = conn;
   conn->attach(this, a.head_request);
   if (a.upstream == nullptr) return;  // failed synchronously; already answered
-  conn->write(upstream_request_head());
+  std::string head = upstream_request_head();  // reads a.body.size(): before the move below
   if (a.buffer_body) {
-    conn->write(std::move(a.body));
+    conn->write(std::move(head), std::move(a.body));  // one writev
     a.body.clear();
+  } else {
+    conn->write(std::move(head));
   }
 }
 
@@ -563,7 +565,7 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
   if (a.close_after) out += "connection: close\r\n";
   out += "\r\n";
   a.response_started = true;
-  write_client(std::move(out));
+  hold_client(std::move(out));
 }
 
 void DownstreamConnection::on_upstream_body(std::string_view data) {
@@ -587,17 +589,17 @@ void DownstreamConnection::send_client_body(std::string_view data) {
   Active& a = *active_;
   if (data.empty()) return;
   a.ctx.response_body_bytes += data.size();
+  if (closing_) return;
+  size_t before = held_.size();
   if (a.response_chunked) {
-    std::string framed;
-    framed.reserve(data.size() + 16);
-    framed += hex(data.size());
-    framed += "\r\n";
-    framed += data;
-    framed += "\r\n";
-    write_client(std::move(framed));
+    held_ += hex(data.size());
+    held_ += "\r\n";
+    held_ += data;
+    held_ += "\r\n";
   } else {
-    write_client(std::string(data));
+    held_ += data;
   }
+  queued_to_client_ += held_.size() - before;
 }
 
 void DownstreamConnection::on_upstream_complete() {
@@ -607,13 +609,17 @@ void DownstreamConnection::on_upstream_complete() {
     a.observer->finish_response_filter(a.filtered);
     send_client_body(a.filtered);
   }
-  if (a.response_chunked) write_client("0\r\n\r\n");
+  if (a.response_chunked) hold_client("0\r\n\r\n");
   UpstreamConnection* conn = a.upstream;
   a.upstream = nullptr;
   upstream_read_paused_ = false;
   worker_.pool().release(conn, a.request_complete);
+  flush_client();
+  if (closing_) return;  // the write failed: already finished and closing
   response_done();
 }
+
+void DownstreamConnection::on_upstream_read_done() { flush_client(); }
 
 void DownstreamConnection::on_upstream_failed(ErrorType type, std::string detail) {
   if (!active_) return;
@@ -738,15 +744,38 @@ void DownstreamConnection::on_head_timeout() {
 
 // ---- writing and closing ----
 
-void DownstreamConnection::write_client(std::string data) {
+void DownstreamConnection::hold_client(std::string data) {
   if (closing_ || data.empty()) return;
-  size_t size = data.size();
-  queued_to_client_ += size;
-  int rc = write_owned<DownstreamConnection, &DownstreamConnection::on_write_done>(
-      stream(), std::move(data), this);
-  if (rc != 0) {
+  queued_to_client_ += data.size();
+  if (held_.empty()) {
+    held_ = std::move(data);
+  } else {
+    held_ += data;
+  }
+}
+
+void DownstreamConnection::write_client(std::string data) {
+  hold_client(std::move(data));
+  flush_client();
+}
+
+void DownstreamConnection::flush_client() {
+  if (closing_ || held_.empty()) return;
+  size_t size = held_.size();
+  ssize_t queued = write_owned<DownstreamConnection, &DownstreamConnection::on_write_done>(
+      stream(), this, std::move(held_));
+  held_.clear();
+  if (queued < 0) {
     queued_to_client_ -= size;
-    client_gone(std::string("write to client failed: ") + uv_strerror(rc));
+    client_gone(std::string("write to client failed: ") + uv_strerror(static_cast<int>(queued)));
+    return;
+  }
+  queued_to_client_ -= size - static_cast<size_t>(queued);
+  // Written at once: the progress on_write_done() would have noted.
+  if (upstream_read_paused_ && queued_to_client_ <= kLowWatermark && active_ &&
+      active_->upstream) {
+    upstream_read_paused_ = false;
+    active_->upstream->resume_reading();
   }
 }
 
@@ -806,6 +835,8 @@ void DownstreamConnection::force_close() {
 
 void DownstreamConnection::close_after_flush() {
   if (closing_ || shutting_down_write_) return;
+  flush_client();
+  if (closing_) return;
   shutting_down_write_ = true;
   pause_reading();
   // A client that never reads would hold the shutdown forever; cap the wait.
@@ -828,6 +859,8 @@ void DownstreamConnection::close_after_flush() {
 void DownstreamConnection::close_now() {
   if (closing_) return;
   closing_ = true;
+  queued_to_client_ -= held_.size();
+  held_.clear();
   if (active_ && active_->upstream) {
     UpstreamConnection* conn = active_->upstream;
     active_->upstream = nullptr;

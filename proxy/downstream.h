@@ -43,6 +43,7 @@ class DownstreamConnection final : public UpstreamHandler {
   void on_upstream_complete() override;
   void on_upstream_failed(ErrorType type, std::string detail) override;
   void on_upstream_writable() override;
+  void on_upstream_read_done() override;
 
  private:
   struct Active;  // the request being served
@@ -73,6 +74,11 @@ class DownstreamConnection final : public UpstreamHandler {
   void response_done();
   void continue_after_response();
   void client_gone(std::string detail);
+  // Response bytes from the upstream are held while one upstream read is processed and leave
+  // together when it is done (head, body and last chunk of a small response in one write).
+  void hold_client(std::string data);
+  void flush_client();
+  // An answer of tokentap's own: written at once, after anything held.
   void write_client(std::string data);
   // Frames response body bytes for the client (chunked or as is) and counts them.
   void send_client_body(std::string_view data);
@@ -97,7 +103,8 @@ class DownstreamConnection final : public UpstreamHandler {
   llhttp_t parser_{};
   std::unique_ptr<Active> active_;
   std::string pipelined_;  // bytes of later requests, parsed after the current one ends
-  size_t queued_to_client_ = 0;
+  size_t queued_to_client_ = 0;  // held or queued in libuv, not yet written
+  std::string held_;              // see hold_client()
   bool upstream_read_paused_ = false;
 };
 

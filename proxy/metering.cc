@@ -428,13 +428,13 @@ std::string LabelLimiter::cap(std::string_view label, std::string_view value) {
   return v;
 }
 
-std::string MeteringCache::key_of(const void* family, Labels labels) {
-  std::string key(reinterpret_cast<const char*>(&family), sizeof family);
+const std::string& MeteringCache::key_of(const void* family, Labels labels) {
+  key_.assign(reinterpret_cast<const char*>(&family), sizeof family);
   for (const auto& [name, value] : labels) {
-    key += '\x1f';
-    key += value;
+    key_ += '\x1f';
+    key_ += value;
   }
-  return key;
+  return key_;
 }
 
 prometheus::Labels MeteringCache::capped(const void* family, Labels labels) {
@@ -465,32 +465,32 @@ const std::string& MeteringCache::capped_value(std::string_view label, std::stri
 
 prometheus::Counter& MeteringCache::counter(prometheus::Family<prometheus::Counter>& family,
                                             Labels labels) {
-  std::string key = key_of(&family, labels);
+  const std::string& key = key_of(&family, labels);
   if (auto it = counters_.find(key); it != counters_.end()) return *it->second;
   bound(counters_);
   prometheus::Counter& c = family.Add(capped(&family, labels));
-  counters_.emplace(std::move(key), &c);
+  counters_.emplace(key, &c);
   return c;
 }
 
 prometheus::Gauge& MeteringCache::gauge(prometheus::Family<prometheus::Gauge>& family,
                                         Labels labels) {
-  std::string key = key_of(&family, labels);
+  const std::string& key = key_of(&family, labels);
   if (auto it = gauges_.find(key); it != gauges_.end()) return *it->second;
   bound(gauges_);
   prometheus::Gauge& g = family.Add(capped(&family, labels));
-  gauges_.emplace(std::move(key), &g);
+  gauges_.emplace(key, &g);
   return g;
 }
 
 prometheus::Histogram& MeteringCache::histogram(prometheus::Family<prometheus::Histogram>& family,
                                                 Labels labels,
                                                 const prometheus::Histogram::BucketBoundaries& b) {
-  std::string key = key_of(&family, labels);
+  const std::string& key = key_of(&family, labels);
   if (auto it = histograms_.find(key); it != histograms_.end()) return *it->second;
   bound(histograms_);
   prometheus::Histogram& h = family.Add(capped(&family, labels), b);
-  histograms_.emplace(std::move(key), &h);
+  histograms_.emplace(key, &h);
   return h;
 }
 

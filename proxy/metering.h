@@ -61,7 +61,8 @@ class MeteringCache {
 
  private:
   prometheus::Labels capped(const void* family, Labels labels);
-  static std::string key_of(const void* family, Labels labels);
+  // The cache key of a label set, built in key_ (no allocation once it has grown).
+  const std::string& key_of(const void* family, Labels labels);
   template <class T>
   void bound(std::unordered_map<std::string, T*>& cache);
 
@@ -69,6 +70,7 @@ class MeteringCache {
   std::unordered_map<std::string, prometheus::Counter*> counters_;
   std::unordered_map<std::string, prometheus::Gauge*> gauges_;
   std::unordered_map<std::string, prometheus::Histogram*> histograms_;
+  std::string key_;
   std::unordered_map<std::string, std::string> capped_values_;  // label \x1f value -> capped
 };
 

@@ -82,7 +82,8 @@ struct RequestContext {
   Clock::time_point end;
   bool reused_connection = false;
 
-  // Fields an observer adds to the access log line (appended after the core fields).
+  // Fields an observer adds to the access log line (appended after the core fields; their
+  // names must differ from those of the core fields).
   nlohmann::ordered_json log_fields = nlohmann::ordered_json::object();
 
   double duration_ms() const {

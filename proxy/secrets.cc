@@ -176,7 +176,10 @@ std::string key_id(std::string_view key) {
   if (key.empty()) return "";
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int digest_len = 0;
-  if (EVP_Digest(key.data(), key.size(), digest.data(), &digest_len, EVP_sha256(), nullptr) != 1) {
+  // Fetched once: EVP_sha256() in EVP_Digest looks the algorithm up again on every call.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (sha256 == nullptr ||
+      EVP_Digest(key.data(), key.size(), digest.data(), &digest_len, sha256, nullptr) != 1) {
     return "";
   }
   static constexpr char kHex[] = "0123456789abcdef";

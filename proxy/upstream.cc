@@ -205,15 +205,17 @@ void UpstreamConnection::attach(UpstreamHandler* handler, bool head_request) {
   if (state_ == State::ready) arm_timer(worker_.config().timeouts.idle);
 }
 
-void UpstreamConnection::write(std::string data) {
-  if (state_ == State::closed || data.empty()) return;
+void UpstreamConnection::write(std::string data, std::string more) {
+  if (state_ == State::closed || (data.empty() && more.empty())) return;
   if (state_ != State::ready) {
     pending_ += data;
+    pending_ += more;
     if (pending_.size() > kHighWatermark) above_high_ = true;
     return;
   }
   if (tls_) {
-    if (tls_->write_plaintext(data) == TlsTransform::Status::error) {
+    if (tls_->write_plaintext(data) == TlsTransform::Status::error ||
+        (!more.empty() && tls_->write_plaintext(more) == TlsTransform::Status::error)) {
       fail(ErrorType::upstream_tls_error, tls_->error_message(), "tls");
       return;
     }
@@ -221,7 +223,7 @@ void UpstreamConnection::write(std::string data) {
     tls_->take_ciphertext(out);
     send_raw(std::move(out));
   } else {
-    send_raw(std::move(data));
+    send_raw(std::move(data), std::move(more));
   }
 }
 
@@ -232,18 +234,28 @@ void UpstreamConnection::flush_pending() {
   write(std::move(data));
 }
 
-void UpstreamConnection::send_raw(std::string bytes) {
-  if (bytes.empty() || tcp_ == nullptr) return;
-  size_t size = bytes.size();
-  queued_bytes_ += size;
-  if (queued_bytes_ > kHighWatermark) above_high_ = true;
-  int rc = write_owned<UpstreamConnection, &UpstreamConnection::on_write_done>(
-      reinterpret_cast<uv_stream_t*>(tcp_), std::move(bytes), this);
-  if (rc != 0) {
-    queued_bytes_ -= size;
-    fail(ErrorType::upstream_connect_error, std::string("write failed: ") + uv_strerror(rc));
+void UpstreamConnection::send_raw(std::string bytes, std::string more) {
+  if ((bytes.empty() && more.empty()) || tcp_ == nullptr) return;
+  ssize_t queued = write_owned<UpstreamConnection, &UpstreamConnection::on_write_done>(
+      reinterpret_cast<uv_stream_t*>(tcp_), this, std::move(bytes), std::move(more));
+  if (queued < 0) {
+    fail(ErrorType::upstream_connect_error,
+         std::string("write failed: ") + uv_strerror(static_cast<int>(queued)));
     return;
   }
+  if (queued == 0) {
+    // Written at once: the progress on_write_done() would have noted.
+    if (state_ == State::ready && exchange_ == Exchange::sending) {
+      arm_timer(worker_.config().timeouts.idle);
+    }
+    if (above_high_ && queued_bytes() <= kLowWatermark) {  // e.g. pending_ just flushed
+      above_high_ = false;
+      if (handler_) handler_->on_upstream_writable();
+    }
+    return;
+  }
+  queued_bytes_ += static_cast<size_t>(queued);
+  if (queued_bytes_ > kHighWatermark) above_high_ = true;
   ++pending_callbacks_;
 }
 
@@ -260,8 +272,11 @@ void UpstreamConnection::on_write_done(size_t bytes, int status) {
          std::string("write to upstream failed: ") + uv_strerror(status));
     return;
   }
-  // A request body still being sent is progress: a slow upload is not an idle exchange.
-  if (exchange_ == Exchange::sending) arm_timer(worker_.config().timeouts.idle);
+  // A request body still being sent is progress: a slow upload is not an idle exchange. (A
+  // handshake write is not: the connect timeout covers the handshake.)
+  if (state_ == State::ready && exchange_ == Exchange::sending) {
+    arm_timer(worker_.config().timeouts.idle);
+  }
   if (above_high_ && queued_bytes() <= kLowWatermark) {
     above_high_ = false;
     if (handler_) handler_->on_upstream_writable();
@@ -427,7 +442,9 @@ void UpstreamConnection::on_plaintext(std::string_view data) {
     std::string reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "";
     fail(ErrorType::upstream_protocol_error, "malformed response from upstream: " +
                                                  std::string(llhttp_errno_name(err)) + " " + reason);
+    return;
   }
+  if (handler_ != nullptr && exchange_ == Exchange::receiving) handler_->on_upstream_read_done();
 }
 
 int UpstreamConnection::on_status(const char* at, size_t len) {

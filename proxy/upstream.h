@@ -63,6 +63,9 @@ class UpstreamHandler {
   virtual void on_upstream_failed(ErrorType type, std::string detail) = 0;
   // Queued bytes fell below the low watermark after having passed the high one.
   virtual void on_upstream_writable() = 0;
+  // The bytes of one read were all handed to the callbacks above and the exchange goes on:
+  // write out what they produced. Not called after on_upstream_complete or a failure report.
+  virtual void on_upstream_read_done() = 0;
 };
 
 class UpstreamConnection {
@@ -74,8 +77,9 @@ class UpstreamConnection {
   // Binds the connection to one exchange. A new connection starts connecting here; a failure
   // may be reported to the handler before attach() returns.
   void attach(UpstreamHandler* handler, bool head_request);
-  // Queues plaintext request bytes; sent once connected.
-  void write(std::string data);
+  // Queues plaintext request bytes, `data` then `more`; sent once connected, with one writev
+  // when possible.
+  void write(std::string data, std::string more = {});
   size_t queued_bytes() const { return queued_bytes_ + pending_.size(); }
   // The request is completely written: the first-byte timer starts now.
   void request_finished();
@@ -104,7 +108,7 @@ class UpstreamConnection {
   void on_timer();
   void became_ready();
   void flush_pending();
-  void send_raw(std::string bytes);
+  void send_raw(std::string bytes, std::string more = {});
   void fail(ErrorType type, std::string detail, std::string_view metric_kind = {});
   void arm_timer(std::chrono::milliseconds timeout);
   void start_reading();

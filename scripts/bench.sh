@@ -63,6 +63,11 @@ else
   shapes=("stream-20x50ms 10 20 50" "stream-200x1ms 10 200 1" "stream-500x20x50ms 500 20 50")
 fi
 results=$tmp/results.jsonl
+# Others' work on the same machine moves tails a lot: the report says how busy it was.
+machine_load() {
+  echo "load average $(cut -d' ' -f1-3 /proc/loadavg), $(ps -eo comm= | grep -cE '^(cc1plus|ld|ninja|ctest)$') compiler, linker, ninja or ctest processes running"
+}
+load_at_start=$(machine_load)
 : >"$results"
 notes=()
 
@@ -178,11 +183,41 @@ EOF
   pids+=("$nginx_pid")
   wait_for_http "$nginx_chat_port"
 fi
+# An LLM gateway users would otherwise pick: Portkey's open-source gateway, pinned in
+# bench/gateway/package-lock.json, installed here (full runs only), headless, on loopback,
+# pointed at the same upstreams by its x-portkey-* request headers.
+have_gateway=0
+if [ "$smoke" = 0 ] && command -v node >/dev/null && command -v npm >/dev/null &&
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; then
+  gateway_dir=$root/bench/gateway
+  if [ -d "$gateway_dir/node_modules" ] && [ ! "$gateway_dir/package-lock.json" -nt "$gateway_dir/node_modules" ] ||
+    (cd "$gateway_dir" && npm ci --ignore-scripts --no-audit --no-fund >"$tmp/gateway-install.log" 2>&1 &&
+      touch node_modules); then
+    gateway_port=$(free_port)
+    NODE_ENV=production "${pin_proxy[@]}" node --import "$gateway_dir/loopback.mjs" \
+      "$gateway_dir/node_modules/@portkey-ai/gateway/build/start-server.js" --headless \
+      --port="$gateway_port" >"$tmp/gateway.out" 2>&1 &
+    gateway_pid=$!
+    pids+=("$gateway_pid")
+    if wait_for_http "$gateway_port"; then
+      have_gateway=1
+    else
+      notes+=("the gateway did not start, so it was skipped: $(tail -1 "$tmp/gateway.out")")
+    fi
+  else
+    notes+=("the gateway in bench/gateway could not be installed with npm ci, so it was skipped: $(tail -1 "$tmp/gateway-install.log")")
+  fi
+elif [ "$smoke" = 0 ]; then
+  notes+=("Node.js 20+ with npm is not installed: the gateway comparison was skipped.")
+fi
 start_tokentap tokentap
 idle_rss=$(rss_kib "$tokentap_pid")
 record memory tokentap "{\"idle_rss_kib\":$idle_rss}"
 if [ "$have_nginx" = 1 ]; then
   record memory nginx "{\"idle_rss_kib\":$(rss_kib "$nginx_pid")}"
+fi
+if [ "$have_gateway" = 1 ]; then
+  record memory portkey "{\"idle_rss_kib\":$(rss_kib "$gateway_pid")}"
 fi
 
 # Targets: name, chat port, chat path, stream port, stream path, pid (for CPU and RSS).
@@ -199,6 +234,23 @@ if [ "$have_nginx" = 1 ]; then
   pid_of[nginx]=$nginx_pid
 fi
 targets+=(tokentap)
+if [ "$have_gateway" = 1 ]; then
+  targets+=(portkey)
+  chat_port_of[portkey]=$gateway_port
+  pid_of[portkey]=$gateway_pid
+fi
+
+# Request headers a target needs: the gateway is told which provider and host to call.
+target_headers() {
+  if [ "$1" = portkey ]; then
+    printf '%s\n' "x-portkey-provider: openai" "x-portkey-custom-host: http://127.0.0.1:$chat_port/v1"
+  fi
+}
+header_args() {
+  local h
+  header_args_out=()
+  while IFS= read -r h; do [ -n "$h" ] && header_args_out+=(--header="$h"); done < <(target_headers "$1")
+}
 
 proc_args() {
   local pid=${pid_of[$1]:-}
@@ -218,17 +270,21 @@ run_load() {
 # --- workload 1: small non-streaming chat -------------------------------------------------------
 echo "bench: workload 1 (chat, ~1 KiB), ${dur}s per run" >&2
 for t in "${targets[@]}"; do
-  run_load chat-c1 "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" --duration="$dur" --warmup="$warm"
+  header_args "$t"
+  hdr=("${header_args_out[@]}")
+  run_load chat-c1 "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" "${hdr[@]}" --duration="$dur" --warmup="$warm"
   # The same with the proxy moved onto the load's CPU: no cross-CPU wake-ups on the path, which
   # on a VM cost tens of µs each and dominate the pinned figure at concurrency 1.
   pid=${pid_of[$t]:-}
   [ -n "$pid" ] && taskset -a -p -c "$load_cpu" "$pid" >/dev/null
-  run_load chat-c1-samecpu "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" --duration="$dur" \
-    --warmup="$warm"
+  run_load chat-c1-samecpu "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" "${hdr[@]}" \
+    --duration="$dur" --warmup="$warm"
   [ -n "$pid" ] && taskset -a -p -c "$proxy_cpu" "$pid" >/dev/null
   for r in "${rates[@]}"; do
-    run_load "chat-rate-$r" "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" --rate="$r" \
-      --connections=64 --duration="$dur" --warmup="$warm"
+    # The gateway serves a few hundred requests per second: higher rates only build a queue.
+    [ "$t" = portkey ] && [ "$r" -gt 200 ] && continue
+    run_load "chat-rate-$r" "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" "${hdr[@]}" \
+      --rate="$r" --connections=64 --duration="$dur" --warmup="$warm"
   done
 done
 if command -v wrk >/dev/null; then
@@ -240,9 +296,13 @@ wrk.headers["x-agent-id"] = "bench"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"$(printf 'Summarise the incident timeline and list follow-ups. %.0s' $(seq 16))"}],"max_tokens":256}'
 EOF
   for t in "${targets[@]}"; do
+    cp "$tmp/post.lua" "$tmp/post-$t.lua"
+    target_headers "$t" | while IFS= read -r h; do
+      printf 'wrk.headers["%s"] = "%s"\n' "${h%%: *}" "${h#*: }" >>"$tmp/post-$t.lua"
+    done
     pid=${pid_of[$t]:-}
     cpu0=0; [ -n "$pid" ] && cpu0=$(cpu_ns "$pid")
-    "${pin_load[@]}" wrk -t1 -c64 -d"${wrk_dur}s" -s "$tmp/post.lua" \
+    "${pin_load[@]}" wrk -t1 -c64 -d"${wrk_dur}s" -s "$tmp/post-$t.lua" \
       "http://127.0.0.1:${chat_port_of[$t]}/v1/chat/completions" >"$tmp/wrk-$t.txt"
     cpu1=0; [ -n "$pid" ] && cpu1=$(cpu_ns "$pid")
     reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk-$t.txt")
@@ -258,13 +318,19 @@ fi
 # --- workload 3: large requests -----------------------------------------------------------------
 echo "bench: workload 3 (256 KiB requests)" >&2
 for t in "${targets[@]}"; do
-  run_load large-c1 "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" --body-bytes=262144 \
+  header_args "$t"
+  run_load large-c1 "$t" chat --target="127.0.0.1:${chat_port_of[$t]}" "${header_args_out[@]}" \
+    --body-bytes=262144 \
     --duration="$dur" --warmup="$warm"
 done
 
 # --- workload 2: streaming ----------------------------------------------------------------------
 echo "bench: workload 2 (streaming)" >&2
+if [ "$have_gateway" = 1 ]; then
+  notes+=("The gateway (@portkey-ai/gateway 1.15.2 on Node $(node --version)) fails every streaming request with 500 {\"status\":\"failure\",\"message\":\"Something went wrong\"} (its log: TypeError: immutable, from Headers.append on the upstream's response), so it has no streaming or open-stream rows (bench/README.md).")
+fi
 for t in "${targets[@]}"; do
+  [ "$t" = portkey ] && continue
   target=(--target="127.0.0.1:${sse_port_of[$t]}" --path="${sse_path_of[$t]}")
   for shape in "${shapes[@]}"; do
     read -r name streams events interval <<<"$shape"
@@ -314,7 +380,7 @@ pid_of[tokentap]=$tokentap_pid
 sse_port_of[tokentap]=$tokentap_port
 record memory tokentap-fresh "{\"idle_rss_kib\":$(rss_kib "$tokentap_pid")}"
 for t in "${targets[@]}"; do
-  [ "$t" = direct ] && continue
+  [ "$t" = direct ] || [ "$t" = portkey ] && continue
   for n in "${hold_counts[@]}"; do
     run_load "hold-$n" "$t" stream --target="127.0.0.1:${sse_port_of[$t]}" \
       --path="${sse_path_of[$t]}" --streams="$n" --events=1000 --interval-ms=1000 --hold
@@ -330,6 +396,7 @@ else
 fi
 report_args=(--results "$results" --machine "$machine" --commit "$commit" --chat-upstream "$chat_upstream"
   --build "$(grep -o 'CMAKE_BUILD_TYPE:STRING=.*' "$bin_dir/CMakeCache.txt" | cut -d= -f2)")
+notes+=("Machine load (other builds and tests share this machine): at the start ${load_at_start}; at the end $(machine_load).")
 for n in "${notes[@]}"; do report_args+=(--note "$n"); done
 if [ "$smoke" = 1 ]; then
   python3 bench/report.py "${report_args[@]}" --check

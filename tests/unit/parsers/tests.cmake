@@ -6,6 +6,7 @@ tokentap_unit_test(test_parsers
           ${CMAKE_CURRENT_LIST_DIR}/endpoint_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/golden_support.cc
           ${CMAKE_CURRENT_LIST_DIR}/golden_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/json_parse_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/json_splitter_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/llm_parser_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/sse_test.cc

@@ -1,0 +1,187 @@
+// json_util::parse has its own reader (for speed) that must build exactly the DOM
+// nlohmann::json::parse builds and reject exactly what it rejects, plus the nesting limit. Checked
+// here differentially: hand-picked edge cases, every golden recording (whole bodies and each
+// SSE data line), and deterministic random mutations of all of them.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "parsers/json_util.h"
+
+namespace tokentap::test {
+namespace {
+
+using Json = nlohmann::json;
+
+// nlohmann's own parse with the nesting limit json_util::parse documents.
+Json reference(std::string_view text) {
+  size_t depth = 0;
+  size_t max_depth = 0;
+  bool in_string = false;
+  bool escape = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escape) {
+        escape = false;
+      } else if (c == '\\') {
+        escape = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  if (max_depth > 256) return Json(Json::value_t::discarded);
+  return Json::parse(text, nullptr, false);
+}
+
+// Equal values of equal types (nlohmann's operator== calls 1 and 1u and 1.0 equal).
+bool same(const Json& a, const Json& b) {
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case Json::value_t::object: {
+      if (a.size() != b.size()) return false;
+      auto i = a.begin();
+      auto j = b.begin();
+      for (; i != a.end(); ++i, ++j) {
+        if (i.key() != j.key() || !same(*i, *j)) return false;
+      }
+      return true;
+    }
+    case Json::value_t::array:
+      if (a.size() != b.size()) return false;
+      for (size_t k = 0; k < a.size(); ++k) {
+        if (!same(a[k], b[k])) return false;
+      }
+      return true;
+    case Json::value_t::number_float: {
+      const double x = a.get<double>();
+      const double y = b.get<double>();
+      return std::memcmp(&x, &y, sizeof x) == 0 || (std::isnan(x) && std::isnan(y));
+    }
+    case Json::value_t::discarded:
+      return true;
+    default:
+      return a == b;
+  }
+}
+
+void check(std::string_view text) {
+  const Json expected = reference(text);
+  const Json actual = json_util::parse(text);
+  INFO("input (" << text.size() << " bytes): " << std::string(text.substr(0, 300)));
+  INFO("expected: " << (expected.is_discarded() ? "discarded" : expected.dump()));
+  INFO("actual: " << (actual.is_discarded() ? "discarded" : actual.dump()));
+  REQUIRE(same(expected, actual));
+}
+
+std::vector<std::string> golden_texts() {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(TOKENTAP_GOLDEN_DIR)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string body = text.str();
+    out.push_back(body);
+    std::istringstream lines(body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("data:", 0) == 0) out.push_back(line.substr(5));
+    }
+  }
+  return out;
+}
+
+TEST_CASE("json_util::parse agrees with nlohmann on edge cases", "[json_util]") {
+  const char* cases[] = {
+      "", " ", "null", "true", "false", "nul", "truex", "[true false]", "0", "-0", "-", "01",
+      "1.", "1.5", "-1.5e3", "1e", "1e+", "1E-2", "1.0", ".5", "+1", "0x10", "1e400", "-1e400",
+      "1e-400", "4e-320", "9223372036854775807", "9223372036854775808",
+      "-9223372036854775808", "-9223372036854775809", "18446744073709551615",
+      "18446744073709551616", "123456789012345678901234567890", "0.1", "3.141592653589793238462",
+      "\"\"", "\"a\"", "\"\\u0000\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"",
+      "\"\\ud83d\\u0041\"", "\"\\uD83D\\uDE00\"", "\"\\u00e9\\u20AC\"", "\"\\x\"", "\"\\u12\"",
+      "\"\\u12G4\"", "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"", "\"tab\there\"", "\"\x7f\"",
+      "\"\xc3\xa9\"", "\"\xc3\"", "\"\xc0\x80\"", "\"\xe0\x80\x80\"", "\"\xed\xa0\x80\"",
+      "\"\xf4\x90\x80\x80\"", "\"\xf0\x9f\x98\x80\"", "\"\xff\"", "\"unterminated",
+      "\xEF\xBB\xBF{}", "\xEF\xBB{}", " \xEF\xBB\xBF{}", "{}", "[]", "{ }", "[ ]", "{\"a\":1,}",
+      "[1,]", "[,1]", "{\"a\" 1}", "{a:1}", "{\"a\":1 \"b\":2}", "{\"a\":1,\"a\":2}",
+      "{\"b\":1,\"a\":{\"c\":[1,2,{\"d\":null}]}}", "[1,[2,[3]]]", "[1] x", "[1]\n\t\r ",
+      "\n[1]", "{\"a\":[}", "[\"a\\\"b\"]", "[\"\\u0041\\u0042\"]", "{\"\\u0000\":0}",
+      "{\"x\":-0.0}", "[-0, 0, -1, 1, 1.0, 1e0]", "\"a\0b\"",
+  };
+  for (const char* c : cases) check(c);
+  check(std::string_view("[\"a\0b\"]", 7));
+  check(std::string_view("[1]\0", 4));
+  check(std::string_view("[1] \0garbage", 12));
+  check(std::string_view("1\0", 2));
+  check(std::string_view("[1,\0]", 5));
+  check(std::string_view("\0", 1));
+}
+
+TEST_CASE("json_util::parse keeps the nesting limit", "[json_util]") {
+  for (size_t depth : {255, 256, 257, 300}) {
+    check(std::string(depth, '[') + std::string(depth, ']'));
+    std::string objects;
+    for (size_t i = 0; i < depth; ++i) objects += "{\"k\":";
+    objects += "1" + std::string(depth, '}');
+    check(objects);
+  }
+  CHECK_FALSE(json_util::parse(std::string(256, '[') + std::string(256, ']')).is_discarded());
+  CHECK(json_util::parse(std::string(257, '[') + std::string(257, ']')).is_discarded());
+}
+
+TEST_CASE("json_util::parse agrees with nlohmann on golden recordings and their mutations",
+          "[json_util]") {
+  const std::vector<std::string> texts = golden_texts();
+  REQUIRE(texts.size() > 100);
+  for (const std::string& text : texts) check(text);
+
+  // Mutations that keep most of the structure: flip, insert or delete a byte, cut the text.
+  std::mt19937_64 rng(20261122);
+  const std::string interesting = "{}[]\",:\\u0123456789.eE+-tfn \x80\xbf\xc3\xed\xf0\x01";
+  for (int round = 0; round < 100; ++round) {
+    for (const std::string& original : texts) {
+      if (original.empty() || original.size() > 64 * 1024) continue;
+      std::string text = original;
+      const int edits = 1 + static_cast<int>(rng() % 3);
+      for (int e = 0; e < edits && !text.empty(); ++e) {
+        const size_t at = rng() % text.size();
+        const char c = interesting[rng() % interesting.size()];
+        switch (rng() % 4) {
+          case 0: text[at] = c; break;
+          case 1: text.insert(text.begin() + static_cast<long>(at), c); break;
+          case 2: text.erase(at, 1); break;
+          default: text.resize(at); break;
+        }
+      }
+      check(text);
+    }
+  }
+}
+
+TEST_CASE("json_util::parse agrees with nlohmann on short random texts", "[json_util]") {
+  // Short strings over JSON's own alphabet reach the grammar's corners faster than mutations.
+  std::mt19937_64 rng(7);
+  const std::string alphabet = "{}[]\",:\\u0D8E9-.eE+ tfnrl\x80\xc3\xa9\xed\xa0\xf4\x8f\x01";
+  for (int i = 0; i < 200000; ++i) {
+    std::string text(1 + rng() % 10, ' ');
+    for (char& c : text) c = alphabet[rng() % alphabet.size()];
+    check(text);
+  }
+}
+
+}  // namespace
+}  // namespace tokentap::test
