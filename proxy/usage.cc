@@ -72,13 +72,13 @@ void UsageStore::Cell::add(const Cell& other) {
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] += other.tokens[i];
   nano_usd += other.nano_usd;
   unpriced += other.unpriced;
-  for (const auto& [type, count] : other.errors) {
+  for (const auto& error : other.errors) {
     auto it = std::find_if(errors.begin(), errors.end(),
-                           [&](const auto& e) { return e.first == type; });
+                           [&](const auto& e) { return e.first == error.first; });
     if (it == errors.end()) {
-      errors.emplace_back(type, count);
+      errors.push_back(error);
     } else {
-      it->second += count;
+      it->second += error.second;
     }
   }
   latency.merge(other.latency);
