@@ -61,6 +61,12 @@ bool is_hostname(std::string_view s) {
 
 bool is_ipv6_literal(std::string_view s) {
   if (s.empty() || s.size() >= INET6_ADDRSTRLEN) return false;
+  // inet_pton stops at a NUL: "fe80::\0\0001" must not pass as "fe80::" (found by fuzzing).
+  for (char c : s) {
+    if (!is_digit(c) && !(c >= 'a' && c <= 'f') && !(c >= 'A' && c <= 'F') && c != ':' && c != '.') {
+      return false;
+    }
+  }
   std::string text(s);
   in6_addr addr{};
   return inet_pton(AF_INET6, text.c_str(), &addr) == 1;
@@ -159,8 +165,13 @@ std::string redact_url(std::string_view s) {
   return out;
 }
 
-std::string quote(std::string_view s) {
+std::string quote(std::string_view raw) {
   constexpr size_t kMaxShown = 80;
+  // Whatever is echoed may hold an upstream URL, even a mistyped one ("upstream:https://u:p@h"
+  // as one scalar, or as an unknown key): never echo its credentials (found by fuzzing).
+  const std::string redacted =
+      raw.find("://") != std::string_view::npos ? redact_url(raw) : std::string();
+  const std::string_view s = redacted.empty() ? raw : std::string_view(redacted);
   std::string out = "\"";
   for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
@@ -329,7 +340,7 @@ void parse_upstream(Context& ctx, const Value& v, Route& route) {
   if (!v.node.IsScalar() || v.node.Scalar().empty()) fail(ctx, v, "an upstream URL");
   const std::string& text = v.node.Scalar();
   UrlParse parsed = parse_url(text);
-  if (!parsed.url) fail(ctx, v.line, v.path, parsed.expected, quote(redact_url(text)));
+  if (!parsed.url) fail(ctx, v.line, v.path, parsed.expected, quote(text));
   route.upstream = std::move(*parsed.url);
   route.upstream_text = text;
 }
@@ -409,7 +420,7 @@ void parse_routes(Context& ctx, const Value& v, Config& config) {
     }
     if (!route.upstream.tls && ctx.lines.contains(item.path + ".tls")) {
       fail(ctx, ctx.lines[item.path + ".tls"], item.path + ".tls", "an https:// upstream",
-           quote(redact_url(route.upstream_text)));
+           quote(route.upstream_text));
     }
     if (route.name.empty()) {
       route.name = route.path_contains.empty() ? route.prefix : route.prefix + "+contains";

@@ -148,7 +148,11 @@ void LlmParser::end_response_headers() {
 
 FeedResult LlmParser::feed(std::string_view chunk) {
   FeedResult result;
-  if (finished_ || broken_ || framing_ == Framing::none || chunk.empty()) return result;
+  if (finished_ || framing_ == Framing::none || chunk.empty()) return result;
+  if (broken_) {
+    if (awaiting_decode_check_) drain_decoder(chunk);
+    return result;
+  }
   const uint32_t content_before = facts_.content_events;
   content_in_feed_ = false;
   saw_body_ = true;
@@ -163,13 +167,10 @@ FeedResult LlmParser::feed(std::string_view chunk) {
           const auto errors_before = facts_.parse_errors;
           consume(decoded);
           if (!broken_) continue;
-          // Bytes decoded just before corrupt compressed data are often garbage themselves:
-          // when the decoder fails next, the corruption is the error to report, once.
-          std::string_view rest = chunk;
-          if (decoder_->next(rest, decoded) == ContentDecoder::Status::error) {
-            facts_.parse_errors = errors_before;
-            count_parse_error(ParseErrorKind::decode_error);
-          }
+          // Bytes decoded just before corrupt compressed data are often garbage themselves.
+          errors_at_break_ = errors_before;
+          awaiting_decode_check_ = true;
+          drain_decoder(chunk);
           break;
         }
         if (s == ContentDecoder::Status::error) {
@@ -186,6 +187,21 @@ FeedResult LlmParser::feed(std::string_view chunk) {
   result.content = content_in_feed_;
   result.first_content = content_in_feed_ && content_before == 0;
   return result;
+}
+
+void LlmParser::drain_decoder(std::string_view chunk) {
+  std::string_view ignored;
+  for (;;) {
+    const ContentDecoder::Status s = decoder_->next(chunk, ignored);
+    if (s == ContentDecoder::Status::output) continue;
+    if (s == ContentDecoder::Status::error) {
+      facts_.parse_errors = errors_at_break_;
+      count_parse_error(ParseErrorKind::decode_error);
+      awaiting_decode_check_ = false;
+    }
+    // need_input, or end: bytes after the end, in a later chunk, are still an error.
+    return;
+  }
 }
 
 void LlmParser::consume(std::string_view bytes) {

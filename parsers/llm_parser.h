@@ -140,6 +140,12 @@ class LlmParser {
   std::optional<SseDecoder> sse_;
   std::optional<JsonSplitter> splitter_;
   bool broken_ = false;  // unrecoverable framing or decoding error: ignore further bytes
+  // Broken by what a content decoder produced: keep decoding (without parsing) until the end,
+  // because corrupt compressed data, if that is what it was, is the error to report. Where the
+  // decoded garbage first fails to parse depends on how the body was split; this does not.
+  bool awaiting_decode_check_ = false;
+  std::array<uint32_t, kParseErrorKindCount> errors_at_break_{};
+  void drain_decoder(std::string_view chunk);
   bool saw_body_ = false;
   bool finished_ = false;
   bool content_in_feed_ = false;

@@ -1,11 +1,25 @@
 #include "parsers/stream_options.h"
 
+#include <nlohmann/json.hpp>
+
 #include "parsers/json_splitter.h"
 
 namespace tokentap {
 namespace {
 
 constexpr std::string_view kUsageOption = R"("stream_options":{"include_usage":true})";
+
+// A member name as the provider reads it: escapes such as "stream\u005foptions" decoded. Null
+// when the escapes are not valid JSON.
+std::optional<std::string> decoded_key(std::string_view raw) {
+  if (raw.find('\\') == std::string_view::npos) return std::string(raw);
+  std::string quoted;
+  quoted.reserve(raw.size() + 2);
+  quoted.append(1, '"').append(raw).append(1, '"');
+  const nlohmann::json j = nlohmann::json::parse(quoted, nullptr, false);
+  if (!j.is_string()) return std::nullopt;
+  return j.get<std::string>();
+}
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 std::string_view trim_json_space(std::string_view s) {
@@ -60,20 +74,24 @@ void strip_null_usage(std::string& event, std::string_view data) {
 std::optional<std::string> add_stream_usage_option(std::string_view body) {
   bool stream = false;
   bool has_options = false;
-  bool escaped_key = false;
+  bool bad_key = false;
   size_t insert_at = std::string_view::npos;
-  const bool ok = for_each_member(body, [&](std::string_view key, std::string_view value) {
-    // A key spelled with escapes (e.g. "stream\u005foptions") might name stream_options:
-    // never risk sending two of them; forward such a body as it is.
-    if (key.find('\\') != std::string_view::npos) escaped_key = true;
-    if (key == "stream") {
+  const bool ok = for_each_member(body, [&](std::string_view raw_key, std::string_view value) {
+    // A key spelled with escapes ("stream\u005foptions") is the name it decodes to: never send
+    // two stream_options. Escapes that do not decode: forward the body as it is.
+    const std::optional<std::string> key = decoded_key(raw_key);
+    if (!key) {
+      bad_key = true;
+      return;
+    }
+    if (*key == "stream") {
       stream = value == "true";
-    } else if (key == "stream_options") {
+    } else if (*key == "stream_options") {
       has_options = true;
     }
     insert_at = static_cast<size_t>(value.data() - body.data()) + value.size();
   });
-  if (!ok || !stream || has_options || escaped_key) return std::nullopt;
+  if (!ok || !stream || has_options || bad_key) return std::nullopt;
   std::string out;
   out.reserve(body.size() + kUsageOption.size() + 1);
   out.append(body.substr(0, insert_at));

@@ -73,6 +73,9 @@ Decoded decode(ContentEncoding encoding, size_t max_output,
       }
       if (s == ContentDecoder::Status::need_input) {
         FUZZ_CHECK(chunk.empty(), "need_input with input left");
+        // Bytes taken after a gzip member's end began the next member: no longer at an end
+        // (fed whole, the same bytes never showed the end at all).
+        if (before > 0) d.ended = false;
         break;
       }
       if (s == ContentDecoder::Status::end) {

@@ -376,6 +376,18 @@ TEST_CASE("bad upstreams and providers are errors, and credentials are not echoe
         "openai_compatible, auto, got \"claude\"");
   CHECK(error_of("routes:\n  - upstream: http://x\n    tls:\n      verify: false\n") ==
         "t.yaml:3: routes[0].tls: expected an https:// upstream, got \"http://x\"");
+  // A mistyped route (no space after the colon) is one scalar, or an unknown key: still no
+  // credentials in the message (found by fuzzing).
+  for (const std::string& yaml : {std::string("routes:\n  - upstream:https://u:sk-secret@h\n"),
+                                   std::string("routes:\n  - upstream:https://u:sk-secret@h: 1\n"),
+                                   std::string("upstream: https://u:sk-secret@h x\n")}) {
+    const std::string error = error_of(yaml);
+    CHECK(error.find("sk-secret") == std::string::npos);
+    CHECK((error.find("<redacted>") != std::string::npos || yaml.starts_with("upstream")));
+  }
+  // inet_pton stops at a NUL; the host must not.
+  CHECK(upstream_error(std::string("http://[fe80::\0\0\0001]/", 23)).starts_with(
+      "t.yaml:3: routes[0].upstream: expected a valid IPv6 address inside [ ]"));
 }
 
 TEST_CASE("route lists are validated", "[config][errors]") {

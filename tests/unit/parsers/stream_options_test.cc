@@ -170,11 +170,16 @@ TEST_CASE("metering still gets usage from the unfiltered copy", "[stream_options
 }  // namespace tokentap
 
 namespace tokentap {
-TEST_CASE("stream_options: a body with an escaped key is forwarded as it is", "[stream_options]") {
+TEST_CASE("stream_options: escaped keys are read as the provider reads them", "[stream_options]") {
   // "stream\u005foptions" is stream_options: adding another would send the key twice.
   CHECK_FALSE(add_stream_usage_option(
                   R"({"stream":true,"stream\u005foptions":{"include_usage":false}})")
                   .has_value());
-  CHECK_FALSE(add_stream_usage_option(R"({"str\u0065am":true,"model":"m"})").has_value());
+  // Escapes are decoded as the provider decodes them: "str\u0065am" is stream.
+  CHECK(add_stream_usage_option(R"({"str\u0065am":true,"model":"m"})") ==
+        R"({"str\u0065am":true,"model":"m","stream_options":{"include_usage":true}})");
+  CHECK(add_stream_usage_option(R"({"stream":true,"m\u0000x":1})").has_value());
+  // Escapes that do not decode: leave the body alone.
+  CHECK_FALSE(add_stream_usage_option(R"({"stream":true,"bad\uZZZZ":1})").has_value());
 }
 }  // namespace tokentap
