@@ -196,7 +196,11 @@ void DownstreamConnection::parse(const char* data, size_t len) {
   if (err == HPE_OK) return;
   if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
     const char* pos = llhttp_get_error_pos(&parser_);
-    if (pos != nullptr && pos < data + len) pipelined_.append(pos, static_cast<size_t>(data + len - pos));
+    // After an Upgrade, llhttp's error position may point into an earlier buffer (found by
+    // fuzzing): only a position inside this one marks where the next request starts.
+    if (pos != nullptr && pos >= data && pos < data + len) {
+      pipelined_.append(pos, static_cast<size_t>(data + len - pos));
+    }
     if (err == HPE_PAUSED_UPGRADE && active_) active_->client_keep_alive = false;
     if (pipelined_.size() > kMaxPipelinedBytes) pause_reading();
     return;

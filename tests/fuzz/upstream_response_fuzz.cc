@@ -159,7 +159,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
 
   if (finals.empty()) return 0;  // cut short: visible to the client as an incomplete response
   const HttpMessage& got = finals[0];
-  if (answer == nullptr || !answer->complete) {
+  // A status outside 100-599 is not HTTP (RFC 9110 §15): the proxy answers 502 instead.
+  if (answer == nullptr || !answer->complete || answer->status > 599) {
     FUZZ_CHECK(is_proxy_error(got, head),
                "the upstream's response was incomplete or malformed but the client got a "
                "complete one that is not a proxy error" +
