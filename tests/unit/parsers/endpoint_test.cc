@@ -170,9 +170,9 @@ TEST_CASE("provider errors map to error_type values", "[errors]") {
 TEST_CASE("strings kept from providers are cleaned", "[errors]") {
   using json_util::clean_label;
   using json_util::clean_message;
-  CHECK(clean_message("Incorrect API key provided: sk-proj-abc123def456. See docs.") ==
+  CHECK(clean_message("Incorrect API key provided: sk-proj-CANARY123. See docs.") ==
         "Incorrect API key provided: [REDACTED]. See docs.");
-  CHECK(clean_message("key AIzaSyA1234567890abcdefghijklmnop is invalid") ==
+  CHECK(clean_message("key AIzaSyCANARY0123456789canary is invalid") ==
         "key [REDACTED] is invalid");
   CHECK(clean_message("got header Authorization: Bearer abcdefghijkl.mnop") ==
         "got header Authorization: [REDACTED]");

@@ -263,8 +263,8 @@ TEST_CASE("diag writes one JSON object per line to stderr", "[access_log]") {
     diag(LogLevel::debug, "hidden");
     diag(LogLevel::info, "listening \"admin\"\nnow",
          {{"address", "127.0.0.1:9901"}, {"msg", "dup"}});
-    diag(LogLevel::error, "upstream rejected sk-abcdefghijklmnopqrstuvwxyz0123",
-         {{"detail", "key AIzaSyA-1234567890abcdefghijklmnopqrstu"}});
+    diag(LogLevel::error, "upstream rejected sk-CANARY-not-a-real-key-0123456789",
+         {{"detail", "key AIzaSyCANARY_notAkey_0123456789_canary"}});
     init_diag_log(LogLevel::error);
     diag(LogLevel::warn, "hidden too");
     flush_diag_log();

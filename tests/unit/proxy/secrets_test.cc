@@ -5,7 +5,7 @@
 namespace tokentap {
 namespace {
 
-constexpr const char* kGeminiKey = "AIzaSyA-1234567890abcdefghijklmnopqrstu";
+constexpr const char* kGeminiKey = "AIzaSyCANARY_notAkey_0123456789_canary";
 
 TEST_CASE("is_secret_header knows credential headers in any case", "[secrets]") {
   for (const char* name : {"authorization", "Authorization", "PROXY-AUTHORIZATION", "x-api-key",
@@ -72,7 +72,7 @@ TEST_CASE("extract_api_key decodes the key query parameter", "[secrets]") {
 TEST_CASE("key_id is the first 8 hex digits of SHA-256", "[secrets]") {
   CHECK(key_id("abc") == "ba7816bf");
   CHECK(key_id("sk-test-123") == "e0dbaa0c");
-  CHECK(key_id(kGeminiKey) == "af5111ca");
+  CHECK(key_id(kGeminiKey) == "1e3e0e33");
   CHECK(key_id("") == "");
 }
 
@@ -105,9 +105,9 @@ TEST_CASE("scrub replaces known secrets, longest first", "[secrets]") {
 }
 
 TEST_CASE("scrub catches provider key patterns without being told", "[secrets]") {
-  CHECK(scrub("Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz012345.", {}) ==
+  CHECK(scrub("Incorrect API key provided: sk-proj-CANARY-not-a-real-key-0123456789.", {}) ==
         "Incorrect API key provided: REDACTED.");
-  CHECK(scrub("x-api-key sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAA_BBBB-cc invalid", {}) ==
+  CHECK(scrub("x-api-key sk-ant-api03-CANARY_not_a_real_key_0000-cc invalid", {}) ==
         "x-api-key REDACTED invalid");
   CHECK(scrub(std::string("key=") + kGeminiKey + "&alt=sse", {}) == "key=REDACTED&alt=sse");
   CHECK(scrub("Authorization: Bearer abcdefghijkl.mnop", {}) == "Authorization: Bearer REDACTED");
