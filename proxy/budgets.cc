@@ -85,10 +85,11 @@ BudgetTracker::BudgetTracker(const std::vector<Budget>& budgets, prometheus::Reg
   reconfigure(budgets);
 }
 
-void BudgetTracker::set_limit_gauges(const Tracked& t) {
-  for (auto [window, usd] : {std::pair<const char*, double>{"1h", t.budget.hourly_usd},
-                             std::pair<const char*, double>{"24h", t.budget.daily_usd}}) {
-    const prometheus::Labels labels{{"agent", t.label}, {"window", window}};
+void BudgetTracker::set_limit_gauges(const std::string& label, double hourly_usd,
+                                     double daily_usd) {
+  for (auto [window, usd] : {std::pair<const char*, double>{"1h", hourly_usd},
+                             std::pair<const char*, double>{"24h", daily_usd}}) {
+    const prometheus::Labels labels{{"agent", label}, {"window", window}};
     if (usd > 0) {
       limit_.Add(labels).Set(usd);
     } else if (limit_.Has(labels)) {
@@ -101,9 +102,7 @@ void BudgetTracker::remove_metrics(const Tracked& t) {
   spent_.Remove(t.spent_hour);
   spent_.Remove(t.spent_day);
   blocked_.Remove(t.blocked);
-  Tracked none = t;
-  none.budget.hourly_usd = none.budget.daily_usd = 0;
-  set_limit_gauges(none);
+  set_limit_gauges(t.label, 0, 0);
 }
 
 void BudgetTracker::reconfigure(const std::vector<Budget>& budgets) {
@@ -124,7 +123,7 @@ void BudgetTracker::reconfigure(const std::vector<Budget>& budgets) {
     t.spent_hour = &spent_.Add({{"agent", t.label}, {"window", "1h"}});
     t.spent_day = &spent_.Add({{"agent", t.label}, {"window", "24h"}});
     t.blocked = &blocked_.Add({{"agent", t.label}});
-    set_limit_gauges(t);
+    set_limit_gauges(t.label, b.hourly_usd, b.daily_usd);
     next.push_back(std::move(t));
   }
   for (const Tracked& old : tracked_) {

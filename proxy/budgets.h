@@ -73,7 +73,8 @@ class BudgetTracker {
   // Why `t` is over its limits now, or "".
   std::string over(Tracked& t, int64_t minute);
   void publish(Tracked& t, int64_t minute);
-  void set_limit_gauges(const Tracked& t);
+  // Sets the limit gauges of `label`; a window without a limit (0) has no gauge.
+  void set_limit_gauges(const std::string& label, double hourly_usd, double daily_usd);
   void remove_metrics(const Tracked& t);
 
   MinuteClock clock_;

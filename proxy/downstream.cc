@@ -440,8 +440,7 @@ std::string DownstreamConnection::upstream_request_head() {
 
 void DownstreamConnection::start_upstream() {
   Active& a = *active_;
-  UpstreamTarget target = Worker::target_for(*a.runtime, *a.ctx.route);
-  UpstreamConnection* conn = worker_.pool().acquire(target);
+  UpstreamConnection* conn = worker_.pool().acquire(a.runtime->target_for(*a.ctx.route));
   a.ctx.reused_connection = conn->reused();
   worker_.metrics().upstream_connection(a.ctx.route->name, a.ctx.reused_connection).Increment();
   a.upstream = conn;

@@ -11,16 +11,23 @@ std::shared_ptr<const Runtime> make_runtime(Config config, uint64_t generation) 
   auto rt = std::make_shared<Runtime>();
   rt->generation = generation;
   for (const Route& route : config.routes) {
-    if (!route.upstream.tls) {
-      rt->route_tls.push_back(nullptr);
-      continue;
+    UpstreamTarget t;
+    t.host = route.upstream.host;
+    t.port = route.upstream.port;
+    t.route_name = route.name;
+    t.pool_key = (route.upstream.tls ? "https://" : "http://") + route.upstream.host + ":" +
+                 std::to_string(route.upstream.port);
+    if (route.upstream.tls) {
+      try {
+        t.tls = std::make_shared<TlsClientContext>(route.tls.verify, route.tls.ca_file);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("route " + route.name + ": " + e.what());
+      }
+      t.sni = route.tls.sni.empty() ? route.upstream.host : route.tls.sni;
+      t.pool_key += "|sni=" + t.sni + "|verify=" + (route.tls.verify ? "1" : "0") +
+                    "|ca=" + route.tls.ca_file;
     }
-    try {
-      rt->route_tls.push_back(
-          std::make_shared<TlsClientContext>(route.tls.verify, route.tls.ca_file));
-    } catch (const std::exception& e) {
-      throw std::runtime_error("route " + route.name + ": " + e.what());
-    }
+    rt->targets.push_back(std::move(t));
   }
   rt->prices = load_price_table(config.pricing);
   rt->config = std::make_shared<const Config>(std::move(config));

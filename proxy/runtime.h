@@ -13,15 +13,22 @@
 #include "config/config.h"
 #include "pricing/price_table.h"
 #include "proxy/tls.h"
+#include "proxy/upstream.h"
 
 namespace tokentap {
 
 struct Runtime {
   std::shared_ptr<const Config> config;
-  // One TLS context per route index (null for plain-http routes).
-  std::vector<std::shared_ptr<TlsClientContext>> route_tls;
+  // Per route index: where it connects, its TLS context (null for http) and pool key, built
+  // once here rather than per request.
+  std::vector<UpstreamTarget> targets;
   std::shared_ptr<const pricing::PriceTable> prices;
   uint64_t generation = 0;  // 1 for the configuration the process started with
+
+  // `route` belongs to `config`.
+  const UpstreamTarget& target_for(const Route& route) const {
+    return targets.at(static_cast<size_t>(&route - config->routes.data()));
+  }
 };
 
 // Builds every part, reading the price files and CA bundles the config names (call at start

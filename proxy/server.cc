@@ -292,7 +292,8 @@ void Server::reload(const char* trigger) {
       diag(LogLevel::warn, "config reload: these settings take effect only after a restart",
            {{"settings", names}});
     }
-    next = make_runtime(keep_restart_only(*running->config, std::move(loaded)), generation_ + 1);
+    next = make_runtime(keep_restart_only(*running->config, std::move(loaded)),
+                        running->generation + 1);
   } catch (const std::exception& e) {
     metrics_->config_reloads_error.Increment();
     metrics_->config_last_reload_successful.Set(0);
@@ -300,7 +301,6 @@ void Server::reload(const char* trigger) {
          {{"trigger", trigger}, {"error", e.what()}});
     return;
   }
-  generation_ = next->generation;
   shared_.runtime.publish(next);
   budgets_->reconfigure(next->config->budgets);
   sessions_->reconfigure(next->config->sessions);

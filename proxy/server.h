@@ -82,7 +82,6 @@ class Server {
   // symlinks, so a Kubernetes ConfigMap update (an atomic swap of the ..data link) is seen.
   std::vector<uv_fs_poll_t*> watches_;  // freed by their close callbacks
   std::vector<std::string> watched_paths_;
-  uint64_t generation_ = 1;
   std::atomic<int> workers_running_{0};
   std::atomic<bool> ready_{false};
   bool draining_ = false;

@@ -29,27 +29,32 @@ double round_seconds(double v) { return std::round(v * 1e4) / 1e4; }
 
 }  // namespace
 
+double SparseLatencyHistogram::bucket_middle(int bucket) {
+  return bucket == 0 ? 0.001 : 0.001 * std::exp2((bucket + 0.5) / kBucketsPerDoubling);
+}
+
+void SparseLatencyHistogram::add_to_bucket(uint8_t bucket, uint32_t count) {
+  auto it = std::lower_bound(buckets_.begin(), buckets_.end(), bucket,
+                             [](const auto& b, uint8_t v) { return b.first < v; });
+  if (it != buckets_.end() && it->first == bucket) {
+    it->second += count;
+  } else {
+    buckets_.insert(it, {bucket, count});
+  }
+  total_ += count;
+}
+
 void SparseLatencyHistogram::add(double seconds, uint32_t count) {
   int bucket = 0;
   if (seconds > 0.001) {
     bucket = static_cast<int>(std::floor(std::log2(seconds / 0.001) * kBucketsPerDoubling));
     bucket = std::clamp(bucket, 0, kBuckets - 1);
   }
-  auto it = std::lower_bound(buckets_.begin(), buckets_.end(), static_cast<uint8_t>(bucket),
-                             [](const auto& b, uint8_t v) { return b.first < v; });
-  if (it != buckets_.end() && it->first == bucket) {
-    it->second += count;
-  } else {
-    buckets_.insert(it, {static_cast<uint8_t>(bucket), count});
-  }
-  total_ += count;
+  add_to_bucket(static_cast<uint8_t>(bucket), count);
 }
 
 void SparseLatencyHistogram::merge(const SparseLatencyHistogram& other) {
-  for (const auto& [bucket, count] : other.buckets_) {
-    // The bucket's middle falls back into the same bucket.
-    add(0.001 * std::exp2((bucket + 0.5) / kBucketsPerDoubling), count);
-  }
+  for (const auto& [bucket, count] : other.buckets_) add_to_bucket(bucket, count);
 }
 
 double SparseLatencyHistogram::quantile(double q) const {
@@ -59,12 +64,9 @@ double SparseLatencyHistogram::quantile(double q) const {
   uint64_t seen = 0;
   for (const auto& [bucket, count] : buckets_) {
     seen += count;
-    if (seen >= rank) {
-      if (bucket == 0) return 0.001;
-      return 0.001 * std::exp2((bucket + 0.5) / kBucketsPerDoubling);
-    }
+    if (seen >= rank) return bucket_middle(bucket);
   }
-  return 0.001 * std::exp2((buckets_.back().first + 0.5) / kBucketsPerDoubling);
+  return bucket_middle(buckets_.back().first);
 }
 
 void UsageStore::Cell::add(const Cell& other) {

@@ -37,6 +37,8 @@ class SparseLatencyHistogram {
  private:
   static constexpr int kBucketsPerDoubling = 4;
   static constexpr int kBuckets = 4 * 26;
+  static double bucket_middle(int bucket);  // seconds
+  void add_to_bucket(uint8_t bucket, uint32_t count);
   std::vector<std::pair<uint8_t, uint32_t>> buckets_;  // (bucket, count), sorted by bucket
   uint64_t total_ = 0;
 };

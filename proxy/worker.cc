@@ -128,24 +128,4 @@ void Worker::track_upstream(UpstreamConnection* conn, bool open) {
   }
 }
 
-UpstreamTarget Worker::target_for(const Runtime& runtime, const Route& route) {
-  const Config& cfg = *runtime.config;
-  size_t index = static_cast<size_t>(&route - cfg.routes.data());
-  UpstreamTarget t;
-  t.host = route.upstream.host;
-  t.port = route.upstream.port;
-  t.route_name = route.name;
-  if (route.upstream.tls) {
-    t.tls = runtime.route_tls.at(index);
-    t.sni = route.tls.sni.empty() ? route.upstream.host : route.tls.sni;
-  }
-  t.pool_key = (route.upstream.tls ? "https://" : "http://") + route.upstream.host + ":" +
-               std::to_string(route.upstream.port);
-  if (t.tls) {
-    t.pool_key += "|sni=" + t.sni + "|verify=" + (route.tls.verify ? "1" : "0") +
-                  "|ca=" + route.tls.ca_file;
-  }
-  return t;
-}
-
 }  // namespace tokentap

@@ -79,8 +79,6 @@ class Worker {
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr size_t kReadBufferSize = 64 * 1024;
 
-  // `route` belongs to `runtime`'s config.
-  static UpstreamTarget target_for(const Runtime& runtime, const Route& route);
   void connection_closed(DownstreamConnection* conn);
   // Upstream connections report themselves so a forced stop can close them.
   void track_upstream(UpstreamConnection* conn, bool open);
