@@ -358,12 +358,37 @@ bool DownstreamConnection::prepare_request() {
     respond_error(ErrorType::no_route, "no route matches this path");
     return false;
   }
+  const std::string* content_type = find_header(a.headers, "content-type");
+  a.buffer_body = a.request_has_body && content_type && is_json_content_type(*content_type);
+  ctx.request_is_json = a.buffer_body;
+  ctx.upstream_path = redact_target(upstream_target(*ctx.route, a.target));
+  // From here on the observer sees the request whatever its outcome: a request refused below
+  // is metered like any other.
+  if (a.observer == nullptr && worker_.shared().observer_factory) {
+    a.observer = worker_.shared().observer_factory(worker_.index(), a.runtime);
+  }
+  if (a.observer) a.observer->on_request_headers(ctx, a.headers);
   if (a.has_content_length && a.content_length > config.limits.max_request_body) {
     respond_error(ErrorType::request_too_large,
                   "request body of " + std::to_string(a.content_length) +
                       " bytes exceeds limits.max_request_body");
     return false;
   }
+  // A buffered body is admitted once it has arrived, so that a refusal carries its model.
+  if (!a.buffer_body && !admit_request()) return false;
+
+  if (const std::string* expect = find_header(a.headers, "expect");
+      expect && iequals(*expect, "100-continue") && a.request_has_body && !a.http10) {
+    write_client("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  // Body reads are bounded in time by the idle timeout.
+  arm_timer(static_cast<uint64_t>(config.timeouts.idle.count()),
+            [](uv_timer_t* t) { self(t)->on_head_timeout(); });
+  return true;
+}
+
+bool DownstreamConnection::admit_request() {
+  RequestContext& ctx = active_->ctx;
   if (BudgetTracker* budgets = worker_.shared().budgets) {
     if (auto why = budgets->admit(ctx.agent)) {
       respond_error(ErrorType::budget_exceeded, *why);
@@ -376,22 +401,6 @@ bool DownstreamConnection::prepare_request() {
       return false;
     }
   }
-  const std::string* content_type = find_header(a.headers, "content-type");
-  a.buffer_body = a.request_has_body && content_type && is_json_content_type(*content_type);
-  ctx.request_is_json = a.buffer_body;
-  ctx.upstream_path = redact_target(upstream_target(*ctx.route, a.target));
-
-  if (const std::string* expect = find_header(a.headers, "expect");
-      expect && iequals(*expect, "100-continue") && a.request_has_body && !a.http10) {
-    write_client("HTTP/1.1 100 Continue\r\n\r\n");
-  }
-  if (a.observer == nullptr && worker_.shared().observer_factory) {
-    a.observer = worker_.shared().observer_factory(worker_.index(), a.runtime);
-  }
-  if (a.observer) a.observer->on_request_headers(ctx, a.headers);
-  // Body reads are bounded in time by the idle timeout.
-  arm_timer(static_cast<uint64_t>(config.timeouts.idle.count()),
-            [](uv_timer_t* t) { self(t)->on_head_timeout(); });
   return true;
 }
 
@@ -495,8 +504,9 @@ int DownstreamConnection::on_message_complete() {
   uv_timer_stop(&timer_);
   if (a.finished || a.response_started) return HPE_PAUSED;  // answered early (error)
   if (a.buffer_body) {
+    if (a.observer) a.observer->on_request_body(a.ctx, a.body);
+    if (!admit_request()) return HPE_PAUSED;
     if (a.observer) {
-      a.observer->on_request_body(a.ctx, a.body);
       if (auto replaced = a.observer->replace_request_body(a.ctx, a.body)) {
         a.body = std::move(*replaced);
         a.body_replaced = true;

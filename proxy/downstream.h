@@ -64,6 +64,9 @@ class DownstreamConnection final : public UpstreamHandler {
   bool count_head_bytes(size_t len);
   void begin_request();
   bool prepare_request();
+  // Budget and runaway-session admission, before any upstream contact: answers 429 and
+  // returns false when the request is refused.
+  bool admit_request();
   void start_upstream();
   std::string upstream_request_head();
   void send_request_body(std::string_view data);

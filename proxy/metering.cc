@@ -155,19 +155,71 @@ class MeteringObserver final : public RequestObserver {
     if (!parser_) return;
     if (inflight_) inflight_->Decrement();
     parser_->finish();
-    record(ctx, parser_->facts());
+    const LlmFacts& f = parser_->facts();
+    summarize(ctx, f);
+    record(ctx, f);
   }
 
  private:
-  void record(RequestContext& ctx, const LlmFacts& f) {
-    const std::string& model =
-        !f.requested_model.empty() ? f.requested_model
-                                   : (!f.response_model.empty() ? f.response_model : kUnknown);
-    std::string_view operation = operation_name(f.operation);
+  // Computes the request's billed facts once, into ctx.llm; every sink reads them from there.
+  void summarize(RequestContext& ctx, const LlmFacts& f) {
+    LlmSummary& s = ctx.llm;
+    s.metered = true;
+    s.provider = provider_name_;
+    s.operation = operation_name(f.operation);
+    s.model = !f.requested_model.empty()
+                  ? f.requested_model
+                  : (!f.response_model.empty() ? f.response_model : kUnknown);
+    s.response_model = f.response_model;
+    s.stream = f.stream;
+    s.provider_error_class = f.error_class;
+    s.provider_error = f.error;
+    if (f.stream && first_content_ != Clock::time_point{}) {
+      s.ttft_seconds = seconds_between(ctx.start, first_content_);
+    }
+
+    // Without final usage, a cut stream may still have reported its input side exactly
+    // (Anthropic's message_start); output counts seen so far are placeholders, not bills.
+    s.billed = f.usage;
+    if (!f.usage.present) s.billed.output = s.billed.reasoning = 0;
     int status = ctx.status;
-    std::string_view error_type =
-        metric_error_type(ctx.error, status, error_class_name(f.error_class));
-    std::string code = std::to_string(status);
+    if (f.usage.present) {
+      s.usage_source = "reported";
+    } else if (bills_tokens(f.operation) && status >= 200 && status < 300) {
+      s.usage_source = "missing";
+      if (ctx.error == ErrorType::client_cancelled) {
+        s.usage_missing_reason = "client_cancelled";
+      } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
+        s.usage_missing_reason = "upstream_error";
+      } else if (f.parse_error_count() > 0) {
+        s.usage_missing_reason = "parse_error";
+      } else {
+        s.usage_missing_reason = "not_reported";
+      }
+    } else {
+      s.usage_source = "none";
+    }
+
+    if (s.billed.input + s.billed.output == 0) return;
+    s.pricing_version = runtime_->prices->version();
+    const pricing::ModelPrice* price = price_for(f);
+    if (price == nullptr) {
+      s.unpriced = true;
+      return;
+    }
+    s.priced = true;
+    s.nano_usd = pricing::cost_nano_usd(pricing::billable_usage(s.billed), *price);
+    s.priced_as = price->name;
+  }
+
+  // Every metric and store from ctx.llm (the summary) and ctx.outcome(); f only for what the
+  // summary does not carry (tool calls, finish reason, parse errors, rate limits).
+  void record(RequestContext& ctx, const LlmFacts& f) {
+    const LlmSummary& s = ctx.llm;
+    const std::string& model = s.model;
+    std::string_view operation = s.operation;
+    std::string_view error_type = ctx.outcome().error_type;
+    std::string code = std::to_string(ctx.status);
     double duration = seconds_between(ctx.start, ctx.end);
 
     cache_.counter(m_.requests, {{"agent", agent_}, {"provider", provider_name_}, {"model", model},
@@ -176,28 +228,24 @@ class MeteringObserver final : public RequestObserver {
         .Increment();
     cache_.histogram(m_.duration,
                      {{"agent", agent_}, {"provider", provider_name_}, {"model", model},
-                      {"operation", operation}, {"stream", f.stream ? "true" : "false"}},
+                      {"operation", operation}, {"stream", s.stream ? "true" : "false"}},
                      kDurationBuckets)
         .Observe(duration);
 
-    bool streamed_content = f.stream && first_content_ != Clock::time_point{};
-    double ttft = streamed_content ? seconds_between(ctx.start, first_content_) : -1;
-    if (streamed_content) {
+    const TokenUsage& u = s.billed;
+    if (s.ttft_seconds >= 0) {
       cache_.histogram(m_.ttft, {{"agent", agent_}, {"provider", provider_name_}, {"model", model}},
                        kTtftBuckets)
-          .Observe(ttft);
-      if (f.usage.output > 1 && last_content_ > first_content_) {
+          .Observe(s.ttft_seconds);
+      if (u.output > 1 && last_content_ > first_content_) {
         cache_.histogram(m_.tpot,
                          {{"agent", agent_}, {"provider", provider_name_}, {"model", model}},
                          kTpotBuckets)
             .Observe(seconds_between(first_content_, last_content_) /
-                     static_cast<double>(f.usage.output - 1));
+                     static_cast<double>(u.output - 1));
       }
     }
 
-    // Without final usage, a cut stream may still have reported its input side exactly
-    // (Anthropic's message_start); output counts seen so far are placeholders, not bills.
-    const TokenUsage& u = f.usage;
     auto add = [&](const char* type, uint64_t n) {
       if (n == 0) return;
       cache_.counter(m_.tokens, {{"agent", agent_}, {"provider", provider_name_},
@@ -207,28 +255,12 @@ class MeteringObserver final : public RequestObserver {
     add("input", u.input);
     add("cache_read", u.cache_read);
     add("cache_write", u.cache_write);
-    if (u.present) {
-      add("output", u.output);
-      add("reasoning", u.reasoning);
-    }
-    std::string_view usage_source = "reported";
-    std::string_view missing_reason;
-    if (!u.present && bills_tokens(f.operation) && status >= 200 && status < 300) {
-      if (ctx.error == ErrorType::client_cancelled) {
-        missing_reason = "client_cancelled";
-      } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
-        missing_reason = "upstream_error";
-      } else if (f.parse_error_count() > 0) {
-        missing_reason = "parse_error";
-      } else {
-        missing_reason = "not_reported";
-      }
-      usage_source = "missing";
+    add("output", u.output);
+    add("reasoning", u.reasoning);
+    if (s.usage_source == "missing") {
       cache_.counter(m_.usage_missing, {{"agent", agent_}, {"provider", provider_name_},
-                                        {"model", model}, {"reason", missing_reason}})
+                                        {"model", model}, {"reason", s.usage_missing_reason}})
           .Increment();
-    } else if (!u.present) {
-      usage_source = "none";
     }
 
     for (const ToolCallCount& t : f.tool_calls) {
@@ -265,13 +297,21 @@ class MeteringObserver final : public RequestObserver {
             .Set(static_cast<double>(rl.limit));
       }
     }
-    record_otel(f, model, error_type, duration, ttft);
+    record_otel(f, s, error_type, duration);
     if (ctx.upstream_request_id.empty()) ctx.upstream_request_id = f.upstream_request_id;
-    log(ctx, f, model, usage_source, missing_reason, error_type, ttft);
-    int64_t nano = record_cost(ctx, f, model);
+    log(ctx, f);
+
+    if (s.priced) {
+      double usd = static_cast<double>(s.nano_usd) / static_cast<double>(pricing::kNanoPerUsd);
+      cache_.counter(m_.cost, {{"agent", agent_}, {"provider", provider_name_}, {"model", model}})
+          .Increment(usd);
+      cache_.histogram(m_.request_cost, {{"agent", agent_}}, kCostBuckets).Observe(usd);
+      if (m_.budgets() != nullptr) m_.budgets()->record(agent_, s.nano_usd);
+    } else if (s.unpriced) {
+      cache_.counter(m_.unpriced, {{"provider", provider_name_}, {"model", model}}).Increment();
+    }
     if (m_.sessions() != nullptr && !ctx.session.empty()) {
-      uint64_t tokens = u.input + (u.present ? u.output : 0);
-      m_.sessions()->record(ctx.session, tokens, nano);
+      m_.sessions()->record(ctx.session, u.input + u.output, s.nano_usd);
     }
     if (UsageStore* usage = m_.usage()) {
       // The same counts and capped label values as llm_tokens_total and llm_cost_usd_total.
@@ -281,15 +321,15 @@ class MeteringObserver final : public RequestObserver {
                                 .provider = provider_name_,
                                 .model = capped_model,
                                 .input = u.input,
-                                .output = u.present ? u.output : 0,
+                                .output = u.output,
                                 .cache_read = u.cache_read,
                                 .cache_write = u.cache_write,
-                                .reasoning = u.present ? u.reasoning : 0,
-                                .nano_usd = nano,
-                                .unpriced = unpriced_,
+                                .reasoning = u.reasoning,
+                                .nano_usd = s.nano_usd,
+                                .unpriced = s.unpriced,
                                 .error_type = error_type,
                                 .duration_seconds = duration,
-                                .ttft_seconds = ttft});
+                                .ttft_seconds = s.ttft_seconds});
     }
   }
 
@@ -309,48 +349,22 @@ class MeteringObserver final : public RequestObserver {
     return f.requested_model.empty() ? nullptr : prices.find(f.requested_model);
   }
 
-  // Returns the request's cost in nano-USD (0 when it has no usage or no price).
-  int64_t record_cost(RequestContext& ctx, const LlmFacts& f, const std::string& model) {
-    const TokenUsage& u = f.usage;
-    if (u.input + u.output == 0) return 0;
-    TokenUsage billed = u;
-    if (!u.present) billed.output = billed.reasoning = 0;  // as counted in llm_tokens_total
-    nlohmann::ordered_json& out = ctx.log_fields;
-    out["pricing_version"] = runtime_->prices->version();
-    const pricing::ModelPrice* price = price_for(f);
-    if (price == nullptr) {
-      unpriced_ = true;
-      cache_.counter(m_.unpriced, {{"provider", provider_name_}, {"model", model}}).Increment();
-      out["cost_usd"] = nullptr;
-      out["unpriced"] = true;
-      return 0;
-    }
-    int64_t nano = pricing::cost_nano_usd(pricing::billable_usage(billed), *price);
-    double usd = static_cast<double>(nano) / static_cast<double>(pricing::kNanoPerUsd);
-    cache_.counter(m_.cost, {{"agent", agent_}, {"provider", provider_name_}, {"model", model}})
-        .Increment(usd);
-    cache_.histogram(m_.request_cost, {{"agent", agent_}}, kCostBuckets).Observe(usd);
-    if (m_.budgets() != nullptr) m_.budgets()->record(agent_, nano);
-    out["cost_usd"] = usd;
-    out["priced_as"] = price->name;
-    return nano;
-  }
-
-  void record_otel(const LlmFacts& f, const std::string& model, std::string_view error_type,
-                   double duration, double ttft) {
+  void record_otel(const LlmFacts& f, const LlmSummary& s, std::string_view error_type,
+                   double duration) {
     if (m_.otel_duration == nullptr) return;
     const char* system = otel_system(f.provider);
     const char* op = otel_operation_name(f.operation);
-    const std::string& response_model = f.response_model.empty() ? model : f.response_model;
+    const std::string& model = s.model;
+    const std::string& response_model = s.response_model.empty() ? model : s.response_model;
     cache_.histogram(*m_.otel_duration,
                      {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
                       {"gen_ai_request_model", model}, {"gen_ai_response_model", response_model},
                       {"error_type", error_type == "none" ? "" : error_type}},
                      kOtelDurationBuckets)
         .Observe(duration);
-    if (f.usage.input + f.usage.output > 0) {
-      for (auto [type, n] : {std::pair<const char*, uint64_t>{"input", f.usage.input},
-                             std::pair<const char*, uint64_t>{"output", f.usage.output}}) {
+    if (s.billed.input + s.billed.output > 0) {
+      for (auto [type, n] : {std::pair<const char*, uint64_t>{"input", s.billed.input},
+                             std::pair<const char*, uint64_t>{"output", s.billed.output}}) {
         cache_.histogram(*m_.otel_token_usage,
                          {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
                           {"gen_ai_request_model", model},
@@ -359,42 +373,22 @@ class MeteringObserver final : public RequestObserver {
             .Observe(static_cast<double>(n));
       }
     }
-    if (ttft >= 0) {
+    if (s.ttft_seconds >= 0) {
       cache_.histogram(*m_.otel_ttft,
                        {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
                         {"gen_ai_request_model", model}},
                        kOtelTtftBuckets)
-          .Observe(ttft);
+          .Observe(s.ttft_seconds);
     }
   }
 
-  void log(RequestContext& ctx, const LlmFacts& f, const std::string& model,
-           std::string_view usage_source, std::string_view missing_reason,
-           std::string_view error_type, double ttft) {
+  // The access-log fields the summary does not carry (the access log writes ctx.llm itself).
+  void log(RequestContext& ctx, const LlmFacts& f) {
     nlohmann::ordered_json& out = ctx.log_fields;
-    out["provider"] = provider_name_;
-    out["operation"] = operation_name(f.operation);
-    out["model"] = model;
-    out["response_model"] = f.response_model;
-    out["stream"] = f.stream;
-    out["tokens"] = {{"input", f.usage.input},
-                     {"output", f.usage.output},
-                     {"cache_read", f.usage.cache_read},
-                     {"cache_write", f.usage.cache_write},
-                     {"reasoning", f.usage.reasoning}};
-    if (f.usage.cache_write_1h != 0) out["tokens"]["cache_write_1h"] = f.usage.cache_write_1h;
-    out["usage_source"] = usage_source;
-    if (!missing_reason.empty()) out["usage_missing_reason"] = missing_reason;
     out["finish_reason"] = f.finish_reason;
     nlohmann::ordered_json tools = nlohmann::ordered_json::object();
     for (const ToolCallCount& t : f.tool_calls) tools[t.name] = t.count;
     out["tool_calls"] = std::move(tools);
-    if (ttft >= 0) out["ttft_ms"] = std::round(ttft * 1e6) / 1e3;
-    out["llm_error_type"] = error_type;
-    if (f.error.present()) {
-      out["provider_error"] = {{"type", f.error.type}, {"code", f.error.code},
-                               {"message", f.error.message}};
-    }
     if (usage_added_) out["stream_usage_added"] = true;
     if (f.parse_error_count() > 0) out["parse_errors"] = f.parse_error_count();
   }
@@ -409,7 +403,6 @@ class MeteringObserver final : public RequestObserver {
   std::string agent_;
   prometheus::Gauge* inflight_ = nullptr;
   bool usage_added_ = false;
-  bool unpriced_ = false;
   bool filtering_ = false;
   UsageChunkFilter filter_;
   Clock::time_point first_content_{};
@@ -607,33 +600,6 @@ std::shared_ptr<const pricing::PriceTable> load_price_table(const PricingSetting
     }
   }
   return table;
-}
-
-std::string_view metric_error_type(ErrorType proxy_error, int status,
-                                   std::string_view provider_class) {
-  switch (proxy_error) {
-    case ErrorType::none: break;
-    case ErrorType::bad_request: return "invalid_request";
-    case ErrorType::header_timeout: return "timeout";
-    case ErrorType::request_too_large:
-    case ErrorType::headers_too_large: return "request_too_large";
-    case ErrorType::overloaded: return "overloaded";
-    case ErrorType::no_route: return "not_found";
-    case ErrorType::upstream_connect_error: return "connect_error";
-    case ErrorType::upstream_tls_error: return "tls_error";
-    case ErrorType::upstream_protocol_error: return "protocol_error";
-    case ErrorType::upstream_reset: return "upstream_error";
-    case ErrorType::timeout: return "timeout";
-    case ErrorType::client_cancelled: return "client_cancelled";
-    case ErrorType::shutting_down:
-    case ErrorType::internal: return "upstream_error";
-    case ErrorType::budget_exceeded: return "budget_exceeded";
-    case ErrorType::runaway_session: return "runaway_session";
-  }
-  // A provider error: in a non-2xx body, or as an event inside a 200 stream.
-  if (!provider_class.empty() && provider_class != "none") return provider_class;
-  if (status >= 400) return status >= 500 ? "upstream_error" : "invalid_request";
-  return "none";
 }
 
 }  // namespace tokentap

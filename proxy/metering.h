@@ -129,8 +129,4 @@ class Metering {
 // std::runtime_error naming the file and line of the first problem.
 std::shared_ptr<const pricing::PriceTable> load_price_table(const PricingSettings& settings);
 
-// The metric error_type for a request: the proxy's own failure class when there is one,
-// else the provider's error class for a non-2xx status, else "none".
-std::string_view metric_error_type(ErrorType proxy_error, int status, std::string_view provider_class);
-
 }  // namespace tokentap

@@ -18,8 +18,9 @@ class RecentErrors {
  public:
   static constexpr size_t kCapacity = 256;
 
-  // Records `ctx` if it failed (a proxy error, an HTTP status >= 400, or a provider error in a
-  // stream). Uses the provider, model and provider_error fields the metering put in log_fields.
+  // Records `ctx` if it failed (ctx.outcome(): a proxy error, a provider error in a body or a
+  // stream, or an HTTP status >= 400), with the error_type, stage and provider error every
+  // other sink uses.
   void record(const RequestContext& ctx, std::string_view time);
   // Newest first, at most `limit`, only `agent`'s when not empty.
   nlohmann::ordered_json list(size_t limit, std::string_view agent) const;
@@ -28,9 +29,5 @@ class RecentErrors {
   mutable std::mutex mu_;
   std::deque<nlohmann::ordered_json> entries_;  // front = newest
 };
-
-// Where a failure happened: connect, tls, timeout, client, upstream (a provider error status
-// or event), protocol, request (rejected before forwarding), proxy.
-std::string_view error_stage(const RequestContext& ctx);
 
 }  // namespace tokentap

@@ -2,10 +2,12 @@
 
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
 
+#include "pricing/cost.h"
 #include "proxy/access_log.h"
 #include "proxy/http.h"
 
@@ -18,50 +20,71 @@ const std::string* find_header(const HeaderList& headers, std::string_view lower
   return nullptr;
 }
 
-const char* error_type_name(ErrorType e) {
-  switch (e) {
-    case ErrorType::none: return "none";
-    case ErrorType::bad_request: return "bad_request";
-    case ErrorType::header_timeout: return "header_timeout";
-    case ErrorType::request_too_large: return "request_too_large";
-    case ErrorType::headers_too_large: return "headers_too_large";
-    case ErrorType::overloaded: return "overloaded";
-    case ErrorType::no_route: return "no_route";
-    case ErrorType::upstream_connect_error: return "upstream_connect_error";
-    case ErrorType::upstream_tls_error: return "upstream_tls_error";
-    case ErrorType::upstream_protocol_error: return "upstream_protocol_error";
-    case ErrorType::upstream_reset: return "upstream_reset";
-    case ErrorType::timeout: return "timeout";
-    case ErrorType::client_cancelled: return "client_cancelled";
-    case ErrorType::shutting_down: return "shutting_down";
-    case ErrorType::budget_exceeded: return "budget_exceeded";
-    case ErrorType::runaway_session: return "runaway_session";
-    case ErrorType::internal: return "internal";
+namespace {
+
+using S = ErrorStage;
+
+// One row per ErrorType, in enum order.
+constexpr ErrorTypeInfo kErrorTable[] = {
+    {ErrorType::none, "none", 200, "none", S::none},
+    {ErrorType::bad_request, "bad_request", 400, "invalid_request", S::downstream},
+    {ErrorType::header_timeout, "header_timeout", 408, "timeout", S::downstream},
+    {ErrorType::request_too_large, "request_too_large", 413, "request_too_large", S::downstream},
+    {ErrorType::headers_too_large, "headers_too_large", 431, "request_too_large", S::downstream},
+    {ErrorType::overloaded, "overloaded", 503, "overloaded", S::proxy},
+    {ErrorType::no_route, "no_route", 404, "not_found", S::downstream},
+    {ErrorType::upstream_connect_error, "upstream_connect_error", 502, "connect_error", S::upstream},
+    {ErrorType::upstream_tls_error, "upstream_tls_error", 502, "tls_error", S::upstream},
+    {ErrorType::upstream_protocol_error, "upstream_protocol_error", 502, "protocol_error",
+     S::upstream},
+    {ErrorType::upstream_reset, "upstream_reset", 502, "upstream_error", S::upstream},
+    {ErrorType::timeout, "timeout", 504, "timeout", S::upstream},
+    {ErrorType::client_cancelled, "client_cancelled", 499, "client_cancelled", S::downstream},
+    {ErrorType::shutting_down, "shutting_down", 503, "shutting_down", S::proxy},
+    {ErrorType::budget_exceeded, "budget_exceeded", 429, "budget_exceeded", S::proxy},
+    {ErrorType::runaway_session, "runaway_session", 429, "runaway_session", S::proxy},
+    {ErrorType::internal, "internal", 500, "internal", S::proxy},
+};
+
+constexpr bool error_table_complete() {
+  if (std::size(kErrorTable) != kErrorTypeCount) return false;
+  for (size_t i = 0; i < std::size(kErrorTable); ++i) {
+    if (static_cast<size_t>(kErrorTable[i].type) != i || kErrorTable[i].name == nullptr) {
+      return false;
+    }
   }
-  return "internal";
+  return true;
+}
+static_assert(error_table_complete(), "kErrorTable needs one row per ErrorType, in enum order");
+
+}  // namespace
+
+const ErrorTypeInfo& error_info(ErrorType e) {
+  size_t i = static_cast<size_t>(e);
+  return i < std::size(kErrorTable) ? kErrorTable[i] : kErrorTable[kErrorTypeCount - 1];
 }
 
-int error_status(ErrorType e) {
-  switch (e) {
-    case ErrorType::none: return 200;
-    case ErrorType::bad_request: return 400;
-    case ErrorType::header_timeout: return 408;
-    case ErrorType::request_too_large: return 413;
-    case ErrorType::headers_too_large: return 431;
-    case ErrorType::overloaded: return 503;
-    case ErrorType::no_route: return 404;
-    case ErrorType::upstream_connect_error:
-    case ErrorType::upstream_tls_error:
-    case ErrorType::upstream_protocol_error:
-    case ErrorType::upstream_reset: return 502;
-    case ErrorType::timeout: return 504;
-    case ErrorType::client_cancelled: return 499;
-    case ErrorType::shutting_down: return 503;
-    case ErrorType::budget_exceeded:
-    case ErrorType::runaway_session: return 429;
-    case ErrorType::internal: return 500;
+const char* error_stage_name(ErrorStage s) {
+  switch (s) {
+    case ErrorStage::none: return "none";
+    case ErrorStage::downstream: return "downstream";
+    case ErrorStage::proxy: return "proxy";
+    case ErrorStage::upstream: return "upstream";
+    case ErrorStage::provider: return "provider";
   }
-  return 500;
+  return "none";
+}
+
+ErrorOutcome request_outcome(ErrorType proxy_error, int status, ErrorClass provider_class) {
+  if (proxy_error != ErrorType::none) {
+    const ErrorTypeInfo& info = error_info(proxy_error);
+    return {info.error_type, info.stage};
+  }
+  if (provider_class == ErrorClass::none && status >= 400) {
+    provider_class = classify_provider_error(status, ProviderError{});
+  }
+  if (provider_class != ErrorClass::none) return {error_class_name(provider_class), ErrorStage::provider};
+  return {};
 }
 
 namespace {
@@ -117,7 +140,10 @@ std::string access_log_line(const RequestContext& ctx,
                ctx.route ? std::string_view(ctx.route->upstream_text) : std::string_view());
   integer_field("status", ctx.status);
   integer_field("upstream_status", ctx.upstream_status);
-  string_field("error_type", error_type_name(ctx.error));
+  ErrorOutcome outcome = ctx.outcome();
+  string_field("error_type", outcome.error_type);
+  if (outcome.failed()) string_field("error_stage", error_stage_name(outcome.stage));
+  if (ctx.error != ErrorType::none) string_field("proxy_error", error_type_name(ctx.error));
   if (!ctx.error_detail.empty()) string_field("error_detail", ctx.error_detail);
   millis_field("duration_ms", millis_between(ctx.start, ctx.end));
   double first_byte = millis_between(ctx.start, ctx.first_response_byte);
@@ -128,6 +154,53 @@ std::string access_log_line(const RequestContext& ctx,
   string_field("key_id", ctx.key_id);
   key("upstream_connection_reused");
   line += ctx.reused_connection ? "true" : "false";
+  if (ctx.llm.metered) {
+    const LlmSummary& llm = ctx.llm;
+    string_field("provider", llm.provider);
+    string_field("operation", llm.operation);
+    string_field("model", llm.model);
+    string_field("response_model", llm.response_model);
+    key("stream");
+    line += llm.stream ? "true" : "false";
+    key("tokens");
+    size_t tokens_start = line.size();
+    integer_field("input", llm.billed.input);
+    line[tokens_start] = '{';
+    integer_field("output", llm.billed.output);
+    integer_field("cache_read", llm.billed.cache_read);
+    integer_field("cache_write", llm.billed.cache_write);
+    integer_field("reasoning", llm.billed.reasoning);
+    if (llm.billed.cache_write_1h != 0) integer_field("cache_write_1h", llm.billed.cache_write_1h);
+    line += '}';
+    string_field("usage_source", llm.usage_source);
+    if (!llm.usage_missing_reason.empty()) {
+      string_field("usage_missing_reason", llm.usage_missing_reason);
+    }
+    if (llm.ttft_seconds >= 0) millis_field("ttft_ms", llm.ttft_seconds * 1000);
+    if (!llm.pricing_version.empty()) string_field("pricing_version", llm.pricing_version);
+    if (llm.priced) {
+      key("cost_usd");
+      double usd = static_cast<double>(llm.nano_usd) / static_cast<double>(pricing::kNanoPerUsd);
+      char buf[64];
+      char* end = nlohmann::detail::to_chars(buf, buf + sizeof buf, usd);
+      line.append(buf, end);
+      string_field("priced_as", llm.priced_as);
+    } else if (llm.unpriced) {
+      key("cost_usd");
+      line += "null";
+      key("unpriced");
+      line += "true";
+    }
+    if (llm.provider_error.present()) {
+      key("provider_error");
+      size_t start = line.size();
+      string_field("type", llm.provider_error.type);
+      line[start] = '{';
+      string_field("code", llm.provider_error.code);
+      string_field("message", llm.provider_error.message);
+      line += '}';
+    }
+  }
   if (!ctx.log_fields.empty()) {
     std::string fields =
         ctx.log_fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "parsers/llm_facts.h"
 
 namespace tokentap {
 
@@ -28,7 +30,9 @@ using HeaderList = std::vector<Header>;
 // Case-insensitive lookup; returns nullptr when absent.
 const std::string* find_header(const HeaderList& headers, std::string_view lower_name);
 
-// Where a failure happened (Pingora style); kept as a label-friendly string.
+// The proxy's own failure classes. Each has one row in the error table (request_context.cc):
+// adding a class is adding its enumerator here (before `internal`, which stays last) and its
+// row there (name, HTTP status, error_type value, stage).
 enum class ErrorType {
   none,
   bad_request,          // malformed HTTP from the client -> 400
@@ -48,8 +52,60 @@ enum class ErrorType {
   runaway_session,      // a session flagged runaway with action block -> 429
   internal,
 };
-const char* error_type_name(ErrorType e);
-int error_status(ErrorType e);  // HTTP status the proxy answers with for this error
+inline constexpr size_t kErrorTypeCount = static_cast<size_t>(ErrorType::internal) + 1;
+
+// Where a request failed: the client's side (downstream), tokentap's own limits and policies
+// (proxy), the connection to the provider (upstream), or the provider's answer (provider).
+enum class ErrorStage { none, downstream, proxy, upstream, provider };
+const char* error_stage_name(ErrorStage s);  // "none", "downstream", ...
+
+struct ErrorTypeInfo {
+  ErrorType type;
+  const char* name;        // the proxy's class: the log's `proxy_error`, the error body's type
+  int status;              // the HTTP status tokentap answers with
+  const char* error_type;  // the error_type value (see request_outcome)
+  ErrorStage stage;
+};
+const ErrorTypeInfo& error_info(ErrorType e);
+inline const char* error_type_name(ErrorType e) { return error_info(e).name; }
+inline int error_status(ErrorType e) { return error_info(e).status; }
+
+// "Did this request fail, and why": one error_type value for the access log, every metric
+// label, the usage store and /v1/errors. The proxy's own failure wins; else the provider's
+// error class (in a non-2xx body or as an event inside a 200 stream); else, for a non-2xx
+// status, the class of that status; else "none".
+struct ErrorOutcome {
+  std::string_view error_type = "none";
+  ErrorStage stage = ErrorStage::none;
+  bool failed() const { return stage != ErrorStage::none; }
+};
+ErrorOutcome request_outcome(ErrorType proxy_error, int status, ErrorClass provider_class);
+
+// What an LLM request was billed, computed once when it ends (by the metering observer); the
+// access log, the llm_* metrics, the usage store, the session and budget records and
+// /v1/errors all read these values, so they cannot disagree.
+struct LlmSummary {
+  bool metered = false;  // false: not an LLM API request (or not parsed); the rest is empty
+  std::string provider;  // api_provider_name()
+  std::string operation;
+  std::string model;  // requested, else the response model, else "unknown"
+  std::string response_model;
+  bool stream = false;
+  // Billed tokens. Without final usage (`billed.present` false) only the exact input side a
+  // stream reported before it ended is billed; output counts seen so far are placeholders.
+  TokenUsage billed;
+  std::string_view usage_source = "none";  // "reported", "missing" or "none"
+  std::string_view usage_missing_reason;   // with "missing": why
+  // Cost of `billed`; meaningful when `priced`. `unpriced`: tokens billed, but no price found.
+  bool priced = false;
+  bool unpriced = false;
+  int64_t nano_usd = 0;
+  std::string priced_as;
+  std::string pricing_version;  // set when the request was priced or found unpriced
+  ErrorClass provider_error_class = ErrorClass::none;
+  ProviderError provider_error;
+  double ttft_seconds = -1;  // streams with content only
+};
 
 struct RequestContext {
   // Identity and routing.
@@ -82,9 +138,13 @@ struct RequestContext {
   Clock::time_point end;
   bool reused_connection = false;
 
-  // Fields an observer adds to the access log line (appended after the core fields; their
-  // names must differ from those of the core fields).
+  // Billed facts of an LLM request, filled by the metering observer's on_complete().
+  LlmSummary llm;
+  // Further fields an observer adds to the access log line (appended after the core and the
+  // LlmSummary fields; their names must differ from those).
   nlohmann::ordered_json log_fields = nlohmann::ordered_json::object();
+
+  ErrorOutcome outcome() const { return request_outcome(error, status, llm.provider_error_class); }
 
   double duration_ms() const {
     return std::chrono::duration<double, std::milli>(end - start).count();

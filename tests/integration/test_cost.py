@@ -49,6 +49,89 @@ class CostTest(ProxyTestCase):
                                                agent=agent, model=model),
                           what="llm_cost_usd_total")
 
+    def assert_refusal_metered(self, request_id, agent, error_type, requests):
+        """A request tokentap refused itself is counted once, with its model, in the access log,
+        llm_requests_total, /v1/usage and /v1/errors, with the same error_type everywhere."""
+        entry = self.proxy.log_for(request_id)
+        self.assertEqual((entry["status"], entry["error_type"], entry["error_stage"]),
+                         (429, error_type, "proxy"), entry)
+        self.assertEqual((entry["model"], entry["provider"]), ("gpt-4o-mini", "openai"), entry)
+        self.assertNotIn("llm_error_type", entry)
+        samples = self.proxy.metrics()
+        self.assertEqual(metric_value(samples, "llm_requests_total", agent=agent, code="429",
+                                      model="gpt-4o-mini", error_type=error_type), 1)
+        self.assertEqual(metric_value(samples, "llm_requests_total", agent=agent), requests)
+        usage = json.loads(self.proxy.admin_get(f"/v1/usage?agent={agent}").body)["usage"]
+        self.assertEqual([(r["model"], r["requests"], r["errors_by_type"]) for r in usage],
+                         [("gpt-4o-mini", requests, {error_type: 1})])
+        errors = json.loads(self.proxy.admin_get(f"/v1/errors?agent={agent}").body)["errors"]
+        self.assertEqual([(e["request_id"], e["error_type"], e["stage"], e["model"])
+                          for e in errors], [(request_id, error_type, "proxy", "gpt-4o-mini")])
+
+    def test_a_body_over_the_limit_is_metered_as_request_too_large(self):
+        self.start(limits={"max_request_body": 1000})
+        response = self.proxy.request("POST", "/v1/chat/completions",
+                                      [("Content-Type", "application/json"),
+                                       ("x-agent-id", "big")],
+                                      b'{"model":"gpt-4o-mini","messages":[]}' + b" " * 2000,
+                                      request_id="too-big")
+        self.assert_json_error(response, 413, "request_too_large", "too-big")
+        entry = self.proxy.log_for("too-big")
+        self.assertEqual((entry["error_type"], entry["error_stage"], entry["provider"]),
+                         ("request_too_large", "downstream", "openai"), entry)
+        self.assertEqual(metric_value(self.proxy.metrics(), "llm_requests_total", agent="big",
+                                      code="413", error_type="request_too_large"), 1)
+        self.assertEqual(len(self.upstream.requests), 0)
+
+    def test_a_stream_failing_mid_way_is_billed_alike_everywhere(self):
+        # Golden recording: Anthropic stream with content, then `event: error` overloaded_error
+        # and no final usage. Only the exact input side (message_start) is billed; the output
+        # placeholder is not, in the log, the metrics, /v1/usage and the cost alike.
+        golden = os.path.join(os.path.dirname(__file__), "..", "golden", "anthropic",
+                              "messages_stream_overloaded_error")
+        with open(golden + ".response.sse", "rb") as f:
+            events = [e + b"\n\n" for e in f.read().split(b"\n\n") if e.strip()]
+        with open(golden + ".request.json", "rb") as f:
+            request = f.read()
+        self.upstream = self.start_upstream()
+        self.proxy = self.start_proxy(proxy_config(self.upstream.url(), provider="anthropic"))
+        self.upstream.handlers["/v1/messages"] = fake_upstream.sse(events)
+        response = self.proxy.request("POST", "/v1/messages",
+                                      [("Content-Type", "application/json"),
+                                       ("x-agent-id", "cut"), ("x-session-id", "cut-1")],
+                                      request, request_id="cut-stream")
+        self.assertEqual(response.status, 200)
+        entry = self.proxy.log_for("cut-stream")
+        price = PRICES["claude-sonnet-4"]
+        bill = 30 * per_token(price["input"])
+        self.assertEqual(entry["tokens"], {"input": 30, "output": 0, "cache_read": 0,
+                                           "cache_write": 0, "reasoning": 0})
+        self.assertEqual((entry["usage_source"], entry["usage_missing_reason"]),
+                         ("missing", "upstream_error"))
+        self.assertEqual((entry["error_type"], entry["error_stage"]), ("overloaded", "provider"))
+        self.assertNotIn("proxy_error", entry)
+        self.assertEqual(entry["provider_error"]["type"], "overloaded_error")
+        self.assertAlmostEqual(entry["cost_usd"], bill, places=12)
+        samples = self.proxy.metrics()
+        tokens = {s[1]["type"]: s[2] for s in samples
+                  if s[0] == "llm_tokens_total" and s[1].get("agent") == "cut"}
+        self.assertEqual(tokens, {"input": 30})
+        self.assertAlmostEqual(metric_value(samples, "llm_cost_usd_total", agent="cut"), bill,
+                               places=12)
+        self.assertEqual(metric_value(samples, "llm_requests_total", agent="cut", code="200",
+                                      error_type="overloaded"), 1)
+        usage = json.loads(self.proxy.admin_get("/v1/usage?agent=cut").body)["usage"]
+        self.assertEqual(len(usage), 1)
+        self.assertEqual(usage[0]["tokens"], entry["tokens"])
+        self.assertAlmostEqual(usage[0]["cost_usd"], bill, places=12)
+        self.assertEqual(usage[0]["errors_by_type"], {"overloaded": 1})
+        sessions = json.loads(self.proxy.admin_get("/v1/sessions?agent=cut").body)["sessions"]
+        self.assertEqual((sessions[0]["tokens"], sessions[0]["requests"]), (30, 1))
+        self.assertAlmostEqual(sessions[0]["cost_usd"], bill, places=12)
+        errors = json.loads(self.proxy.admin_get("/v1/errors?agent=cut").body)["errors"]
+        self.assertEqual([(e["error_type"], e["stage"], e["status"]) for e in errors],
+                         [("overloaded", "provider", 200)])
+
     def test_openai_cost_by_token_class(self):
         self.start()
         price = PRICES["gpt-4o-mini"]
@@ -136,6 +219,7 @@ class CostTest(ProxyTestCase):
         self.assert_json_error(response, 429, "budget_exceeded", "over-budget")
         self.assertEqual(len(self.upstream.requests), 1)
         self.assertEqual(len(self.upstream.connections), 1)
+        self.assert_refusal_metered("over-budget", "spender", "budget_exceeded", requests=2)
         # Another agent is not blocked.
         self.chat("gpt-4o-mini", openai_completion("gpt-4o-mini", 10, 10), agent="saver")
         samples = self.proxy.metrics()
@@ -164,6 +248,7 @@ class CostTest(ProxyTestCase):
                 self.assert_json_error(response, 429, "runaway_session", "loop-2")
         self.assertEqual(statuses, [200, 200, 429])
         self.assertEqual(len(self.upstream.requests), 2)
+        self.assert_refusal_metered("loop-2", "looper", "runaway_session", requests=3)
         self.assertNotIn("x-session-id", {k.lower() for k, _ in self.upstream.requests[0].headers})
         sessions = json.loads(self.proxy.admin_get("/v1/sessions?agent=looper").body)["sessions"]
         self.assertEqual(len(sessions), 1)
@@ -197,10 +282,17 @@ class CostTest(ProxyTestCase):
         self.assertEqual(entry["session"], "s-1")
         self.assertEqual(entry["provider"], "openai")
         self.assertEqual(entry["model"], "gpt-4o-mini")
-        self.assertEqual(entry["stage"], "upstream")
+        self.assertEqual(entry["stage"], "provider")
         self.assertEqual(entry["status"], 429)
         self.assertEqual(entry["error_type"], "rate_limited")
         self.assertIn("Rate limit reached", entry["message"])
+        # One error vocabulary: the access log and the metric say the same.
+        line = self.proxy.log_for("err-429")
+        self.assertEqual((line["error_type"], line["error_stage"]), ("rate_limited", "provider"))
+        self.assertNotIn("llm_error_type", line)
+        self.assertNotIn("proxy_error", line)
+        self.assertEqual(metric_value(self.proxy.metrics(), "llm_requests_total", agent="erring",
+                                      code="429", error_type="rate_limited"), 1)
         self.assertEqual(json.loads(self.proxy.admin_get("/v1/errors?agent=fine").body),
                          {"errors": []})
 
