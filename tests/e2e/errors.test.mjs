@@ -180,7 +180,8 @@ test("tokentap's own upstream TLS error is JSON the SDKs understand", async (t) 
       `the ${route} log line`,
     );
     assert.equal(entry.status, 502, route);
-    assert.equal(entry.error_type, 'upstream_tls_error', route);
+    assert.equal(entry.error_type, 'tls_error', route);
+    assert.equal(entry.proxy_error, 'upstream_tls_error', route);
     assert.equal(entry.upstream_status, 0, route);
   }
   await stack.tokentap.waitForMetrics(

@@ -29,7 +29,8 @@ const ACCESS_LOG_KEYS = [
   'bytes_out',
   'key_id',
 ];
-// The access-log fields metering adds, always present on a request to an LLM route.
+// The access-log fields metering adds, always present on a request to an LLM route, and the
+// request's one error_type.
 const LLM_LOG_KEYS = [
   'provider',
   'operation',
@@ -40,7 +41,7 @@ const LLM_LOG_KEYS = [
   'usage_source',
   'finish_reason',
   'tool_calls',
-  'llm_error_type',
+  'error_type',
 ];
 const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
 

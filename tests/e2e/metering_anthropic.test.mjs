@@ -89,7 +89,7 @@ test('message with cache reads and writes, and tool results of the newest user t
     usage_source: 'reported',
     finish_reason: 'end_turn',
     tool_calls: {},
-    llm_error_type: 'none',
+    error_type: 'none',
   });
 
   const m = await stack.waitForLlmRequests(1);
@@ -171,7 +171,7 @@ test('streamed tool use with cache tokens: exact counts, stop reason, ttft', asy
     usage_source: 'reported',
     finish_reason: 'tool_use',
     tool_calls: { get_weather: 1 },
-    llm_error_type: 'none',
+    error_type: 'none',
   });
   assert.ok(entry.ttft_ms > 0 && entry.ttft_ms <= entry.duration_ms, `ttft_ms ${entry.ttft_ms}`);
 

@@ -72,7 +72,7 @@ test('OpenAI 429 is rate_limited, with the provider error and rate-limit headroo
     usage_source: 'none',
     finish_reason: '',
     tool_calls: {},
-    llm_error_type: 'rate_limited',
+    error_type: 'rate_limited',
   });
   assert.deepEqual(entry.provider_error, {
     type: 'rate_limit_error',
@@ -113,7 +113,8 @@ test('Anthropic 529 is overloaded', async (t) => {
   );
 
   const entry = await stack.accessLogOf(await stack.fake.request(0));
-  assert.equal(entry.llm_error_type, 'overloaded');
+  assert.equal(entry.error_type, 'overloaded');
+  assert.equal(entry.error_stage, 'provider');
   assert.equal(entry.provider, 'anthropic');
   assert.equal(entry.model, ANTHROPIC_MODEL);
   assert.equal(entry.usage_source, 'none');
@@ -136,7 +137,7 @@ test('OpenAI 400 context_length_exceeded has its own error type', async (t) => {
   await assert.rejects(stack.openai().chat.completions.create(CHAT), OpenAI.BadRequestError);
 
   const entry = await stack.accessLogOf(await stack.fake.request(0));
-  assert.equal(entry.llm_error_type, 'context_length_exceeded');
+  assert.equal(entry.error_type, 'context_length_exceeded');
   assert.deepEqual(entry.provider_error, {
     type: 'invalid_request_error',
     code: 'context_length_exceeded',
@@ -161,7 +162,7 @@ test('a provider error quoting the API key is logged without it', async (t) => {
   await assert.rejects(stack.openai().chat.completions.create(CHAT), OpenAI.AuthenticationError);
 
   const entry = await stack.accessLogOf(await stack.fake.request(0));
-  assert.equal(entry.llm_error_type, 'authentication');
+  assert.equal(entry.error_type, 'authentication');
   assert.equal(entry.provider_error.type, 'invalid_request_error');
   assert.equal(entry.provider_error.code, 'invalid_api_key');
   assert.match(entry.provider_error.message, /^Incorrect API key provided: \S/);
@@ -194,8 +195,10 @@ test('a refused upstream connection is connect_error', async (t) => {
   });
 
   const entry = await stack.tokentap.waitForAccessLog((e) => e.route === 'dead', 'the log line');
-  assert.equal(entry.error_type, 'upstream_connect_error');
-  assert.equal(entry.llm_error_type, 'connect_error');
+  assert.equal(entry.error_type, 'connect_error');
+  assert.equal(entry.error_stage, 'upstream');
+  assert.equal(entry.proxy_error, 'upstream_connect_error');
+  assert.ok(!('llm_error_type' in entry));
   assert.equal(entry.model, OPENAI_MODEL);
   assert.equal(entry.usage_source, 'none');
   assert.ok(!('provider_error' in entry));
@@ -243,7 +246,7 @@ test('client abort mid-stream: client_cancelled, usage missing, nothing in fligh
   assert.ok(upstream.json().stream_options.include_usage, 'usage was requested for the meter');
   const entry = await stack.accessLogOf(upstream);
   assert.equal(entry.error_type, 'client_cancelled');
-  assert.equal(entry.llm_error_type, 'client_cancelled');
+  assert.equal(entry.error_stage, 'downstream');
   assert.equal(entry.usage_source, 'missing');
   assert.equal(entry.usage_missing_reason, 'client_cancelled');
   assert.equal(entry.stream, true);
@@ -300,8 +303,8 @@ test('provider cuts the stream: upstream_error, usage missing as upstream_error'
   );
 
   const entry = await stack.accessLogOf(await stack.fake.request(0));
-  assert.equal(entry.error_type, 'upstream_reset');
-  assert.equal(entry.llm_error_type, 'upstream_error');
+  assert.equal(entry.error_type, 'upstream_error');
+  assert.equal(entry.proxy_error, 'upstream_reset');
   assert.equal(entry.usage_source, 'missing');
   assert.equal(entry.usage_missing_reason, 'upstream_error');
   assert.ok(entry.ttft_ms > 0, 'content arrived before the cut');
@@ -348,7 +351,8 @@ test('Anthropic error event mid-stream is counted with its error type', async (t
     message: 'Overloaded',
   });
   assert.equal(entry.usage_source, 'missing');
-  assert.equal(entry.llm_error_type, 'overloaded');
+  assert.equal(entry.error_type, 'overloaded');
+  assert.equal(entry.error_stage, 'provider');
   assert.equal(entry.usage_missing_reason, 'upstream_error');
   const m = await stack.waitForLlmRequests(1);
   assert.deepEqual(m.series('llm_requests_total'), [

@@ -59,7 +59,7 @@ test('generateContent: model from the URL, cached and thinking tokens', async (t
     usage_source: 'reported',
     finish_reason: 'STOP',
     tool_calls: {},
-    llm_error_type: 'none',
+    error_type: 'none',
   });
 
   const m = await stack.waitForLlmRequests(1);
@@ -107,7 +107,7 @@ test('streamGenerateContent?alt=sse: only the final chunk counts, exactly once',
     usage_source: 'reported',
     finish_reason: 'STOP',
     tool_calls: {},
-    llm_error_type: 'none',
+    error_type: 'none',
   });
   assert.ok(entry.ttft_ms > 0 && entry.ttft_ms <= entry.duration_ms, `ttft_ms ${entry.ttft_ms}`);
 

@@ -64,7 +64,7 @@ test('chat completion: exact tokens by type, labelled with the requested model',
     usage_source: 'reported',
     finish_reason: 'stop',
     tool_calls: {},
-    llm_error_type: 'none',
+    error_type: 'none',
   });
   assert.ok(!('ttft_ms' in entry), 'no time to first token without a stream');
   assert.ok(!('provider_error' in entry));
@@ -189,7 +189,7 @@ test('stream without stream_options: usage requested upstream, metered exactly',
     usage_source: 'reported',
     finish_reason: 'stop',
     tool_calls: {},
-    llm_error_type: 'none',
+    error_type: 'none',
   });
   assert.equal(entry.stream_usage_added, true);
   assertTtft(entry);
@@ -485,7 +485,7 @@ test('a truncated JSON body is forwarded byte for byte and counted as unreadable
   assert.equal(entry.usage_source, 'missing');
   assert.equal(entry.usage_missing_reason, 'parse_error');
   assert.ok(entry.parse_errors >= 1, `parse_errors ${entry.parse_errors}`);
-  assert.equal(entry.llm_error_type, 'none');
+  assert.equal(entry.error_type, 'none');
 
   const m = await stack.waitForLlmRequests(1);
   assert.deepEqual(m.byLabel('llm_parse_errors_total', 'reason', { provider: 'openai' }), {

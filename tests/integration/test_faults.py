@@ -22,9 +22,11 @@ JSON = [("Content-Type", "application/json")]
 
 
 class FaultTestCase(ProxyTestCase):
-    def assert_logged_once(self, proxy, request_id, status, error_type):
+    def assert_logged_once(self, proxy, request_id, status, error_type, proxy_error=None):
+        """`error_type` is the one error vocabulary; `proxy_error` tokentap's own class."""
         entry = proxy.log_for(request_id)
-        self.assertEqual((entry["status"], entry["error_type"]), (status, error_type), entry)
+        self.assertEqual((entry["status"], entry["error_type"], entry.get("proxy_error")),
+                         (status, error_type, proxy_error), entry)
         lines = [e for e in proxy.access_log() if e.get("request_id") == request_id]
         self.assertEqual(len(lines), 1, "exactly one access-log line per request")
         return entry
@@ -59,7 +61,8 @@ class HalfCloseTest(FaultTestCase):
                        what="the proxy to close the upstream exchange")
             self.assertTrue(client.wait_closed(5), "the proxy must close the connection")
             self.assertEqual(bytes(client.buf), b"", "no response after the client's FIN")
-        self.assert_logged_once(self.proxy, "half-close-1", 499, "client_cancelled")
+        self.assert_logged_once(self.proxy, "half-close-1", 499, "client_cancelled",
+                                "client_cancelled")
         self.proxy.wait_metric("tokentap_requests_total", 1, code="499")
         self.proxy.wait_metric("llm_requests_total", 1, code="499", error_type="client_cancelled")
 
@@ -106,7 +109,7 @@ class TlsHandshakeHangTest(FaultTestCase):
         self.assertIn("timed out", error["message"])
         self.assertGreaterEqual(elapsed, 0.75, "the connect timeout fired early")
         self.assertLess(elapsed, 5.0)
-        self.assert_logged_once(proxy, "tls-hang-1", 502, "upstream_tls_error")
+        self.assert_logged_once(proxy, "tls-hang-1", 502, "tls_error", "upstream_tls_error")
         proxy.wait_metric("tokentap_upstream_connect_errors_total", 1, route="main", kind="tls")
         proxy.wait_metric("llm_requests_total", 1, code="502", error_type="tls_error")
 
@@ -151,7 +154,8 @@ class BrokenUpstreamResponseTest(FaultTestCase):
                 self.assertEqual(response.framing, "chunked")
                 # llhttp hands out a chunk's data before it checks the CRLF that ends it.
                 self.assertIn(response.body, (events[0], events[0] + events[1]))
-                self.assert_logged_once(self.proxy, request_id, 200, "upstream_protocol_error")
+                self.assert_logged_once(self.proxy, request_id, 200, "protocol_error",
+                                        "upstream_protocol_error")
         self.proxy.wait_metric("tokentap_requests_total", len(cases), code="200")
         self.proxy.wait_metric("llm_requests_total", len(cases), error_type="protocol_error")
 
@@ -188,7 +192,8 @@ class BrokenUpstreamResponseTest(FaultTestCase):
                 else:
                     self.assertTrue(response.body.startswith(events[0]))
                     self.assertLess(len(response.body), len(events[0]) + len(events[1]))
-                self.assert_logged_once(self.proxy, request_id, 200, "upstream_reset")
+                self.assert_logged_once(self.proxy, request_id, 200, "upstream_error",
+                                        "upstream_reset")
         self.proxy.wait_metric("llm_requests_total", len(cases), error_type="upstream_error")
 
 

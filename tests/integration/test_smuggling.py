@@ -182,7 +182,8 @@ class SmugglingTest(ProxyTestCase):
         self.proxy.wait_metric("tokentap_requests_total", count, code="400")
         refused = self.proxy.wait_log_count(lambda e: e.get("status") == 400, count)
         self.assertEqual(len(refused), count)
-        self.assertTrue(all(e["error_type"] == "bad_request" for e in refused), refused)
+        self.assertTrue(all((e["error_type"], e["proxy_error"], e["error_stage"]) ==
+                            ("invalid_request", "bad_request", "downstream") for e in refused), refused)
 
     def test_refused_on_a_new_connection(self):
         for name, data in REFUSED.items():

@@ -91,8 +91,9 @@ class TlsTest(ProxyTestCase):
                 for connection in upstream.connections:
                     self.assertIsNotNone(connection.tls_error)
                 entry = proxy.log_for(request_id)
-                self.assertEqual((entry["status"], entry["error_type"]),
-                                 (502, "upstream_tls_error"))
+                self.assertEqual((entry["status"], entry["error_type"], entry["proxy_error"],
+                                  entry["error_stage"]),
+                                 (502, "tls_error", "upstream_tls_error", "upstream"))
                 wait_until(lambda: (proxy.metric("tokentap_upstream_connect_errors_total",
                                                  route="main", kind="tls") or 0) >= 1,
                            what="tokentap_upstream_connect_errors_total{kind=tls} >= 1")

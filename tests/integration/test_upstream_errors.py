@@ -16,7 +16,8 @@ class UpstreamErrorTest(ProxyTestCase):
                                  request_id=f"connect-{kind}")
         self.assert_json_error(response, 502, "upstream_connect_error", f"connect-{kind}")
         entry = proxy.log_for(f"connect-{kind}")
-        self.assertEqual((entry["status"], entry["error_type"]), (502, "upstream_connect_error"))
+        self.assertEqual((entry["status"], entry["error_type"], entry["proxy_error"]),
+                         (502, "connect_error", "upstream_connect_error"))
         wait_until(lambda: (proxy.metric("tokentap_upstream_connect_errors_total", route="main",
                                          kind=kind) or 0) >= 1,
                    what=f"tokentap_upstream_connect_errors_total{{kind={kind}}} >= 1")
