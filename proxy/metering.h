@@ -1,9 +1,11 @@
-// Provider-aware metering: turns each request's LlmFacts (parsers/) into the llm_* Prometheus
-// metrics and access-log fields. Metering owns the metric families (shared by all workers);
-// each worker gets its own handle cache so that a label set seen before costs a hash lookup,
-// not prometheus-cpp's locked Family::Add. Label values that users or providers control
-// (agent, model, tool, finish reason) are capped at metrics.max_values_per_label distinct
-// values per label; later ones are reported as "other".
+// Provider-aware metering: turns each request's LlmFacts (parsers/) into its LlmSummary
+// (RequestContext::llm: billed tokens, cost, usage source, provider error), computed once, and
+// from that summary the llm_* Prometheus metrics, the usage store, the session and budget
+// records. Metering owns the metric families (shared by all workers); each worker gets its own
+// handle cache so that a label set seen before costs a hash lookup, not prometheus-cpp's locked
+// Family::Add. Label values that users or providers control (agent, model, tool, finish
+// reason) are capped at metrics.max_values_per_label distinct values per label; later ones are
+// reported as "other".
 #pragma once
 
 #include <memory>

@@ -2,8 +2,8 @@
 
 #include <charconv>
 #include <cmath>
-#include <iterator>
 #include <ctime>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -33,7 +33,8 @@ constexpr ErrorTypeInfo kErrorTable[] = {
     {ErrorType::headers_too_large, "headers_too_large", 431, "request_too_large", S::downstream},
     {ErrorType::overloaded, "overloaded", 503, "overloaded", S::proxy},
     {ErrorType::no_route, "no_route", 404, "not_found", S::downstream},
-    {ErrorType::upstream_connect_error, "upstream_connect_error", 502, "connect_error", S::upstream},
+    {ErrorType::upstream_connect_error, "upstream_connect_error", 502, "connect_error",
+     S::upstream},
     {ErrorType::upstream_tls_error, "upstream_tls_error", 502, "tls_error", S::upstream},
     {ErrorType::upstream_protocol_error, "upstream_protocol_error", 502, "protocol_error",
      S::upstream},
@@ -83,7 +84,9 @@ ErrorOutcome request_outcome(ErrorType proxy_error, int status, ErrorClass provi
   if (provider_class == ErrorClass::none && status >= 400) {
     provider_class = classify_provider_error(status, ProviderError{});
   }
-  if (provider_class != ErrorClass::none) return {error_class_name(provider_class), ErrorStage::provider};
+  if (provider_class != ErrorClass::none) {
+    return {error_class_name(provider_class), ErrorStage::provider};
+  }
   return {};
 }
 

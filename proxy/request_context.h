@@ -151,14 +151,16 @@ struct RequestContext {
   }
 };
 
-// The access log line for a finished request: one JSON object, no trailing newline.
+// The access log line for a finished request: one JSON object, no trailing newline. The core
+// fields, the one error_type (ctx.outcome()), then ctx.llm when metered, then log_fields.
 // `wall_end` is the wall-clock time the request ended.
 std::string access_log_line(const RequestContext& ctx,
                             std::chrono::system_clock::time_point wall_end);
 
 // Observe-only hook: told about each stage of a request, never changes bytes on the wire.
-// One observer instance per request, created by an ObserverFactory, called on the worker's
-// loop thread. on_complete() is called exactly once per request, whatever the outcome,
+// One observer instance per routed request, created by an ObserverFactory as soon as the route
+// is known (before any refusal: a 413, a budget or runaway refusal), called on the worker's
+// loop thread. on_complete() is called exactly once per such request, whatever the outcome,
 // before the access log line is written.
 class RequestObserver {
  public:
