@@ -49,12 +49,26 @@ int64_t SpendWindow::day(int64_t minute) {
   return day_sum_;
 }
 
-int64_t BudgetTracker::wall_minute() {
+int64_t SpendWindow::first_minute_below(int64_t minute, int64_t window, int64_t limit) {
+  advance(minute);
+  int64_t sum = window == kMinutes ? day_sum_ : hour_sum_;
+  int64_t later = 0;
+  // Each minute that passes drops the oldest minute of the window.
+  while (sum >= limit && later < window) {
+    ++later;
+    sum -= buckets_[slot_of(last_minute_ - window + later)];
+  }
+  return last_minute_ + later;
+}
+
+int64_t BudgetTracker::wall_second() {
   using namespace std::chrono;
-  return duration_cast<minutes>(system_clock::now().time_since_epoch()).count();
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
 namespace {
+
+int64_t minute_of(int64_t second) { return (second >= 0 ? second : second - 59) / 60; }
 
 int64_t to_nano(double usd) { return static_cast<int64_t>(usd * 1e9 + 0.5); }
 double to_usd(int64_t nano) { return static_cast<double>(nano) / 1e9; }
@@ -68,7 +82,7 @@ std::string money(double usd) {
 }  // namespace
 
 BudgetTracker::BudgetTracker(const std::vector<Budget>& budgets, prometheus::Registry& registry,
-                             MinuteClock clock)
+                             SecondClock clock)
     : clock_(std::move(clock)),
       spent_(prometheus::BuildGauge()
                  .Name("llm_budget_spent_usd")
@@ -153,6 +167,19 @@ std::string BudgetTracker::over(Tracked& t, int64_t minute) {
   return "";
 }
 
+int64_t BudgetTracker::first_minute_admitted(Tracked& t, int64_t minute) {
+  const Budget& b = t.budget;
+  int64_t admitted = minute;
+  if (b.hourly_usd > 0) {
+    admitted = std::max(admitted, t.window.first_minute_below(minute, 60, to_nano(b.hourly_usd)));
+  }
+  if (b.daily_usd > 0) {
+    admitted = std::max(admitted, t.window.first_minute_below(minute, SpendWindow::kMinutes,
+                                                              to_nano(b.daily_usd)));
+  }
+  return admitted;
+}
+
 void BudgetTracker::publish(Tracked& t, int64_t minute) {
   double hour = to_usd(t.window.hour(minute));
   double day = to_usd(t.window.day(minute));
@@ -175,26 +202,34 @@ void BudgetTracker::publish(Tracked& t, int64_t minute) {
   crossing(t.alerted_day, day, t.budget.daily_usd, "24h");
 }
 
-std::optional<std::string> BudgetTracker::admit(std::string_view agent) {
+std::optional<BudgetTracker::Refusal> BudgetTracker::admit(std::string_view agent) {
   if (empty()) return std::nullopt;
-  int64_t minute = clock_();
+  const int64_t second = clock_();
+  const int64_t minute = minute_of(second);
   std::lock_guard<std::mutex> lock(mu_);
-  auto check = [&](Tracked* t) -> std::optional<std::string> {
-    if (t == nullptr || t->budget.action != BudgetAction::block) return std::nullopt;
-    std::string why = over(*t, minute);
-    if (why.empty()) return std::nullopt;
-    t->blocked->Increment();
-    return (t == all_ ? "the all-agents " : "agent " + t->label + "'s ") + why +
-           " is used up; requests are blocked until spend in the window falls below it";
-  };
   auto it = by_agent_.find(std::string(agent));
-  if (auto why = check(it == by_agent_.end() ? nullptr : &tracked_[it->second])) return why;
-  return check(all_);
+  std::optional<Refusal> refusal;
+  for (Tracked* t : {it == by_agent_.end() ? nullptr : &tracked_[it->second], all_}) {
+    if (t == nullptr || t->budget.action != BudgetAction::block) continue;
+    std::string why = over(*t, minute);
+    if (why.empty()) continue;
+    const int64_t wait = std::max<int64_t>(1, first_minute_admitted(*t, minute) * 60 - second);
+    if (refusal) {
+      refusal->retry_after_seconds = std::max(refusal->retry_after_seconds, wait);
+      continue;
+    }
+    t->blocked->Increment();
+    refusal = Refusal{(t == all_ ? "the all-agents " : "agent " + t->label + "'s ") + why +
+                          " is used up; requests are blocked until spend in the window falls "
+                          "below it",
+                      wait};
+  }
+  return refusal;
 }
 
 void BudgetTracker::record(std::string_view agent, int64_t nano_usd) {
   if (empty() || nano_usd <= 0) return;
-  int64_t minute = clock_();
+  const int64_t minute = minute_of(clock_());
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_agent_.find(std::string(agent));
   if (it != by_agent_.end()) {

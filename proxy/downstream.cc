@@ -390,8 +390,9 @@ bool DownstreamConnection::prepare_request() {
 bool DownstreamConnection::admit_request() {
   RequestContext& ctx = active_->ctx;
   if (BudgetTracker* budgets = worker_.shared().budgets) {
-    if (auto why = budgets->admit(ctx.agent)) {
-      respond_error(ErrorType::budget_exceeded, *why);
+    if (auto refused = budgets->admit(ctx.agent)) {
+      respond_error(ErrorType::budget_exceeded, std::move(refused->reason),
+                    retry_after(refused->retry_after_seconds));
       return false;
     }
   }
@@ -668,7 +669,8 @@ void DownstreamConnection::continue_after_response() {
   }
 }
 
-void DownstreamConnection::respond_error(ErrorType type, std::string message) {
+void DownstreamConnection::respond_error(ErrorType type, std::string message,
+                                         std::optional<RetryAdvice> retry) {
   if (!active_) begin_request();
   Active& a = *active_;
   if (a.finished) return;
@@ -691,8 +693,11 @@ void DownstreamConnection::respond_error(ErrorType type, std::string message) {
                     !worker_.draining() && status != 400 && status != 408;
   a.close_after = !keep_alive;
   a.response_started = true;
-  std::string public_message = a.ctx.error_detail;
-  write_client(error_response(status, error_type_name(type), public_message, a.ctx.request_id,
+  const ProxyError error{.type = type,
+                         .message = a.ctx.error_detail,
+                         .request_id = a.ctx.request_id,
+                         .retry = retry};
+  write_client(error_response(error, error_shape(a.ctx.route, a.ctx.method, a.ctx.path),
                               a.config->request_id_header, keep_alive, a.head_request));
   response_done();
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/http.h"
 #include "proxy/request_context.h"
 #include "proxy/upstream.h"
 
@@ -72,7 +73,9 @@ class DownstreamConnection final : public UpstreamHandler {
   void send_request_body(std::string_view data);
   void finish_request_body();
 
-  void respond_error(ErrorType type, std::string message);
+  // `retry` overrides retry_advice(type) (see proxy/http.h).
+  void respond_error(ErrorType type, std::string message,
+                     std::optional<RetryAdvice> retry = std::nullopt);
   void finish_request();
   void response_done();
   void continue_after_response();

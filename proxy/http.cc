@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "parsers/endpoint.h"
+
 namespace tokentap {
 
 namespace {
@@ -137,27 +139,152 @@ std::string_view status_reason(int status) {
   }
 }
 
-std::string error_body(std::string_view type, std::string_view message,
-                       std::string_view request_id) {
-  nlohmann::ordered_json body = {
-      {"error", {{"type", type}, {"message", message}, {"request_id", request_id}}}};
-  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+std::optional<ApiProvider> api_provider_for(Provider p) {
+  switch (p) {
+    case Provider::openai: return ApiProvider::openai;
+    case Provider::anthropic: return ApiProvider::anthropic;
+    case Provider::gemini: return ApiProvider::gemini;
+    case Provider::azure_openai: return ApiProvider::azure_openai;
+    case Provider::openai_compatible: return ApiProvider::openai_compatible;
+    case Provider::auto_detect: return std::nullopt;
+  }
+  return std::nullopt;
 }
 
-std::string error_response(int status, std::string_view type, std::string_view message,
-                           std::string_view request_id, std::string_view request_id_header,
-                           bool keep_alive, bool head_request) {
-  std::string body = error_body(type, message, request_id);
+ErrorShape error_shape(const Route* route, std::string_view method, std::string_view target) {
+  if (route == nullptr) return ErrorShape::openai;
+  switch (classify_endpoint(api_provider_for(route->provider), method, target).format) {
+    case WireFormat::anthropic: return ErrorShape::anthropic;
+    case WireFormat::gemini: return ErrorShape::gemini;
+    case WireFormat::openai: return ErrorShape::openai;
+  }
+  return ErrorShape::openai;
+}
+
+RetryAdvice retry_advice(ErrorType type) {
+  switch (type) {
+    case ErrorType::overloaded:
+    case ErrorType::shutting_down:
+      return {.after_seconds = 1, .should_retry = std::nullopt};
+    case ErrorType::upstream_connect_error:
+    case ErrorType::upstream_tls_error:
+      return {.after_seconds = std::nullopt, .should_retry = true};
+    case ErrorType::runaway_session:
+    case ErrorType::budget_exceeded:
+      return {.after_seconds = std::nullopt, .should_retry = false};
+    default:
+      return {};
+  }
+}
+
+RetryAdvice retry_after(int64_t seconds) {
+  seconds = std::max<int64_t>(seconds, 1);
+  RetryAdvice advice{.after_seconds = seconds, .should_retry = std::nullopt};
+  if (seconds > kLongestRetryWait) advice.should_retry = false;
+  return advice;
+}
+
+namespace {
+
+// The provider's words for an error of this kind and status.
+struct ErrorVocabulary {
+  std::string_view openai_type;
+  std::string_view anthropic_type;
+  std::string_view gemini_status;
+};
+
+ErrorVocabulary error_vocabulary(ErrorType type, int status) {
+  // A spent budget is a used-up quota, which clients that read the type do not retry.
+  if (type == ErrorType::budget_exceeded) {
+    return {"insufficient_quota", "rate_limit_error", "RESOURCE_EXHAUSTED"};
+  }
+  switch (status) {
+    case 404: return {"invalid_request_error", "not_found_error", "NOT_FOUND"};
+    case 408: return {"invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED"};
+    case 413: return {"invalid_request_error", "request_too_large", "INVALID_ARGUMENT"};
+    case 429: return {"rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"};
+    case 499: return {"invalid_request_error", "invalid_request_error", "CANCELLED"};
+    case 502: return {"server_error", "api_error", "UNAVAILABLE"};
+    case 503: return {"service_unavailable_error", "overloaded_error", "UNAVAILABLE"};
+    case 504: return {"server_error", "timeout_error", "DEADLINE_EXCEEDED"};
+    default: break;
+  }
+  if (status < 500) return {"invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"};
+  return {"server_error", "api_error", "INTERNAL"};
+}
+
+RetryAdvice advice_of(const ProxyError& error) {
+  return error.retry ? *error.retry : retry_advice(error.type);
+}
+
+}  // namespace
+
+std::string error_body(const ProxyError& error, ErrorShape shape) {
+  using Json = nlohmann::ordered_json;
+  const int status = error_status(error.type);
+  const std::string_view name = error_type_name(error.type);
+  const ErrorVocabulary words = error_vocabulary(error.type, status);
+  std::string message = "tokentap ";
+  message += name;
+  message += ": ";
+  message += error.message;
+  Json body;
+  switch (shape) {
+    case ErrorShape::openai:
+      body = {{"error",
+               {{"message", message},
+                {"type", words.openai_type},
+                {"param", nullptr},
+                {"code", name},
+                {"tokentap_error", name},
+                {"request_id", error.request_id}}}};
+      break;
+    case ErrorShape::anthropic:
+      body = {{"type", "error"},
+              {"error",
+               {{"type", words.anthropic_type},
+                {"message", message},
+                {"tokentap_error", name},
+                {"request_id", error.request_id}}},
+              {"request_id", error.request_id}};
+      break;
+    case ErrorShape::gemini: {
+      Json inner = {{"code", status},
+                    {"message", message},
+                    {"status", words.gemini_status},
+                    {"tokentap_error", name},
+                    {"request_id", error.request_id}};
+      if (const RetryAdvice advice = advice_of(error); advice.after_seconds) {
+        inner["details"] = Json::array(
+            {{{"@type", "type.googleapis.com/google.rpc.RetryInfo"},
+              {"retryDelay", std::to_string(*advice.after_seconds) + "s"}}});
+      }
+      body = {{"error", std::move(inner)}};
+      break;
+    }
+  }
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string error_response(const ProxyError& error, ErrorShape shape,
+                           std::string_view request_id_header, bool keep_alive,
+                           bool head_request) {
+  const int status = error_status(error.type);
+  const RetryAdvice advice = advice_of(error);
+  std::string body = error_body(error, shape);
   std::string out;
-  out.reserve(256 + body.size());
+  out.reserve(320 + body.size());
   out += "HTTP/1.1 " + std::to_string(status) + " ";
   out += status_reason(status);
   out += "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size());
-  if (!request_id.empty()) {
+  if (advice.after_seconds) out += "\r\nretry-after: " + std::to_string(*advice.after_seconds);
+  if (advice.should_retry) out += *advice.should_retry ? "\r\nx-should-retry: true"
+                                                       : "\r\nx-should-retry: false";
+  if (!error.request_id.empty()) {
     out += "\r\n";
     out += request_id_header;
     out += ": ";
-    out += request_id;
+    out += error.request_id;
   }
   out += keep_alive ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n";
   if (!head_request) out += body;

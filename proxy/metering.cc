@@ -12,6 +12,7 @@
 #include "parsers/llm_parser.h"
 #include "parsers/stream_options.h"
 #include "pricing/cost.h"
+#include "proxy/http.h"
 
 namespace tokentap {
 
@@ -52,18 +53,6 @@ std::string_view cap_key(bool finish_reasons, std::string_view name) {
 }
 
 constexpr size_t kMaxCachedHandles = 20'000;
-
-std::optional<ApiProvider> api_provider_for(Provider p) {
-  switch (p) {
-    case Provider::openai: return ApiProvider::openai;
-    case Provider::anthropic: return ApiProvider::anthropic;
-    case Provider::gemini: return ApiProvider::gemini;
-    case Provider::azure_openai: return ApiProvider::azure_openai;
-    case Provider::openai_compatible: return ApiProvider::openai_compatible;
-    case Provider::auto_detect: return std::nullopt;
-  }
-  return std::nullopt;
-}
 
 const char* otel_system(ApiProvider p) {
   switch (p) {

@@ -1,6 +1,6 @@
 // Errors as the SDKs see them through tokentap: provider errors keep their status, body and
-// request id (so the SDK raises the right APIError subclass), and tokentap's own errors are JSON
-// the SDKs understand.
+// request id (so the SDK raises the right APIError subclass), and tokentap's own errors are in the
+// route provider's error shape with the retry advice (x-should-retry, retry-after) the SDKs obey.
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
@@ -148,10 +148,13 @@ test("tokentap's own upstream TLS error is JSON the SDKs understand", async (t) 
         `got ${err.constructor.name}: ${err.message}`,
       );
       assert.equal(err.status, 502);
-      assert.equal(err.type, 'upstream_tls_error');
+      assert.equal(err.type, 'server_error');
+      assert.equal(err.code, 'upstream_tls_error');
       assert.match(err.requestID, UUID4);
       assert.equal(err.error.request_id, err.requestID);
-      assert.equal(typeof err.error.message, 'string');
+      assert.equal(err.error.tokentap_error, 'upstream_tls_error');
+      assert.match(err.message, /^502 tokentap upstream_tls_error: /);
+      assert.equal(err.headers.get('x-should-retry'), 'true');
       return true;
     },
   );
@@ -167,8 +170,12 @@ test("tokentap's own upstream TLS error is JSON the SDKs understand", async (t) 
         `got ${err.constructor.name}: ${err.message}`,
       );
       assert.equal(err.status, 502);
-      assert.equal(err.type, 'upstream_tls_error');
-      assert.equal(err.error.error.type, 'upstream_tls_error');
+      assert.equal(err.type, 'api_error');
+      assert.equal(err.error.type, 'error');
+      assert.equal(err.error.error.tokentap_error, 'upstream_tls_error');
+      assert.match(err.error.request_id, UUID4);
+      assert.equal(err.error.request_id, err.headers.get('x-request-id'));
+      assert.match(err.apiMessage, /^tokentap upstream_tls_error: /);
       return true;
     },
   );
@@ -193,6 +200,60 @@ test("tokentap's own upstream TLS error is JSON the SDKs understand", async (t) 
       m.value('tokentap_requests_total', { route: 'anthropic', code: '502' }) === 1,
     'TLS errors and 502s counted per route',
   );
+});
+
+test("a spent budget stops the SDKs' retries and tells them why", async (t) => {
+  const stack = await startStack(t, {
+    config: { budgets: [{ agent: '*', hourly_usd: 0.000001, action: 'block' }] },
+  });
+  stack.fake.reply({
+    headers: openai.headers(ids.openaiRequest()),
+    json: openai.completion({ model: 'gpt-4o-mini', content: 'ok', usage: openai.usage(50, 50) }),
+  });
+  await stack.openai().chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'spend it' }],
+  });
+  await stack.accessLogOf(await stack.fake.request(0));
+
+  // The SDKs' default retries (2, with backoff) stay on: x-should-retry: false must stop them.
+  let sent = stack.sdkRequests.length;
+  await assert.rejects(
+    stack.anthropic({ maxRetries: 2 }).messages.create({
+      model: 'claude-haiku-4-5-20251001',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+    }),
+    (err) => {
+      assert.ok(err instanceof Anthropic.RateLimitError, `got ${err.constructor.name}`);
+      assert.equal(err.type, 'rate_limit_error');
+      assert.match(err.apiMessage, /^tokentap budget_exceeded: the all-agents hourly budget/);
+      assert.equal(err.error.error.tokentap_error, 'budget_exceeded');
+      assert.equal(err.headers.get('x-should-retry'), 'false');
+      const wait = Number(err.headers.get('retry-after'));
+      assert.ok(wait > 3600 - 120 && wait <= 3600, `retry-after ${wait}`);
+      return true;
+    },
+  );
+  assert.equal(stack.sdkRequests.length - sent, 1, 'the Anthropic SDK must not retry');
+
+  sent = stack.sdkRequests.length;
+  await assert.rejects(
+    stack.openai({ maxRetries: 2 }).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+    }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.RateLimitError, `got ${err.constructor.name}`);
+      assert.equal(err.type, 'insufficient_quota');
+      assert.equal(err.code, 'budget_exceeded');
+      assert.match(err.message, /^429 tokentap budget_exceeded: the all-agents hourly budget/);
+      assert.equal(err.error.request_id, err.requestID);
+      return true;
+    },
+  );
+  assert.equal(stack.sdkRequests.length - sent, 1, 'the OpenAI SDK must not retry');
+  assert.equal(stack.fake.requests.length, 1, 'refusals never reach the provider');
 });
 
 test('a non-JSON 502 from in front of the provider reaches the SDK as it was', async (t) => {

@@ -697,19 +697,37 @@ class ProxyTestCase(unittest.TestCase):
             self.assertEqual(code, 0, "tokentap exit code after SIGTERM; stderr:\n" + stderr)
         self.assertEqual(proxy.leaks(), set(), "API keys leaked into logs/metrics/errors")
 
-    def assert_json_error(self, response, status, error_type=None, request_id=None):
+    def assert_json_error(self, response, status, error_type=None, request_id=None, shape=None):
+        """An error tokentap answered itself, in the shape of `shape` (openai, anthropic,
+        gemini) when given; `error_type` is tokentap's name for it. Returns the error object."""
         self.assertEqual(response.status, status, response.body[:500])
         self.assertIn("application/json", response.header("content-type") or "")
         document = response.json()
         self.assertIsInstance(document.get("error"), dict, document)
         error = document["error"]
-        self.assertIsInstance(error.get("type"), str, error)
+        if document.get("type") == "error":
+            found = "anthropic"
+            self.assertIsInstance(error.get("type"), str, error)
+            self.assertEqual(document.get("request_id"), error.get("request_id"), document)
+        elif "status" in error:
+            found = "gemini"
+            self.assertEqual(error.get("code"), status, error)
+            self.assertIsInstance(error.get("status"), str, error)
+        else:
+            found = "openai"
+            self.assertIsInstance(error.get("type"), str, error)
+            self.assertIsNone(error.get("param", "missing"), error)
+            self.assertEqual(error.get("code"), error.get("tokentap_error"), error)
+        if shape is not None:
+            self.assertEqual(found, shape, document)
+        name = error.get("tokentap_error")
+        self.assertIsInstance(name, str, error)
         self.assertIsInstance(error.get("message"), str, error)
-        self.assertTrue(error["message"], error)
+        self.assertTrue(error["message"].startswith(f"tokentap {name}: "), error)
         self.assertIsInstance(error.get("request_id"), str, error)
         self.assertTrue(error["request_id"], error)
         if error_type is not None:
-            self.assertEqual(error["type"], error_type, error)
+            self.assertEqual(name, error_type, error)
         if request_id is not None:
             self.assertEqual(error["request_id"], request_id, error)
         return error

@@ -129,7 +129,7 @@ class SlowlorisTest(ProxyTestCase):
             self.assertGreaterEqual(lifetime, HEADER_TIMEOUT - 0.1, "closed before the deadline")
             self.assertLess(lifetime, HEADER_TIMEOUT + 3.0, "closed long after the deadline")
             self.assertRegex(bytes(attacker.received), rb"^HTTP/1\.1 408 ")
-            self.assertIn(b'"type":"header_timeout"', attacker.received)
+            self.assertIn(b'"tokentap_error":"header_timeout"', attacker.received)
         proxy.wait_metric("tokentap_requests_total", ATTACKERS, code="408")
         timed_out = proxy.wait_log_count(lambda e: e.get("status") == 408, ATTACKERS)
         self.assertEqual(len(timed_out), ATTACKERS)

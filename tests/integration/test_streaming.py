@@ -142,7 +142,7 @@ class StreamingTest(ProxyTestCase):
         response = self.proxy.request("POST", "/v1/chat/completions", JSON, STREAM_REQUEST,
                                       request_id="reset-early")
         error = self.assert_json_error(response, 502, request_id="reset-early")
-        self.assertNotEqual(error["type"], "none")
+        self.assertNotEqual(error["tokentap_error"], "none")
 
     def test_client_abort_closes_the_upstream_stream_promptly(self):
         self.upstream.handlers["/v1/chat/completions"] = fake_upstream.sse(
