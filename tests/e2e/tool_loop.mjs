@@ -6,9 +6,16 @@
 // Every reply is kept in `served` with what tokentap should count for it.
 import assert from 'node:assert/strict';
 
+import { within } from './tokentap.mjs';
 import { anthropic, ids, openai, responses } from './wire.mjs';
 
 export const AGENT = 'e2e-agent';
+
+// The model a framework asks for (tokentap's label) and the dated snapshot the provider answers.
+export const MODELS = {
+  openai: { requested: 'gpt-4o-mini', served: 'gpt-4o-mini-2024-07-18' },
+  anthropic: { requested: 'claude-sonnet-4-5', served: 'claude-sonnet-4-5-20250929' },
+};
 
 export const PROMPT =
   'Bike ride in Oslo or Bergen this afternoon? Check the weather, then the time.';
@@ -255,6 +262,32 @@ export class ToolLoop {
   finishReason(reply) {
     return reply.toolCalls.length ? this.wire.finish.tools : this.wire.finish.answer;
   }
+}
+
+// Runs two loops against the scripted model in `format`: `plain(tools)`, without streaming, then
+// `streamed(tools)`, each given fresh tools from makeTools() and bounded in time. Then asserts
+// the provider got byte for byte what the client sent, on `path`, and that tokentap metered both
+// loops exactly (assertLoopsMetered).
+export async function runPlainAndStreamedLoops(stack, { format, path, plain, streamed }) {
+  const served = MODELS[FORMATS[format].provider].served;
+  const loops = [new ToolLoop({ format, model: served }), new ToolLoop({ format, model: served })];
+  const tools = [makeTools(), makeTools()];
+  stack.fake.respond(loops[0].reply);
+  await within(plain(tools[0]), 20_000, 'the loop without streaming');
+  stack.fake.respond(loops[1].reply);
+  await within(streamed(tools[1]), 20_000, 'the streamed loop');
+
+  assert.deepEqual(
+    stack.sdkRequests.map((r) => r.json().stream === true),
+    [false, false, false, true, true, true],
+  );
+  assert.equal(stack.sdkRequests.length, stack.fake.requests.length);
+  for (const [i, upstream] of stack.fake.requests.entries()) {
+    assert.equal(upstream.path, path);
+    await stack.assertForwarded(stack.sdkRequests[i], upstream);
+  }
+  const model = MODELS[FORMATS[format].provider].requested;
+  return assertLoopsMetered(stack, { model, loops, tools });
 }
 
 function addTokens(total, tokens) {
