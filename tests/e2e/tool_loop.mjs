@@ -14,7 +14,7 @@ export const AGENT = 'e2e-agent';
 // The model a framework asks for (tokentap's label) and the dated snapshot the provider answers.
 export const MODELS = {
   openai: { requested: 'gpt-4o-mini', served: 'gpt-4o-mini-2024-07-18' },
-  anthropic: { requested: 'claude-sonnet-4-5', served: 'claude-sonnet-4-5-20250929' },
+  anthropic: { requested: 'claude-haiku-4-5', served: 'claude-haiku-4-5-20251001' },
 };
 
 export const PROMPT =
