@@ -1,15 +1,17 @@
 // LangChain JS chat models (@langchain/openai, @langchain/anthropic) running the tool loop an
-// agent runs: bindTools, invoke or stream, run the requested tools, send back ToolMessages, until
-// the model answers. Against a scripted model that asks for two rounds of tool calls; the answer
-// must reach LangChain intact, the provider must get what the client sent, and tokentap must
-// meter every step exactly.
+// agent runs: by hand (bindTools, invoke or stream, run the requested tools, send back
+// ToolMessages, until the model answers) and as LangChain's own agent (createAgent from
+// `langchain`, a LangGraph graph). Against a scripted model that asks for two rounds of tool
+// calls; the answer must reach LangChain intact, the provider must get what the client sent, and
+// tokentap must meter every step exactly.
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import { ChatAnthropic } from '@langchain/anthropic';
-import { HumanMessage } from '@langchain/core/messages';
+import { AIMessageChunk, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { tool } from '@langchain/core/tools';
 import { ChatOpenAI } from '@langchain/openai';
+import { createAgent } from 'langchain';
 import { z } from 'zod';
 
 import { startStack } from './harness.mjs';
@@ -79,6 +81,25 @@ function langchainLoops(stack, { format, path, model }) {
   });
 }
 
+// The same turn run by LangChain's agent (createAgent, a LangGraph graph): invoke, or stream in
+// "messages" mode, which makes the agent stream each model call.
+async function agentTurn(model, impl, { stream }) {
+  const agent = createAgent({ model, tools: langchainTools(impl) });
+  const input = { messages: [{ role: 'user', content: PROMPT }] };
+  if (!stream) {
+    const { messages } = await agent.invoke(input);
+    assert.equal(messages.filter((m) => ToolMessage.isInstance(m)).length, ROUNDS.flat().length);
+    assert.equal(messages.at(-1).text, FINAL_ANSWER);
+    return;
+  }
+  const pieces = [];
+  for await (const [chunk] of await agent.stream(input, { streamMode: 'messages' })) {
+    if (AIMessageChunk.isInstance(chunk) && chunk.text) pieces.push(chunk.text);
+  }
+  assert.ok(pieces.length > 1, 'the answer arrived in pieces');
+  assert.equal(pieces.join(''), FINAL_ANSWER);
+}
+
 function chatOpenAI(stack, options = {}) {
   return new ChatOpenAI({
     model: MODELS.openai.requested,
@@ -86,6 +107,16 @@ function chatOpenAI(stack, options = {}) {
     maxRetries: 0,
     configuration: { baseURL: `${stack.tokentap.url}/v1`, fetch: stack.fetch },
     ...options,
+  });
+}
+
+function chatAnthropic(stack) {
+  return new ChatAnthropic({
+    model: MODELS.anthropic.requested,
+    apiKey: stack.anthropicKey,
+    anthropicApiUrl: stack.tokentap.url,
+    maxRetries: 0,
+    clientOptions: { fetch: stack.fetch },
   });
 }
 
@@ -112,12 +143,22 @@ test('ChatAnthropic: bindTools loops with invoke and with stream, tool results m
   await langchainLoops(stack, {
     format: 'anthropic',
     path: '/v1/messages',
-    model: new ChatAnthropic({
-      model: MODELS.anthropic.requested,
-      apiKey: stack.anthropicKey,
-      anthropicApiUrl: stack.tokentap.url,
-      maxRetries: 0,
-      clientOptions: { fetch: stack.fetch },
-    }),
+    model: chatAnthropic(stack),
   });
 });
+
+for (const { name, format, path, model } of [
+  { name: 'ChatOpenAI', format: 'chat', path: '/v1/chat/completions', model: chatOpenAI },
+  { name: 'ChatAnthropic', format: 'anthropic', path: '/v1/messages', model: chatAnthropic },
+]) {
+  test(`createAgent (LangGraph) with ${name}: invoke and stream`, async (t) => {
+    const stack = await startStack(t);
+    const chatModel = model(stack);
+    await runPlainAndStreamedLoops(stack, {
+      format,
+      path,
+      plain: (tools) => agentTurn(chatModel, tools, { stream: false }),
+      streamed: (tools) => agentTurn(chatModel, tools, { stream: true }),
+    });
+  });
+}
