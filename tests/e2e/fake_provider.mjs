@@ -15,7 +15,8 @@
 //                                     ends lines with CRLF (as Gemini does); gzip: true
 //                                     compresses the stream, flushed after every event.
 // or a function of the RecordedRequest returning one of these, for replies that depend on the
-// request the way a real provider's do.
+// request the way a real provider's do. respond(fn) sets such a function for every request the
+// queue has no reply for (a scripted model that answers a conversation of any length).
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
@@ -89,9 +90,22 @@ class GzipPipe {
   }
 }
 
+function noReplyQueued(req) {
+  return {
+    status: 500,
+    json: {
+      error: {
+        message: `fake provider: no reply queued for ${req.method} ${req.url}`,
+        type: 'server_error',
+      },
+    },
+  };
+}
+
 export class FakeProvider {
   #server;
   #replies = [];
+  #responder = null;
   #waiters = [];
   #sockets = new Set();
   #closing = null;
@@ -128,6 +142,12 @@ export class FakeProvider {
     return this;
   }
 
+  // Answers every request that finds the reply queue empty with `fn(recordedRequest)`.
+  respond(fn) {
+    this.#responder = fn;
+    return this;
+  }
+
   // Resolves with the index-th recorded request (0-based) once it has arrived whole.
   request(index) {
     if (index < this.requests.length) return Promise.resolve(this.requests[index]);
@@ -157,15 +177,7 @@ export class FakeProvider {
       recorded.closedEarly = !res.writableFinished;
       recorded.resolveDone(recorded.closedEarly ? 'closed' : 'finished');
     });
-    const next = this.#replies.shift() ?? {
-      status: 500,
-      json: {
-        error: {
-          message: `fake provider: no reply queued for ${req.method} ${req.url}`,
-          type: 'server_error',
-        },
-      },
-    };
+    const next = this.#replies.shift() ?? this.#responder ?? noReplyQueued(req);
     const spec = typeof next === 'function' ? next(recorded) : next;
     try {
       await this.#send(spec, recorded, res);

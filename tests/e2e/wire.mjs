@@ -12,6 +12,8 @@ export const ids = {
   toolCall: () => `call_${hex(12)}`,
   message: () => `msg_01${hex(12)}`,
   toolUse: () => `toolu_01${hex(12)}`,
+  response: () => `resp_${hex(24)}`,
+  responseItem: (prefix) => `${prefix}_${hex(24)}`,
 };
 
 // Cuts `text` into `count` pieces of nearly equal length (at least one piece), as a model's
@@ -167,6 +169,129 @@ export const openai = {
       'x-ratelimit-limit-requests': '10000',
       'x-ratelimit-remaining-requests': '9999',
     };
+  },
+};
+
+// The OpenAI Responses API (POST /v1/responses).
+export const responses = {
+  usage(input, output, { cached = 0, reasoning = 0 } = {}) {
+    return {
+      input_tokens: input,
+      input_tokens_details: { cached_tokens: cached },
+      output_tokens: output,
+      output_tokens_details: { reasoning_tokens: reasoning },
+      total_tokens: input + output,
+    };
+  },
+
+  // The completed output items of an answer: a function_call item per tool call
+  // ({ callId, name, arguments (a JSON string) }), then a message item when there is text.
+  output({ text = null, toolCalls = [] }) {
+    const items = toolCalls.map((call) => ({
+      id: ids.responseItem('fc'),
+      type: 'function_call',
+      status: 'completed',
+      arguments: call.arguments,
+      call_id: call.callId,
+      name: call.name,
+    }));
+    if (text !== null) {
+      items.push({
+        id: ids.responseItem('msg'),
+        type: 'message',
+        status: 'completed',
+        content: [{ type: 'output_text', annotations: [], logprobs: [], text }],
+        role: 'assistant',
+      });
+    }
+    return items;
+  },
+
+  // A response object; `output` from output(), `status` 'completed' unless given.
+  response({ model, output, usage, id = ids.response(), status = 'completed' }) {
+    return {
+      id,
+      object: 'response',
+      created_at: 1763790000,
+      status,
+      background: false,
+      error: null,
+      incomplete_details: null,
+      instructions: null,
+      max_output_tokens: null,
+      model,
+      output,
+      parallel_tool_calls: true,
+      previous_response_id: null,
+      reasoning: { effort: null, summary: null },
+      service_tier: 'default',
+      store: true,
+      temperature: 1.0,
+      text: { format: { type: 'text' }, verbosity: 'medium' },
+      tool_choice: 'auto',
+      tools: [],
+      top_p: 1.0,
+      truncation: 'disabled',
+      usage,
+      user: null,
+      metadata: {},
+    };
+  },
+
+  // The events that stream `response` as the real API sends them: response.created and
+  // response.in_progress (no output, no usage), per output item output_item.added, its argument
+  // or text deltas, the matching .done events and output_item.done, then response.completed with
+  // the whole response. Each element is { event, data }, numbered by sequence_number.
+  streamEvents(response, { textPieces = 3, argumentPieces = 3 } = {}) {
+    const events = [];
+    const push = (data) =>
+      events.push({ event: data.type, data: { ...data, sequence_number: events.length } });
+    const pending = { ...response, status: 'in_progress', output: [], usage: null };
+    push({ type: 'response.created', response: pending });
+    push({ type: 'response.in_progress', response: pending });
+    response.output.forEach((item, outputIndex) => {
+      if (item.type === 'function_call') {
+        push({
+          type: 'response.output_item.added',
+          output_index: outputIndex,
+          item: { ...item, status: 'in_progress', arguments: '' },
+        });
+        for (const delta of pieces(item.arguments, argumentPieces)) {
+          push({
+            type: 'response.function_call_arguments.delta',
+            item_id: item.id,
+            output_index: outputIndex,
+            delta,
+          });
+        }
+        push({
+          type: 'response.function_call_arguments.done',
+          item_id: item.id,
+          output_index: outputIndex,
+          arguments: item.arguments,
+        });
+      } else if (item.type === 'message') {
+        push({
+          type: 'response.output_item.added',
+          output_index: outputIndex,
+          item: { ...item, status: 'in_progress', content: [] },
+        });
+        item.content.forEach((part, contentIndex) => {
+          const at = { item_id: item.id, output_index: outputIndex, content_index: contentIndex };
+          push({ type: 'response.content_part.added', ...at, part: { ...part, text: '' } });
+          for (const delta of pieces(part.text, textPieces)) {
+            push({ type: 'response.output_text.delta', ...at, delta, logprobs: [] });
+          }
+          push({ type: 'response.output_text.done', ...at, text: part.text, logprobs: [] });
+          push({ type: 'response.content_part.done', ...at, part });
+        });
+      } else {
+        throw new Error(`responses.streamEvents: unsupported item type ${item.type}`);
+      }
+      push({ type: 'response.output_item.done', output_index: outputIndex, item });
+    });
+    push({ type: 'response.completed', response });
+    return events;
   },
 };
 
