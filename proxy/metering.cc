@@ -214,7 +214,9 @@ class MeteringObserver final : public RequestObserver {
     std::string_view usage_source = "reported";
     std::string_view missing_reason;
     if (!u.present && bills_tokens(f.operation) && status >= 200 && status < 300) {
-      if (ctx.error == ErrorType::client_cancelled) {
+      if (f.usage_not_reported_by_api) {
+        missing_reason = "not_reported_by_api";
+      } else if (ctx.error == ErrorType::client_cancelled) {
         missing_reason = "client_cancelled";
       } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
         missing_reason = "upstream_error";
@@ -232,8 +234,11 @@ class MeteringObserver final : public RequestObserver {
     }
 
     for (const ToolCallCount& t : f.tool_calls) {
-      cache_.counter(m_.tool_calls, {{"agent", agent_}, {"provider", provider_name_},
-                                     {"model", model}, {"tool", t.name}})
+      cache_.counter(m_.tool_calls, {{"agent", agent_},
+                                     {"provider", provider_name_},
+                                     {"model", model},
+                                     {"tool", t.name},
+                                     {"kind", tool_kind_name(t.kind)}})
           .Increment(t.count);
     }
     for (const ToolResultCount& t : f.tool_results) {
@@ -386,9 +391,16 @@ class MeteringObserver final : public RequestObserver {
     out["usage_source"] = usage_source;
     if (!missing_reason.empty()) out["usage_missing_reason"] = missing_reason;
     out["finish_reason"] = f.finish_reason;
+    // tool_calls counts every call by name, whoever ran it; server_tool_calls (only when there
+    // were any) repeats the ones the provider ran itself.
     nlohmann::ordered_json tools = nlohmann::ordered_json::object();
-    for (const ToolCallCount& t : f.tool_calls) tools[t.name] = t.count;
+    nlohmann::ordered_json server_tools = nlohmann::ordered_json::object();
+    for (const ToolCallCount& t : f.tool_calls) {
+      tools[t.name] = tools.value(t.name, 0u) + t.count;
+      if (t.kind == ToolKind::server) server_tools[t.name] = t.count;
+    }
     out["tool_calls"] = std::move(tools);
+    if (!server_tools.empty()) out["server_tool_calls"] = std::move(server_tools);
     if (ttft >= 0) out["ttft_ms"] = std::round(ttft * 1e6) / 1e3;
     out["llm_error_type"] = error_type;
     if (f.error.present()) {
@@ -521,7 +533,8 @@ Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metric
                  .Register(registry)),
       tool_calls(BuildCounter()
                      .Name("llm_tool_calls_total")
-                     .Help("Tool calls the model made, by tool name")
+                     .Help("Tool calls the model made, by tool name and kind: function (for "
+                           "the client to run) or server (run by the provider)")
                      .Register(registry)),
       tool_results(BuildCounter()
                        .Name("llm_tool_results_total")
