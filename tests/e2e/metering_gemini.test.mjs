@@ -175,14 +175,7 @@ test('streamed function call arguments: each call counted once, as a function ca
   assert.ok(!('server_tool_calls' in entry));
   const m = await stack.waitForLlmRequests(1);
   assert.deepEqual(m.series('llm_tool_calls_total'), [
-    {
-      agent: LABELS.agent,
-      provider: 'gemini',
-      model: 'gemini-3-pro-preview',
-      tool: 'get_weather',
-      kind: 'function',
-      value: 2,
-    },
+    { ...LABELS, model: 'gemini-3-pro-preview', tool: 'get_weather', kind: 'function', value: 2 },
   ]);
 });
 
@@ -199,12 +192,6 @@ test('embedContent: no usage by design, counted as not_reported_by_api', async (
   assert.equal(entry.usage_missing_reason, 'not_reported_by_api');
   const m = await stack.waitForLlmRequests(1);
   assert.deepEqual(m.series('llm_usage_missing_total'), [
-    {
-      agent: LABELS.agent,
-      provider: 'gemini',
-      model: 'gemini-embedding-001',
-      reason: 'not_reported_by_api',
-      value: 1,
-    },
+    { ...LABELS, model: 'gemini-embedding-001', reason: 'not_reported_by_api', value: 1 },
   ]);
 });
