@@ -27,6 +27,12 @@ bool is_tool_use_block(std::string_view type) {
   return type == "tool_use" || type == "server_tool_use" || type == "mcp_tool_use";
 }
 
+// tool_use blocks go to the client; Anthropic runs server tools (web_search, web_fetch,
+// code_execution, ...) and remote MCP servers' tools itself.
+ToolKind tool_use_kind(std::string_view type) {
+  return type == "tool_use" ? ToolKind::function : ToolKind::server;
+}
+
 // Reads the few request fields we need by walking the body with JsonSplitter: large values
 // (message text, tool inputs and outputs, images) are skipped without being parsed or copied.
 class RequestScanner {
@@ -153,7 +159,9 @@ class AnthropicParser final : public LlmParser {
     } else if (key == "content" && value.is_array()) {
       for (const Json& block : value) {
         const std::string_view type = string_member(block, "type");
-        if (is_tool_use_block(type)) add_tool_call(string_member(block, "name"));
+        if (is_tool_use_block(type)) {
+          add_tool_call(string_member(block, "name"), tool_use_kind(type));
+        }
       }
     } else if (key == "error") {
       apply_error(value);
@@ -174,7 +182,7 @@ class AnthropicParser final : public LlmParser {
       if (const Json* block = object_member(data, "content_block")) {
         const std::string_view block_type = string_member(*block, "type");
         if (is_tool_use_block(block_type)) {
-          add_tool_call(string_member(*block, "name"));
+          add_tool_call(string_member(*block, "name"), tool_use_kind(block_type));
           note_content();
         } else if (!string_member(*block, "text").empty() ||
                    !string_member(*block, "thinking").empty()) {

@@ -2,6 +2,8 @@
 // streamGenerateContent as SSE (alt=sse) or as the default streamed JSON array, embedContent,
 // batchEmbedContents and countTokens. Every body, event and array element is a
 // GenerateContentResponse-shaped object, or {"error": {code, message, status}}.
+#include <algorithm>
+#include <array>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,12 +20,29 @@ using json_util::count_member;
 using json_util::member;
 using json_util::object_member;
 using json_util::string_member;
+using json_util::true_member;
 using Json = nlohmann::json;
+
+constexpr size_t kMaxTrackedCandidates = 8;  // the API's candidateCount limit
+constexpr size_t kMaxCallKeyBytes = 128;     // of an id or name kept to match later parts
+
+// Whether another part of the same function call follows this one: the call says so, or one of
+// its partial arguments does.
+bool call_continues(const Json& call) {
+  if (true_member(call, "willContinue")) return true;
+  if (const Json* partial = array_member(call, "partialArgs")) {
+    return std::any_of(partial->begin(), partial->end(),
+                       [](const Json& arg) { return true_member(arg, "willContinue"); });
+  }
+  return false;
+}
 
 class GeminiParser final : public LlmParser {
  public:
-  GeminiParser(const Endpoint& endpoint, const ParserLimits& limits)
-      : LlmParser(endpoint, limits) {}
+  GeminiParser(const Endpoint& endpoint, const ParserLimits& limits) : LlmParser(endpoint, limits) {
+    // EmbedContentResponse has no usageMetadata (Vertex AI's may; it is read when present).
+    mutable_facts().usage_not_reported_by_api = endpoint.operation == Operation::embed_content;
+  }
 
  private:
   // The model and the stream flag come from the URL; nothing in the body is needed.
@@ -97,10 +116,10 @@ class GeminiParser final : public LlmParser {
       if (parts == nullptr) continue;
       for (const Json& part : *parts) {
         if (const Json* call = object_member(part, "functionCall")) {
-          add_tool_call(string_member(*call, "name"));
-          content = true;
+          note_function_call(index, *call);
+          if (!call->empty()) content = true;
         } else if (object_member(part, "executableCode") != nullptr) {
-          add_tool_call("code_execution");
+          add_tool_call("code_execution", ToolKind::server);
           content = true;
         } else if (!string_member(part, "text").empty() ||
                    object_member(part, "inlineData") != nullptr) {
@@ -109,6 +128,33 @@ class GeminiParser final : public LlmParser {
       }
     }
     return content;
+  }
+
+  // With streamed function call arguments (Vertex AI's streamFunctionCallArguments) one call
+  // spans many parts: the first names it and says willContinue, later ones carry only
+  // partialArgs, and an empty functionCall may close it. Some servers repeat the id (and the
+  // name) in every part. A part is counted as a new call unless it continues the candidate's
+  // current one: it has no name, or the current call's id, or the current call's name while
+  // that call said more parts follow.
+  void note_function_call(uint64_t candidate, const Json& call) {
+    CurrentCall& current = current_calls_[std::min<uint64_t>(candidate, kMaxTrackedCandidates - 1)];
+    const std::string_view name = string_member(call, "name").substr(0, kMaxCallKeyBytes);
+    const std::string_view id = string_member(call, "id").substr(0, kMaxCallKeyBytes);
+    bool continues_current = false;
+    if (current.seen) {
+      if (!id.empty() && !current.id.empty()) {
+        continues_current = id == current.id;
+      } else {
+        continues_current = name.empty() || (current.open && name == current.name);
+      }
+    }
+    if (!continues_current) {
+      add_tool_call(name);
+      current.seen = true;
+      current.id.assign(id);
+      current.name.assign(name);
+    }
+    current.open = call_continues(call);
   }
 
   // promptTokenCount already includes cachedContentTokenCount; candidatesTokenCount excludes
@@ -127,6 +173,14 @@ class GeminiParser final : public LlmParser {
     usage_ = u;
   }
 
+  struct CurrentCall {
+    bool seen = false;
+    bool open = false;  // its last part said another part follows
+    std::string id;
+    std::string name;
+  };
+
+  std::array<CurrentCall, kMaxTrackedCandidates> current_calls_{};
   std::optional<TokenUsage> usage_;
   std::string block_reason_;
   bool finished_ = false;  // a candidate carried a finishReason

@@ -48,9 +48,20 @@ struct TokenUsage {
   uint64_t reasoning = 0;
 };
 
+// Who runs a tool the model called. `function`: the response hands the call to the client,
+// which runs it and sends the result back in its next request (functions and custom tools, and
+// client-side built-ins such as OpenAI computer use and local shell). `server`: the provider ran
+// it inside this request (OpenAI web_search, file_search, code_interpreter, mcp_call...;
+// Anthropic server_tool_use and mcp_tool_use; Gemini code execution).
+enum class ToolKind : uint8_t { function, server };
+inline const char* tool_kind_name(ToolKind k) {
+  return k == ToolKind::server ? "server" : "function";
+}
+
 struct ToolCallCount {
   std::string name;
   uint32_t count = 0;
+  ToolKind kind = ToolKind::function;
 };
 
 // Tool results the client sent back in the newest user turn (Anthropic `tool_result` blocks).
@@ -124,8 +135,12 @@ struct LlmFacts {
   bool include_usage_requested = false;  // ... with include_usage: true
 
   TokenUsage usage;
+  // The API does not report usage in this response, by design: Gemini's embedContent and
+  // batchEmbedContents, and an OpenAI background response answered while still queued or
+  // in_progress (its usage comes with a later retrieval). Missing usage is expected then.
+  bool usage_not_reported_by_api = false;
   std::string finish_reason;  // provider's own spelling: "stop", "end_turn", "STOP", ...
-  std::vector<ToolCallCount> tool_calls;      // in order of first appearance
+  std::vector<ToolCallCount> tool_calls;      // by (name, kind), in order of first appearance
   std::vector<ToolResultCount> tool_results;  // in order of first appearance
 
   int http_status = 0;

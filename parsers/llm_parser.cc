@@ -308,26 +308,25 @@ void LlmParser::count_parse_error(ParseErrorKind kind) {
   ++facts_.parse_errors[static_cast<size_t>(kind)];
 }
 
-void LlmParser::add_tool_call(std::string_view name) {
+void LlmParser::add_tool_call(std::string_view name, ToolKind kind) {
   std::string clean = json_util::clean_label(name);
   if (clean.empty()) clean = "unknown";
-  for (ToolCallCount& t : facts_.tool_calls) {
-    if (t.name == clean) {
-      ++t.count;
-      return;
-    }
-  }
-  if (facts_.tool_calls.size() + 1 >= kMaxToolNames) {
-    // Keep the list bounded; the last slot collects every further name.
-    clean = "other";
+  auto count_existing = [&](const std::string& n) {
     for (ToolCallCount& t : facts_.tool_calls) {
-      if (t.name == clean) {
+      if (t.name == n && t.kind == kind) {
         ++t.count;
-        return;
+        return true;
       }
     }
+    return false;
+  };
+  if (count_existing(clean)) return;
+  if (facts_.tool_calls.size() + 2 >= kMaxToolNames) {
+    // Keep the list bounded; the last slots (one per kind) collect every further name.
+    clean = "other";
+    if (count_existing(clean)) return;
   }
-  facts_.tool_calls.push_back({std::move(clean), 1});
+  facts_.tool_calls.push_back({std::move(clean), 1, kind});
 }
 
 void LlmParser::set_response_model(std::string_view model) {

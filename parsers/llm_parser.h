@@ -112,7 +112,8 @@ class LlmParser {
   void note_content();  // a content-bearing stream event was seen
   void mark_complete() { facts_.response_complete = true; }
   void count_parse_error(ParseErrorKind kind);
-  void add_tool_call(std::string_view name);
+  // Counts one call of tool `name` (empty: "unknown"); the proxy labels it with `kind`.
+  void add_tool_call(std::string_view name, ToolKind kind = ToolKind::function);
   void set_response_model(std::string_view model);
   void set_requested_model(std::string_view model);  // unless the path named it
   void set_finish_reason(std::string_view reason);

@@ -107,17 +107,27 @@ class OpenAiParser final : public LlmParser {
 
   void on_end() override {
     if (responses_api()) {
-      if (status_ == "incomplete" && !incomplete_reason_.empty()) {
-        set_finish_reason(incomplete_reason_);
-      } else if (status_ == "completed" || status_ == "incomplete" || status_ == "failed" ||
-                 status_ == "cancelled") {
-        set_finish_reason(status_);
+      set_finish_reason(responses_finish_reason());
+      // A background request is answered before the model has run; its usage comes later,
+      // with GET /v1/responses/{id}.
+      if (!facts().stream && (status_ == "queued" || status_ == "in_progress")) {
+        mutable_facts().usage_not_reported_by_api = true;
       }
     }
     // vLLM-style errors put message/type/code at the top level of the body.
     if (facts().http_status >= 400 && !flat_error_.message.empty()) {
       set_error(flat_error_.type, flat_error_.code, flat_error_.message);
     }
+  }
+
+  // The Responses API says `completed` both for an answer and for a turn that asks the client
+  // to run tools; report them as chat completions would (`tool_calls` / `stop`). An
+  // incomplete response reports why (`max_output_tokens`, `content_filter`); `failed`,
+  // `cancelled` and a background response's `queued` / `in_progress` stay as they are.
+  std::string_view responses_finish_reason() const {
+    if (status_ == "completed") return client_tool_calls_ ? "tool_calls" : "stop";
+    if (status_ == "incomplete" && !incomplete_reason_.empty()) return incomplete_reason_;
+    return status_;
   }
 
   // Chat completions, completions and embeddings: a body member, or a member of a stream
@@ -266,14 +276,39 @@ class OpenAiParser final : public LlmParser {
     }
   }
 
+  // A Responses API output item that is a tool call. Functions and custom tools are named by the
+  // item; built-in tools by their type (web_search_call -> web_search).
   void count_output_item(const Json& item) {
     const std::string_view type = string_member(item, "type");
+    if (!ends_with(type, "_call")) return;
+    const ToolKind kind = output_item_kind(type, item);
+    if (kind == ToolKind::function) client_tool_calls_ = true;
     if (type == "function_call" || type == "custom_tool_call" || type == "mcp_call") {
       const std::string_view name = string_member(item, "name");
-      add_tool_call(name.empty() ? type : name);
-    } else if (ends_with(type, "_call")) {
-      add_tool_call(type.substr(0, type.size() - 5));  // web_search_call -> web_search
+      add_tool_call(name.empty() ? type : name, kind);
+    } else {
+      add_tool_call(type.substr(0, type.size() - 5), kind);
     }
+  }
+
+  // Whether the client runs the call (it ends the turn, like a chat completion's tool_calls)
+  // or OpenAI ran it inside the response. Built-in tools not named here are hosted ones.
+  static ToolKind output_item_kind(std::string_view type, const Json& item) {
+    if (type == "function_call" || type == "custom_tool_call" || type == "computer_call" ||
+        type == "local_shell_call" || type == "apply_patch_call") {
+      return ToolKind::function;
+    }
+    if (type == "shell_call") {
+      // Hosted shell runs in an OpenAI container; a local environment is the client's.
+      const Json* environment = object_member(item, "environment");
+      const bool hosted =
+          environment != nullptr && string_member(*environment, "type") == "container_reference";
+      return hosted ? ToolKind::server : ToolKind::function;
+    }
+    if (type == "tool_search_call" && string_member(item, "execution") == "client") {
+      return ToolKind::function;
+    }
+    return ToolKind::server;
   }
 
   void handle_responses_event(std::string_view sse_type, const Json& data) {
@@ -284,8 +319,10 @@ class OpenAiParser final : public LlmParser {
     if (terminal || type == "response.created" || type == "response.in_progress" ||
         type == "response.queued") {
       if (const Json* response = object_member(data, "response")) {
-        // Tool calls were counted from output_item.added as they streamed.
+        // Tool calls were counted from output_item.added as they streamed. Only the terminal
+        // event's status is the outcome: a stream cut after response.queued has none.
         for (const auto& [key, value] : response->items()) {
+          if (key == "status" && !terminal) continue;
           apply_response_member(key, value, /*count_output=*/false);
         }
       }
@@ -303,6 +340,7 @@ class OpenAiParser final : public LlmParser {
   std::vector<StreamedToolCall> seen_tool_calls_;
   std::string status_;  // Responses API status
   std::string incomplete_reason_;
+  bool client_tool_calls_ = false;  // the Responses output holds calls for the client to run
   struct {
     std::string type, code, message;
   } flat_error_;

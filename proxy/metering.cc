@@ -176,7 +176,9 @@ class MeteringObserver final : public RequestObserver {
       s.usage_source = "reported";
     } else if (bills_tokens(f.operation) && status >= 200 && status < 300) {
       s.usage_source = "missing";
-      if (ctx.error == ErrorType::client_cancelled) {
+      if (f.usage_not_reported_by_api) {
+        s.usage_missing_reason = "not_reported_by_api";
+      } else if (ctx.error == ErrorType::client_cancelled) {
         s.usage_missing_reason = "client_cancelled";
       } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
         s.usage_missing_reason = "upstream_error";
@@ -253,8 +255,11 @@ class MeteringObserver final : public RequestObserver {
     }
 
     for (const ToolCallCount& t : f.tool_calls) {
-      cache_.counter(m_.tool_calls, {{"agent", agent_}, {"provider", provider_name_},
-                                     {"model", model}, {"tool", t.name}})
+      cache_.counter(m_.tool_calls, {{"agent", agent_},
+                                     {"provider", provider_name_},
+                                     {"model", model},
+                                     {"tool", t.name},
+                                     {"kind", tool_kind_name(t.kind)}})
           .Increment(t.count);
     }
     for (const ToolResultCount& t : f.tool_results) {
@@ -375,9 +380,16 @@ class MeteringObserver final : public RequestObserver {
   void log(RequestContext& ctx, const LlmFacts& f) {
     nlohmann::ordered_json& out = ctx.log_fields;
     out["finish_reason"] = f.finish_reason;
+    // tool_calls counts every call by name, whoever ran it; server_tool_calls (only when there
+    // were any) repeats the ones the provider ran itself.
     nlohmann::ordered_json tools = nlohmann::ordered_json::object();
-    for (const ToolCallCount& t : f.tool_calls) tools[t.name] = t.count;
+    nlohmann::ordered_json server_tools = nlohmann::ordered_json::object();
+    for (const ToolCallCount& t : f.tool_calls) {
+      tools[t.name] = tools.value(t.name, 0u) + t.count;
+      if (t.kind == ToolKind::server) server_tools[t.name] = t.count;
+    }
     out["tool_calls"] = std::move(tools);
+    if (!server_tools.empty()) out["server_tool_calls"] = std::move(server_tools);
     if (usage_added_) out["stream_usage_added"] = true;
     if (f.parse_error_count() > 0) out["parse_errors"] = f.parse_error_count();
   }
@@ -503,7 +515,8 @@ Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metric
                  .Register(registry)),
       tool_calls(BuildCounter()
                      .Name("llm_tool_calls_total")
-                     .Help("Tool calls the model made, by tool name")
+                     .Help("Tool calls the model made, by tool name and kind: function (for "
+                           "the client to run) or server (run by the provider)")
                      .Register(registry)),
       tool_results(BuildCounter()
                        .Name("llm_tool_results_total")

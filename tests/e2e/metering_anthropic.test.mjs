@@ -182,7 +182,9 @@ test('streamed tool use with cache tokens: exact counts, stop reason, ttft', asy
     cache_read: 4096,
     cache_write: 2048,
   });
-  assert.deepEqual(m.byLabel('llm_tool_calls_total', 'tool', LABELS), { get_weather: 1 });
+  assert.deepEqual(m.series('llm_tool_calls_total'), [
+    { ...LABELS, tool: 'get_weather', kind: 'function', value: 1 },
+  ]);
   assert.deepEqual(m.byLabel('llm_finish_reasons_total', 'reason', LABELS), { tool_use: 1 });
   assert.equal(m.histogram('llm_time_to_first_token_seconds', LABELS).count, 1);
   assert.equal(m.histogram('llm_request_duration_seconds', { ...LABELS, stream: 'true' }).count, 1);

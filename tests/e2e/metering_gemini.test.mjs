@@ -1,8 +1,9 @@
 // Gemini traffic metered end to end, with a raw HTTP client (no SDK): generateContent and
 // streamGenerateContent as SSE (CRLF-framed, as Google sends it) and as the default streamed
-// JSON array. The model comes from the URL; cached and thinking tokens are subsets of input and
-// output.
+// JSON array, streamed function call arguments, and embeddings (which report no usage). The
+// model comes from the URL; cached and thinking tokens are subsets of input and output.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import test from 'node:test';
 
 import { llmLogFields, rawRequest, startStack } from './harness.mjs';
@@ -156,4 +157,41 @@ test('streamGenerateContent without alt=sse: a streamed JSON array', async (t) =
     output: 42,
     reasoning: 30,
   });
+});
+
+test('streamed function call arguments: each call counted once, as a function call', async (t) => {
+  const stack = await startStack(t, { routes: [GEMINI_ROUTE] });
+  // tests/golden/gemini: two get_weather calls, each streamed over several parts.
+  const body = readFileSync(
+    new URL('../golden/gemini/stream_sse_two_streamed_calls.response.sse', import.meta.url),
+  );
+  stack.fake.reply({ headers: { 'content-type': 'text/event-stream' }, body });
+
+  const path = '/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse';
+  const answer = await post(stack, path);
+  assert.ok(answer.body.equals(body));
+  const entry = await stack.accessLogOf(await stack.fake.request(0));
+  assert.deepEqual(entry.tool_calls, { get_weather: 2 });
+  assert.ok(!('server_tool_calls' in entry));
+  const m = await stack.waitForLlmRequests(1);
+  assert.deepEqual(m.series('llm_tool_calls_total'), [
+    { ...LABELS, model: 'gemini-3-pro-preview', tool: 'get_weather', kind: 'function', value: 2 },
+  ]);
+});
+
+test('embedContent: no usage by design, counted as not_reported_by_api', async (t) => {
+  const stack = await startStack(t, { routes: [GEMINI_ROUTE] });
+  const embedding = { embedding: { values: [0.0131, -0.0087, -0.0467, 0.0007] } };
+  stack.fake.reply({ json: embedding });
+
+  const answer = await post(stack, '/v1beta/models/gemini-embedding-001:embedContent');
+  assert.deepEqual(JSON.parse(answer.body), embedding);
+  const entry = await stack.accessLogOf(await stack.fake.request(0));
+  assert.equal(entry.operation, 'embed_content');
+  assert.equal(entry.usage_source, 'missing');
+  assert.equal(entry.usage_missing_reason, 'not_reported_by_api');
+  const m = await stack.waitForLlmRequests(1);
+  assert.deepEqual(m.series('llm_usage_missing_total'), [
+    { ...LABELS, model: 'gemini-embedding-001', reason: 'not_reported_by_api', value: 1 },
+  ]);
 });

@@ -1,8 +1,10 @@
 // OpenAI traffic metered end to end: the llm_* series on /metrics and the access-log fields, with
 // exact values, for plain and streamed chat completions, the stream_options.include_usage
-// injection (and what the client must not notice of it), tool calls, gzip and a broken body.
+// injection (and what the client must not notice of it), tool calls (functions and the
+// Responses API's built-in tools), gzip and a broken body.
 // The fake streams like the real API: the usage chunk only when the request asks for it.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import test from 'node:test';
 
 import { encodeSse } from './fake_provider.mjs';
@@ -409,6 +411,8 @@ test('tool calls, plain and streamed, counted per tool name', async (t) => {
     get_weather: 2,
     get_time: 1,
   });
+  assert.equal(m.sum('llm_tool_calls_total', { kind: 'function' }), 5);
+  assert.equal(m.sum('llm_tool_calls_total'), 5, 'no call of another kind');
   assert.deepEqual(m.byLabel('llm_finish_reasons_total', 'model', { reason: 'tool_calls' }), {
     [MODEL]: 1,
     'gpt-4o': 1,
@@ -417,6 +421,64 @@ test('tool calls, plain and streamed, counted per tool name', async (t) => {
     input: 120,
     output: 45,
   });
+});
+
+// Recorded Responses API bodies (tests/golden/openai), replayed by the fake as the API sent them.
+function golden(name) {
+  return readFileSync(new URL(`../golden/openai/${name}`, import.meta.url));
+}
+
+test('Responses API: built-in tools are server calls, finish reasons say tool_calls', async (t) => {
+  const stack = await startStack(t);
+  // web_search (run by OpenAI), a message, then a get_weather function call for the client.
+  stack.fake.reply({
+    headers: { 'content-type': 'text/event-stream; charset=utf-8' },
+    body: golden('responses_stream_tools.response.sse'),
+  });
+  // file_search, code_interpreter and an MCP tool, all run by OpenAI, then the answer.
+  stack.fake.reply({
+    headers: { 'content-type': 'application/json' },
+    body: golden('responses_nonstream_hosted_tools.response.json'),
+  });
+  const client = stack.openai();
+
+  const events = [];
+  const stream = await client.responses.create({
+    model: 'gpt-4.1',
+    input: "What's the weather in Paris today? Then call get_weather.",
+    tools: [{ type: 'web_search_preview' }, { type: 'function', name: 'get_weather' }],
+    stream: true,
+  });
+  for await (const event of stream) events.push(event.type);
+  assert.equal(events.at(-1), 'response.completed');
+  const answer = await client.responses.create({ model: 'gpt-5', input: 'Roll back checkout?' });
+  assert.equal(answer.status, 'completed');
+
+  const streamed = await stack.accessLogOf(await stack.fake.request(0));
+  assert.equal(streamed.finish_reason, 'tool_calls');
+  assert.deepEqual(streamed.tool_calls, { web_search: 1, get_weather: 1 });
+  assert.deepEqual(streamed.server_tool_calls, { web_search: 1 });
+  const plain = await stack.accessLogOf(await stack.fake.request(1));
+  assert.equal(plain.finish_reason, 'stop');
+  const hosted = { file_search: 1, code_interpreter: 1, get_incidents: 1 };
+  assert.deepEqual(plain.tool_calls, hosted);
+  assert.deepEqual(plain.server_tool_calls, hosted);
+
+  const m = await stack.waitForLlmRequests(2);
+  const sortRows = (rows) => rows.sort((a, b) => a.tool.localeCompare(b.tool));
+  const labels = { agent: AGENT, provider: 'openai', model: 'gpt-4.1' };
+  assert.deepEqual(
+    sortRows(m.series('llm_tool_calls_total', { model: 'gpt-4.1' })),
+    sortRows([
+      { ...labels, tool: 'get_weather', kind: 'function', value: 1 },
+      { ...labels, tool: 'web_search', kind: 'server', value: 1 },
+    ]),
+  );
+  const gpt5Server = { model: 'gpt-5', kind: 'server' };
+  assert.deepEqual(m.byLabel('llm_tool_calls_total', 'tool', gpt5Server), hosted);
+  assert.equal(m.sum('llm_tool_calls_total', { model: 'gpt-5' }), 3);
+  assert.deepEqual(m.byLabel('llm_finish_reasons_total', 'reason'), { tool_calls: 1, stop: 1 });
+  assert.match(m.text, /llm_tool_calls_total\{[^}]*kind="server"[^}]*\} 1/);
 });
 
 test('gzip response: the client gets the compressed bytes, the meter exact counts', async (t) => {

@@ -118,9 +118,10 @@ std::string facts_text(const LlmFacts& f) {
   add("usage", std::to_string(u.present) + " " + std::to_string(u.input) + " " +
                    std::to_string(u.output) + " " + std::to_string(u.cache_read) + " " +
                    std::to_string(u.cache_write) + " " + std::to_string(u.reasoning));
+  add("usage_not_reported_by_api", std::to_string(f.usage_not_reported_by_api));
   add("finish_reason", f.finish_reason);
   for (const ToolCallCount& t : f.tool_calls)
-    add("tool_call", t.name + " " + std::to_string(t.count));
+    add("tool_call", t.name + " " + tool_kind_name(t.kind) + " " + std::to_string(t.count));
   for (const ToolResultCount& r : f.tool_results) {
     add("tool_result", r.tool + " " + tool_result_status(r) + " " + std::to_string(r.count));
   }

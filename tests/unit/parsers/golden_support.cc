@@ -120,11 +120,13 @@ json facts_to_json(const LlmFacts& f) {
                   {"cache_write", u.cache_write}, {"reasoning", u.reasoning}};
     if (u.cache_write_1h != 0) j["usage"]["cache_write_1h"] = u.cache_write_1h;
   }
+  if (f.usage_not_reported_by_api) j["usage_not_reported_by_api"] = true;
   if (!f.finish_reason.empty()) j["finish_reason"] = f.finish_reason;
-  if (!f.tool_calls.empty()) {
-    json calls = json::object();
-    for (const ToolCallCount& t : f.tool_calls) calls[t.name] = t.count;
-    j["tool_calls"] = calls;
+  // Calls the client is to run under "tool_calls", calls the provider ran under
+  // "server_tool_calls".
+  for (const ToolCallCount& t : f.tool_calls) {
+    const char* key = t.kind == ToolKind::server ? "server_tool_calls" : "tool_calls";
+    j[key][t.name] = t.count;
   }
   if (!f.tool_results.empty()) {
     json results = json::array();

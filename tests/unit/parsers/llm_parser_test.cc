@@ -202,6 +202,47 @@ TEST_CASE("parser: Anthropic tool results resolve names within the request", "[p
   CHECK(p->facts().parse_error_count() == 0);
 }
 
+// The Responses API says `completed` for answers and tool turns alike; the finish reason tells
+// them apart. A stream's outcome is its terminal event's status only.
+TEST_CASE("parser: Responses API finish reasons", "[parser]") {
+  auto finish_of = [](const std::string& sse) {
+    auto p = start(ApiProvider::openai, "/v1/responses", 200, "text/event-stream");
+    p->feed(sse);
+    p->finish();
+    return p->facts().finish_reason;
+  };
+  auto event = [](const std::string& type, const std::string& fields) {
+    return "event: " + type + "\ndata: {\"type\":\"" + type + "\"," + fields + "}\n\n";
+  };
+  const std::string queued = event("response.queued", R"("response":{"status":"queued"})");
+  const std::string text_item =
+      event("response.output_item.added", R"("item":{"type":"message","role":"assistant"})");
+  const std::string search_item =
+      event("response.output_item.added", R"("item":{"type":"web_search_call"})");
+  const std::string computer_item =
+      event("response.output_item.added", R"("item":{"type":"computer_call"})");
+  const std::string hosted_shell_item =
+      event("response.output_item.added",
+            R"("item":{"type":"shell_call","environment":{"type":"container_reference"}})");
+  const std::string completed = event("response.completed", R"("response":{"status":"completed"})");
+
+  CHECK(finish_of(queued + text_item + completed) == "stop");
+  CHECK(finish_of(search_item + hosted_shell_item + text_item + completed) == "stop");
+  CHECK(finish_of(search_item + computer_item + completed) == "tool_calls");
+  CHECK(finish_of(event("response.incomplete",
+                        R"("response":{"status":"incomplete","incomplete_details":)"
+                        R"({"reason":"content_filter"}})")) == "content_filter");
+  CHECK(finish_of(event("response.failed", R"("response":{"status":"failed"})")) == "failed");
+  // Cut after the background response was queued: no outcome yet.
+  CHECK(finish_of(queued + text_item).empty());
+
+  auto p = start(ApiProvider::openai, "/v1/responses", 200, "application/json");
+  p->feed(R"({"status":"in_progress","background":true,"output":[],"usage":null})");
+  p->finish();
+  CHECK(p->facts().finish_reason == "in_progress");
+  CHECK(p->facts().usage_not_reported_by_api);
+}
+
 TEST_CASE("parser: tool names are capped", "[parser]") {
   auto p = start(ApiProvider::anthropic, "/v1/messages", 200, "application/json");
   std::string content;
@@ -209,12 +250,22 @@ TEST_CASE("parser: tool names are capped", "[parser]") {
     content += (i ? "," : "") + std::string(R"({"type":"tool_use","id":"t","name":"tool_)") +
                std::to_string(i) + R"(","input":{}})";
   }
+  for (int i = 0; i < 5; ++i) {
+    content += R"(,{"type":"server_tool_use","id":"s","name":"search_)" + std::to_string(i) +
+               R"(","input":{}})";
+  }
   p->feed(R"({"type":"message","content":[)" + content + "]}");
   p->finish();
+  // One "other" per kind collects the names past the cap.
   const auto& calls = p->facts().tool_calls;
   REQUIRE(calls.size() == 64);
-  CHECK(calls.back().name == "other");
-  CHECK(calls.back().count == 100 - 63);
+  CHECK(calls[61].name == "tool_61");
+  CHECK(calls[62].name == "other");
+  CHECK(calls[62].kind == ToolKind::function);
+  CHECK(calls[62].count == 100 - 62);
+  CHECK(calls[63].name == "other");
+  CHECK(calls[63].kind == ToolKind::server);
+  CHECK(calls[63].count == 5);
 }
 
 }  // namespace
