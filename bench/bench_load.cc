@@ -13,6 +13,9 @@
 // minus the upstream's stamp, same clock) and inter-event gaps; events that arrive in the same
 // read as their predecessor although paced apart are counted as merged. --hold opens the streams
 // once, samples --rss-pid when all are open, and exits.
+// --requests=N (closed loop only): sends exactly N requests, measures all of them, ignores
+// --duration and --warmup, and exits when the last has answered: a fixed amount of work, for
+// counting a proxy's instructions per request (scripts/bench.sh --instructions).
 //
 // Prints one JSON object on stdout. Latencies are exact percentiles of all samples after
 // --warmup. --cpu-pid reports the CPU time that process used during the measured window (sum
@@ -50,6 +53,7 @@ struct Options {
   double duration_s = 5;
   double warmup_s = 1;
   int body_bytes = 0;
+  uint64_t requests = 0;
   int streams = 1;
   int events = 20;
   int interval_ms = 50;
@@ -258,7 +262,7 @@ class Runner {
     start_ = now_ns();
     measure_start_ = start_ + static_cast<uint64_t>(g_opt.warmup_s * 1e9);
     end_ = measure_start_ + static_cast<uint64_t>(g_opt.duration_s * 1e9);
-    if (g_opt.hold) {
+    if (g_opt.hold || g_opt.requests > 0) {
       measure_start_ = start_;
       end_ = UINT64_MAX;
       cpu_started_ = true;
@@ -314,6 +318,11 @@ class Runner {
     uint64_t now = now_ns();
     if (now >= end_) return maybe_finish();
     if (g_opt.hold && c->events_ > 0) return;
+    if (g_opt.requests > 0 && sent_ == g_opt.requests) {
+      if (outstanding_ == 0) finish();
+      return;
+    }
+    ++sent_;
     ++outstanding_;
     c->busy_ = true;
     c->send(request_, now);
@@ -415,7 +424,7 @@ class Runner {
   int connected_ = 0, first_events_ = 0;
   bool started_ = false, finished_ = false, cpu_started_ = false;
   uint64_t start_ = 0, measure_start_ = 0, end_ = UINT64_MAX, last_done_ = 0;
-  uint64_t scheduled_ = 0, completed_ = 0, errors_ = 0, dropped_ = 0, merged_ = 0;
+  uint64_t scheduled_ = 0, sent_ = 0, completed_ = 0, errors_ = 0, dropped_ = 0, merged_ = 0;
   long outstanding_ = 0;
   uint64_t reconnects_ = 0;
   uint64_t cpu_start_ = 0, rss_peak_ = 0, rss_all_open_ = 0;
@@ -563,6 +572,8 @@ int parse_args(int argc, char** argv) {
       g_opt.warmup_s = std::atof(v.c_str());
     } else if (flag(a, "--body-bytes", v)) {
       g_opt.body_bytes = std::atoi(v.c_str());
+    } else if (flag(a, "--requests", v)) {
+      g_opt.requests = std::strtoull(v.c_str(), nullptr, 10);
     } else if (flag(a, "--streams", v)) {
       g_opt.streams = std::max(1, std::atoi(v.c_str()));
     } else if (flag(a, "--events", v)) {
@@ -581,6 +592,7 @@ int parse_args(int argc, char** argv) {
       return 2;
     }
   }
+  if (g_opt.requests > 0 && (g_opt.rate > 0 || g_opt.hold)) return 2;
   return g_opt.port > 0 ? 0 : 2;
 }
 
@@ -590,8 +602,8 @@ int main(int argc, char** argv) {
   if (parse_args(argc, argv) != 0) {
     std::fprintf(stderr,
                  "usage: bench_load chat|stream --target=HOST:PORT [--path=P] [--rate=R] "
-                 "[--connections=C] [--duration=S] [--warmup=S] [--body-bytes=N] [--streams=N] "
-                 "[--events=E] [--interval-ms=I] [--event-bytes=B] [--hold] [--cpu-pid=PID] "
+                 "[--connections=C] [--duration=S] [--warmup=S] [--body-bytes=N] [--requests=N] "
+                 "[--streams=N] [--events=E] [--interval-ms=I] [--event-bytes=B] [--hold] [--cpu-pid=PID] "
                  "[--rss-pid=PID]... [--header='K: V']...\n");
     return 2;
   }
