@@ -18,14 +18,23 @@ else
 fi
 sse_events=200
 
-# instr_load_args WORKLOAD CHAT_PORT SSE_PORT SSE_PATH: bench_load's arguments in load_args.
-# The stream is paced at 1 ms, as a model server flushes tokens, so each event reaches the proxy
-# in a read of its own, however slowly the proxy runs (a burst would be coalesced into as many
-# reads as the proxy's speed allows, and the count would depend on timing).
+# instr_load_args WORKLOAD CHAT_PORT SSE_PORT SSE_PATH [paced]: bench_load's arguments in
+# load_args. A model server flushes each event on its own, so a proxy reads each in a read of
+# its own. Counting, the stream is in lockstep (bench_upstream --lockstep): the next event leaves
+# the upstream only once the client has the previous one, so that holds however slowly the proxy
+# runs under callgrind or however long a busy machine deschedules it; paced streams (1 ms apart)
+# got coalesced into fewer reads and nginx's count moved by 15% between runs. The wall-clock runs
+# pace the same events 1 ms apart.
 instr_load_args() {
   case $1 in
     chat) load_args=(chat --target="127.0.0.1:$2") ;;
-    sse) load_args=(stream --target="127.0.0.1:$3" --path="$4" --events="$sse_events" --interval-ms=1) ;;
+    sse)
+      load_args=(stream --target="127.0.0.1:$3" --path="$4" --events="$sse_events")
+      if [ "${5:-}" = paced ]; then
+        load_args+=(--interval-ms=1)
+      else
+        load_args+=(--interval-ms=0 --lockstep="$tmp/lockstep")
+      fi ;;
     large) load_args=(chat --target="127.0.0.1:$2" --body-bytes=65536) ;;
   esac
 }
@@ -57,7 +66,7 @@ count_instructions() {
     dumps=$((dumps + 1))
     callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
     record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps"),\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out}"
-    echo "  $w $target: $(( $(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps") / n )) instructions per request" >&2
+    echo "  $w $target: $(( $(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps") / n )) instructions per request$(grep -o ',"merged_events":[0-9]*' <<<"$out" | tr -d '"' | tr ':' ' ')" >&2
   done
 }
 
@@ -67,7 +76,7 @@ wall_clock() {
   local target=$1 pid=$2 w out
   shift 2
   for w in chat sse large; do
-    instr_load_args "$w" "$@"
+    instr_load_args "$w" "$@" paced
     out=$(timeout 120 "${pin_load[@]}" "$load" "${load_args[@]}" --duration="$dur" \
       --warmup="$warm" --cpu-pid="$pid")
     record "wall-$w" "$target" "$out"

@@ -161,7 +161,8 @@ set_report_args() {
 }
 
 # --- upstreams (CPU 1) --------------------------------------------------------------------------
-"${pin_load[@]}" "$upstream_bin" >"$tmp/sse.out" 2>&1 &
+mkfifo "$tmp/lockstep"
+"${pin_load[@]}" "$upstream_bin" --lockstep="$tmp/lockstep" >"$tmp/sse.out" 2>&1 &
 pids+=($!)
 sse_pid=$!
 wait_for_line "$tmp/sse.out" '"port"'
