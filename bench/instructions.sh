@@ -66,7 +66,7 @@ count_instructions() {
     dumps=$((dumps + 1))
     callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
     record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps"),\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out}"
-    echo "  $w $target: $(( $(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps") / n )) instructions per request$(grep -o ',"merged_events":[0-9]*' <<<"$out" | tr -d '"' | tr ':' ' ')" >&2
+    echo "  $w $target: $(( $(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps") / n )) instructions per request" >&2
   done
 }
 

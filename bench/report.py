@@ -229,7 +229,7 @@ def target_lines(runs):
 
 INSTR_WORKLOADS = [
     ("chat", "Non-streaming chat completion, ~1 KiB each way"),
-    ("sse", "Streaming chat completion, {events} SSE events paced 1 ms apart, usage at the end"),
+    ("sse", "Streaming chat completion, {events} SSE events, usage at the end"),
     ("large", "64 KiB JSON request body, non-streaming ~1 KiB response"),
 ]
 INSTR_TARGETS = ["nginx", "tokentap", "tokentap-logfile"]
@@ -336,9 +336,14 @@ def instructions_report(args, runs, out):
             "count (all threads, everything the process executed meanwhile) / M, i.e. (total "
             "after W + M − total after W) / M. tokentap: one worker, full default metering; "
             "nginx: `master_process off; worker_processes 1;`, `proxy_pass` with upstream "
-            "keep-alive, `proxy_buffering off`, access log off. Wall-clock: the same proxies "
-            "without valgrind, the same workload on one connection, closed loop, proxy on CPU 0 "
-            "and load on CPU 1; proxy CPU is its threads' run time (`schedstat`) per request.", ""]
+            "keep-alive, `proxy_buffering off`, access log off. Callgrind counts user-space "
+            "instructions only: the kernel's work for the proxy's system calls (about the same "
+            "for both proxies: a read and a write each way per request, per event when "
+            "streaming) is not in the count.", "",
+            "Wall-clock: the same proxies without valgrind, the same workload on one connection, "
+            "closed loop, proxy on CPU 0 and load on CPU 1, for the usual duration; proxy CPU is "
+            "its threads' run time (`schedstat`, kernel included) per request. These columns "
+            "move by 2x between runs on a shared VM; the instruction counts do not.", ""]
     for n in args.note:
         out += [f"Note: {n}", ""]
     for w, title in INSTR_WORKLOADS:
@@ -348,7 +353,11 @@ def instructions_report(args, runs, out):
         first = next(r for _, r, _ in rows if r)
         out += [f"## {title.format(events=events)}", "",
                 f"W = {first['warmup']}, M = {first['requests']} "
-                f"{'streams' if w == 'sse' else 'requests'}.", ""]
+                f"{'streams' if w == 'sse' else 'requests'}."
+                + (" Counted in lockstep (`bench_upstream --lockstep`: the upstream sends each "
+                   "event once the client has the previous one, so each reaches the proxy in a "
+                   "read of its own); the wall-clock columns pace the same events 1 ms apart."
+                   if w == "sse" else ""), ""]
         base = runs.get((f"instr-{w}", "nginx"))
         base_per = base["instructions"] / base["requests"] if base else None
         if w == "sse":
