@@ -1,5 +1,6 @@
 # Sourced by scripts/bench.sh --instructions once the upstreams run: instructions per proxied
-# request, counted by callgrind, for tokentap and nginx (README.md, "Instructions per request").
+# request, counted by callgrind, for tokentap and nginx (bench/README.md, "Instructions per
+# proxied request").
 #
 # Wall-clock figures on a shared VM swing by 2x between runs; the number of instructions a proxy
 # executes per request does not, and this VM has no hardware counters (perf stat reports
@@ -23,8 +24,8 @@ sse_events=200
 # its own. Counting, the stream is in lockstep (bench_upstream --lockstep): the next event leaves
 # the upstream only once the client has the previous one, so that holds however slowly the proxy
 # runs under callgrind or however long a busy machine deschedules it; paced streams (1 ms apart)
-# got coalesced into fewer reads and nginx's count moved by 15% between runs. The wall-clock runs
-# pace the same events 1 ms apart.
+# got coalesced into fewer reads and nginx's count moved by up to 17% between runs. The
+# wall-clock runs pace the same events 1 ms apart.
 instr_load_args() {
   case $1 in
     chat) load_args=(chat --target="127.0.0.1:$2") ;;
@@ -54,7 +55,7 @@ callgrind_dump() {
 # count_instructions TARGET PID CHAT_PORT SSE_PORT SSE_PATH: the workloads against a proxy
 # running under callgrind with --callgrind-out-file=$tmp/cg-TARGET.
 count_instructions() {
-  local target=$1 pid=$2 dumps=0 i w warm n out
+  local target=$1 pid=$2 dumps=0 i w warm n out ir
   shift 2
   for ((i = 0; i < ${#instr_workloads[@]}; i += 3)); do
     w=${instr_workloads[i]} warm=${instr_workloads[i + 1]} n=${instr_workloads[i + 2]}
@@ -65,8 +66,9 @@ count_instructions() {
     out=$(timeout 600 "${pin_load[@]}" "$load" "${load_args[@]}" --requests="$n")
     dumps=$((dumps + 1))
     callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
-    record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps"),\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out}"
-    echo "  $w $target: $(( $(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps") / n )) instructions per request" >&2
+    ir=$(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps")
+    record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$ir,\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out}"
+    echo "  $w $target: $((ir / n)) instructions per request" >&2
   done
 }
 
@@ -88,9 +90,11 @@ instr_targets=()
 if [ "$smoke" = 1 ]; then
   # Each process takes seconds to start under callgrind: the smoke run checks the mode end to
   # end (counts, dumps, the access-log check, the report) on the target that exercises most.
+  # No warm-up for the wall-clock runs: the first 200-event stream is measured, however late a
+  # busy machine runs its 1 ms timers (with one it might not end inside a short window).
   instr_targets+=(tokentap-logfile)
   dur=0.3
-  warm=0.1
+  warm=0
 else
   [ "$have_nginx" = 1 ] && instr_targets+=(nginx)
   instr_targets+=(tokentap tokentap-logfile)
@@ -106,11 +110,13 @@ for t in "${instr_targets[@]}"; do
       stop_pid "$nginx_pid" ;;
     tokentap)
       start_tokentap "$t-cg" /dev/null "${launcher[@]}"
-      count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" /sse/v1/chat/completions
+      count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" \
+        /sse/v1/chat/completions
       stop_pid "$tokentap_pid" ;;
     tokentap-logfile)
       start_tokentap "$t-cg" "$tmp/access-cg.log" "${launcher[@]}"
-      count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" /sse/v1/chat/completions
+      count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" \
+        /sse/v1/chat/completions
       stop_pid "$tokentap_pid"
       # Every request made (warm-up and measured) must have its line in the file.
       made=0
