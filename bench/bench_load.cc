@@ -13,17 +13,25 @@
 // minus the upstream's stamp, same clock) and inter-event gaps; events that arrive in the same
 // read as their predecessor although paced apart are counted as merged. --hold opens the streams
 // once, samples --rss-pid when all are open, and exits.
+// --requests=N (closed loop only): sends exactly N requests, measures all of them, ignores
+// --duration and --warmup, and exits when the last has answered: a fixed amount of work, for
+// counting a proxy's instructions per request (scripts/bench.sh --instructions).
+// --lockstep=FIFO (stream, one stream): asks bench_upstream (started with the same FIFO) for a
+// lockstep stream and writes one byte to FIFO when the response head and each event arrive;
+// the upstream sends the next piece only then.
 //
 // Prints one JSON object on stdout. Latencies are exact percentiles of all samples after
 // --warmup. --cpu-pid reports the CPU time that process used during the measured window (sum
 // of its threads' /proc schedstat run time), --rss-pid the peak VmRSS seen (sampled every
 // 100 ms and at the end).
+#include <fcntl.h>
 #include <llhttp.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <csignal>
 #include <cstdint>
@@ -50,6 +58,9 @@ struct Options {
   double duration_s = 5;
   double warmup_s = 1;
   int body_bytes = 0;
+  uint64_t requests = 0;
+  std::string lockstep_fifo;
+  int lockstep_fd = -1;
   int streams = 1;
   int events = 20;
   int interval_ms = 50;
@@ -63,6 +74,13 @@ struct Options {
 Options g_opt;
 
 uint64_t now_ns() { return uv_hrtime(); }
+
+// Lockstep: tells the upstream the previous piece of the stream arrived.
+void lockstep_ack() {
+  if (g_opt.lockstep_fd < 0) return;
+  while (write(g_opt.lockstep_fd, "+", 1) < 0 && errno == EINTR) {
+  }
+}
 
 // Sum of every thread's run time in ns, from /proc/PID/task/*/schedstat (first field).
 uint64_t cpu_ns(int pid) {
@@ -115,6 +133,7 @@ std::string build_request(bool stream) {
     req += "Accept: text/event-stream\r\nx-bench-events: " + std::to_string(g_opt.events) +
            "\r\nx-bench-interval-ms: " + std::to_string(g_opt.interval_ms) +
            "\r\nx-bench-event-bytes: " + std::to_string(g_opt.event_bytes) + "\r\n";
+    if (g_opt.lockstep_fd >= 0) req += "x-bench-lockstep: 1\r\n";
   }
   for (const auto& h : g_opt.headers) req += h + "\r\n";
   return req + "\r\n" + body;
@@ -202,6 +221,7 @@ class Runner {
 
   void on_event(Connection* c, uint64_t stamp, uint64_t read_seq) {
     uint64_t now = now_ns();
+    lockstep_ack();
     if (c->events_ == 0) {
       if (measuring(c->sent_at_)) ttfb_.add(now - c->sent_at_);
       if (g_opt.hold && ++first_events_ == g_opt.streams) all_open();
@@ -258,7 +278,7 @@ class Runner {
     start_ = now_ns();
     measure_start_ = start_ + static_cast<uint64_t>(g_opt.warmup_s * 1e9);
     end_ = measure_start_ + static_cast<uint64_t>(g_opt.duration_s * 1e9);
-    if (g_opt.hold) {
+    if (g_opt.hold || g_opt.requests > 0) {
       measure_start_ = start_;
       end_ = UINT64_MAX;
       cpu_started_ = true;
@@ -314,6 +334,11 @@ class Runner {
     uint64_t now = now_ns();
     if (now >= end_) return maybe_finish();
     if (g_opt.hold && c->events_ > 0) return;
+    if (g_opt.requests > 0 && sent_ == g_opt.requests) {
+      if (outstanding_ == 0) finish();
+      return;
+    }
+    ++sent_;
     ++outstanding_;
     c->busy_ = true;
     c->send(request_, now);
@@ -415,7 +440,7 @@ class Runner {
   int connected_ = 0, first_events_ = 0;
   bool started_ = false, finished_ = false, cpu_started_ = false;
   uint64_t start_ = 0, measure_start_ = 0, end_ = UINT64_MAX, last_done_ = 0;
-  uint64_t scheduled_ = 0, completed_ = 0, errors_ = 0, dropped_ = 0, merged_ = 0;
+  uint64_t scheduled_ = 0, sent_ = 0, completed_ = 0, errors_ = 0, dropped_ = 0, merged_ = 0;
   long outstanding_ = 0;
   uint64_t reconnects_ = 0;
   uint64_t cpu_start_ = 0, rss_peak_ = 0, rss_all_open_ = 0;
@@ -434,6 +459,7 @@ const llhttp_settings_t& Connection::settings() {
     };
     t.on_headers_complete = [](llhttp_t* p) {
       static_cast<Connection*>(p->data)->status_ = p->status_code;
+      if (p->status_code == 200) lockstep_ack();
       return 0;
     };
     t.on_body = [](llhttp_t* p, const char* at, size_t n) {
@@ -563,6 +589,10 @@ int parse_args(int argc, char** argv) {
       g_opt.warmup_s = std::atof(v.c_str());
     } else if (flag(a, "--body-bytes", v)) {
       g_opt.body_bytes = std::atoi(v.c_str());
+    } else if (flag(a, "--requests", v)) {
+      g_opt.requests = std::strtoull(v.c_str(), nullptr, 10);
+    } else if (flag(a, "--lockstep", v)) {
+      g_opt.lockstep_fifo = v;
     } else if (flag(a, "--streams", v)) {
       g_opt.streams = std::max(1, std::atoi(v.c_str()));
     } else if (flag(a, "--events", v)) {
@@ -581,6 +611,12 @@ int parse_args(int argc, char** argv) {
       return 2;
     }
   }
+  if (g_opt.requests > 0 && (g_opt.rate > 0 || g_opt.hold)) return 2;
+  if (!g_opt.lockstep_fifo.empty()) {
+    if (g_opt.mode != "stream" || g_opt.streams != 1) return 2;
+    g_opt.lockstep_fd = open(g_opt.lockstep_fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (g_opt.lockstep_fd < 0) return 2;
+  }
   return g_opt.port > 0 ? 0 : 2;
 }
 
@@ -590,9 +626,10 @@ int main(int argc, char** argv) {
   if (parse_args(argc, argv) != 0) {
     std::fprintf(stderr,
                  "usage: bench_load chat|stream --target=HOST:PORT [--path=P] [--rate=R] "
-                 "[--connections=C] [--duration=S] [--warmup=S] [--body-bytes=N] [--streams=N] "
-                 "[--events=E] [--interval-ms=I] [--event-bytes=B] [--hold] [--cpu-pid=PID] "
-                 "[--rss-pid=PID]... [--header='K: V']...\n");
+                 "[--connections=C] [--duration=S] [--warmup=S] [--body-bytes=N] [--requests=N] "
+                 "[--lockstep=FIFO] [--streams=N] [--events=E] [--interval-ms=I] "
+                 "[--event-bytes=B] [--hold] [--cpu-pid=PID] [--rss-pid=PID]... "
+                 "[--header='K: V']...\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);

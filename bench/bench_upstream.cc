@@ -9,6 +9,14 @@
 //
 // Per-request stream shape comes from request headers (forwarded unchanged by the proxies):
 // x-bench-events, x-bench-interval-ms, x-bench-event-bytes; defaults from the command line.
+//
+// Lockstep streams (--lockstep=FIFO, and x-bench-lockstep: 1 on the request): each piece of the
+// stream (the response head, every event, the final usage event with [DONE]) goes out only
+// after the client has written one byte to FIFO for the previous piece, so each piece reaches a
+// proxy in a read of its own however fast or slow the proxy runs: a fixed amount of work, for
+// counting a proxy's instructions per event (scripts/bench.sh --instructions). Interval pacing
+// is ignored; one lockstep stream at a time.
+#include <fcntl.h>
 #include <llhttp.h>
 #include <uv.h>
 
@@ -20,6 +28,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -29,6 +38,7 @@ struct Options {
   int interval_ms = 50;
   int event_bytes = 64;
   int prompt_tokens = 25;
+  std::string lockstep_fifo;
 };
 
 struct Served {
@@ -41,6 +51,10 @@ struct Served {
 
 Options g_options;
 Served g_served;
+class Connection;
+// Lockstep: bytes the client wrote to the FIFO and not yet spent, and the stream waiting for one.
+uint64_t g_tokens = 0;
+Connection* g_lockstep_waiter = nullptr;
 constexpr int kCompletionTokens = 180;
 
 std::string completion_body() {
@@ -120,6 +134,7 @@ class Connection {
   void close() {
     if (closing_) return;
     closing_ = true;
+    if (g_lockstep_waiter == this) g_lockstep_waiter = nullptr;
     uv_timer_stop(&timer_);
     auto closed = [](uv_handle_t* h) {
       auto* self = static_cast<Connection*>(h->data);
@@ -170,6 +185,7 @@ class Connection {
     if (lower == "x-bench-events") return &events_header_;
     if (lower == "x-bench-interval-ms") return &interval_header_;
     if (lower == "x-bench-event-bytes") return &bytes_header_;
+    if (lower == "x-bench-lockstep") return &lockstep_header_;
     return nullptr;
   }
 
@@ -178,6 +194,7 @@ class Connection {
     events_header_.clear();
     interval_header_.clear();
     bytes_header_.clear();
+    lockstep_header_.clear();
     in_field_ = false;
     value_ = nullptr;
     stream_requested_ = false;
@@ -229,13 +246,37 @@ class Connection {
     sent_ = 0;
     interval_ms_ = header_int(interval_header_, g_options.interval_ms);
     event_bytes_ = header_int(bytes_header_, g_options.event_bytes);
+    lockstep_ = header_int(lockstep_header_, 0) == 1 && !g_options.lockstep_fifo.empty();
+    if (lockstep_) g_tokens = 0;  // the client writes this stream's first one on the head
     write_string(stream(),
                  "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                  "Transfer-Encoding: chunked\r\n\r\n");
-    send_event();
+    if (lockstep_) {
+      await_token();
+    } else {
+      send_event();
+    }
     return 0;
   }
 
+  // Lockstep: the next piece goes out now if the client has acknowledged the previous one,
+  // otherwise when it does (on_token).
+  void await_token() {
+    if (g_tokens == 0) {
+      g_lockstep_waiter = this;
+      return;
+    }
+    --g_tokens;
+    send_event();
+  }
+
+ public:
+  static void on_token(size_t n) {
+    g_tokens += n;
+    if (Connection* c = std::exchange(g_lockstep_waiter, nullptr)) c->await_token();
+  }
+
+ private:
   void send_event() {
     if (closing_) return;
     if (remaining_ == 0) return finish_stream();
@@ -253,6 +294,7 @@ class Connection {
     --remaining_;
     ++sent_;
     ++g_served.events;
+    if (lockstep_) return await_token();  // then the next event, or the tail after the last
     if (remaining_ == 0) return finish_stream();
     if (interval_ms_ == 0) {
       // Still one write per event, as a model server flushes them; yield to the loop in between.
@@ -285,10 +327,12 @@ class Connection {
   llhttp_t parser_;
   bool closing_ = false;
   int closed_handles_ = 0;
-  std::string url_, field_, events_header_, interval_header_, bytes_header_, body_tail_;
+  std::string url_, field_, events_header_, interval_header_, bytes_header_, lockstep_header_;
+  std::string body_tail_;
   std::string* value_ = nullptr;
   bool in_field_ = false;
   bool stream_requested_ = false;
+  bool lockstep_ = false;
   int remaining_ = 0, sent_ = 0, interval_ms_ = 0, event_bytes_ = 0;
 };
 
@@ -306,6 +350,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--print-completion") == 0) {
       print_completion = true;
+    } else if (std::strncmp(argv[i], "--lockstep=", 11) == 0) {
+      g_options.lockstep_fifo = argv[i] + 11;
     } else if (!parse_flag(argv[i], "--port", g_options.port) &&
                !parse_flag(argv[i], "--events", g_options.events) &&
                !parse_flag(argv[i], "--interval-ms", g_options.interval_ms) &&
@@ -313,7 +359,8 @@ int main(int argc, char** argv) {
                !parse_flag(argv[i], "--prompt-tokens", g_options.prompt_tokens)) {
       std::fprintf(stderr,
                    "usage: bench_upstream [--port=N] [--events=N] [--interval-ms=N] "
-                   "[--event-bytes=N] [--prompt-tokens=N] [--print-completion]\n");
+                   "[--event-bytes=N] [--prompt-tokens=N] [--lockstep=FIFO] "
+                   "[--print-completion]\n");
       return 2;
     }
   }
@@ -339,6 +386,24 @@ int main(int argc, char** argv) {
   if (rc != 0) {
     std::fprintf(stderr, "bench_upstream: cannot listen: %s\n", uv_strerror(rc));
     return 1;
+  }
+  uv_pipe_t lockstep;
+  if (!g_options.lockstep_fifo.empty()) {
+    // Read and write, so the FIFO always has a writer: no EOF between clients.
+    int fd = open(g_options.lockstep_fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || uv_pipe_init(loop, &lockstep, 0) != 0 || uv_pipe_open(&lockstep, fd) != 0) {
+      std::fprintf(stderr, "bench_upstream: cannot open %s\n", g_options.lockstep_fifo.c_str());
+      return 1;
+    }
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&lockstep),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          static char storage[4096];
+          *buf = uv_buf_init(storage, sizeof storage);
+        },
+        [](uv_stream_t*, ssize_t n, const uv_buf_t*) {
+          if (n > 0) Connection::on_token(static_cast<size_t>(n));
+        });
   }
   sockaddr_storage bound{};
   int len = sizeof bound;

@@ -6,10 +6,17 @@ bench_load printed (or the saturation / memory / correctness figures bench.sh co
 --check exits 1 when a run had errors, unfinished requests, dropped events, streams that never
 opened, or metering that disagrees with what the upstream served. Targets from issue 6 are
 reported as met or missed, never as a failure: benchmarks are not pass/fail.
+
+--instructions renders what scripts/bench.sh --instructions collected instead: instructions per
+proxied request (callgrind) per workload and target, the ratio to nginx, the wall-clock figures
+of the same workloads, and tokentap's functions by self cost from the callgrind dumps.
 """
 import argparse
 import json
+import os
+import re
 import sys
+from collections import defaultdict
 
 MIB = 1024.0
 
@@ -220,6 +227,213 @@ def target_lines(runs):
     return lines
 
 
+INSTR_WORKLOADS = [
+    ("chat", "Non-streaming chat completion, ~1 KiB each way"),
+    ("sse", "Streaming chat completion, {events} SSE events, usage at the end"),
+    ("large", "64 KiB JSON request body, non-streaming ~1 KiB response"),
+]
+INSTR_TARGETS = ["nginx", "tokentap", "tokentap-logfile"]
+INSTR_TARGET_NAMES = {
+    "nginx": "nginx",
+    "tokentap": "tokentap (access log to /dev/null)",
+    "tokentap-logfile": "tokentap (access log to a file)",
+}
+
+
+def callgrind_self_costs(path):
+    """Self cost (Ir) per function in a callgrind dump: cost lines, except the one after each
+    calls= line (that is the inclusive cost of the call). Returns ({(object, file, fn): Ir},
+    total)."""
+    names = {"ob": {}, "fl": {}, "fn": {}}
+    kind_of = {"ob": "ob", "cob": "ob", "fl": "fl", "fi": "fl", "fe": "fl", "cfi": "fl",
+               "cfl": "fl", "fn": "fn", "cfn": "fn"}
+    cur = {"ob": "", "fl": "", "fn": ""}
+    costs = defaultdict(int)
+    total = 0
+    skip_next = False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line or line[0] == "#" or line == "\n":
+                continue
+            c = line[0]
+            if c.isdigit() or c in "+-*":
+                parts = line.split()
+                if len(parts) >= 2 and not skip_next:
+                    costs[(cur["ob"], cur["fl"], cur["fn"])] += int(parts[1])
+                skip_next = False
+                continue
+            if line.startswith("summary:"):
+                total = int(line.split()[1])
+                continue
+            key, _, value = line.rstrip("\n").partition("=")
+            if key == "calls":
+                skip_next = True
+                continue
+            kind = kind_of.get(key)
+            if kind is None:
+                continue
+            m = re.match(r"\((\d+)\)(?: (.*))?$", value)
+            if m:
+                if m.group(2) is not None:
+                    names[kind][m.group(1)] = m.group(2)
+                name = names[kind].get(m.group(1), "?")
+            else:
+                name = value
+            if key in ("ob", "fl", "fn"):
+                cur[key] = name
+            # fi/fe (inlined code) keep the function; cob/cfi/cfn only name a call's target.
+    return costs, total
+
+
+def short_function(name):
+    """A C++ name without template arguments, parameters, clone suffixes or ABI namespaces."""
+    name = re.sub(r"'\d+$", "", name)
+    name = re.sub(r" \[clone [^\]]*\]", "", name).replace("(anonymous namespace)::", "")
+    out, depth = [], 0
+    for ch in name:
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    name = "".join(out) or name
+    name = re.sub(r"json_abi_v\d+_\d+_\d+::", "", name)
+    name = name.replace("std::__cxx11::", "std::")
+    return name.strip()
+
+
+MALLOC_FUNCTIONS = {"malloc", "free", "_int_malloc", "_int_free", "realloc", "_int_realloc",
+                    "calloc", "malloc_consolidate", "unlink_chunk", "cfree", "tcache_get",
+                    "operator new", "operator delete", "_int_free_merge_chunk",
+                    "_int_free_create_chunk", "_int_free_maybe_consolidate"}
+
+
+def top_functions(path, n):
+    costs, total = callgrind_self_costs(path)
+    merged = defaultdict(int)
+    where = {}
+    for (ob, fl, fn), ir in costs.items():
+        key = short_function(fn)
+        merged[key] += ir
+        where.setdefault(key, os.path.basename(ob) or os.path.basename(fl))
+    top = sorted(merged.items(), key=lambda kv: -kv[1])[:n]
+    alloc = sum(ir for fn, ir in merged.items()
+                if fn in MALLOC_FUNCTIONS or fn.startswith(("operator new", "operator delete")))
+    return top, where, total, alloc
+
+
+def instructions_report(args, runs, out):
+    events = args.events_per_stream
+    targets = [t for t in INSTR_TARGETS if ("instr-chat", t) in runs]
+    out += ["# Instructions per proxied request", "",
+            f"Produced by `bash scripts/bench.sh --instructions` on commit {args.commit} "
+            f"({args.build} build). Machine: {args.machine}. Chat upstream: {args.chat_upstream}; "
+            "streaming upstream: `bench_upstream`.", "",
+            "Instructions: each proxy alone under `valgrind --tool=callgrind` on CPU 0, one "
+            "keep-alive connection, closed loop (`bench_load --requests`): W warm-up requests, "
+            "a callgrind dump, M requests, a dump; per request = the second dump's instruction "
+            "count (all threads, everything the process executed meanwhile) / M, i.e. (total "
+            "after W + M − total after W) / M. tokentap: one worker, full default metering; "
+            "nginx: `master_process off; worker_processes 1;`, `proxy_pass` with upstream "
+            "keep-alive, `proxy_buffering off`, access log off. Callgrind counts user-space "
+            "instructions only: the kernel's work for the proxy's system calls (about the same "
+            "for both proxies: a read and a write each way per request, per event when "
+            "streaming) is not in the count.", "",
+            "Wall-clock: the same proxies without valgrind, the same workload on one connection, "
+            "closed loop, proxy on CPU 0 and load on CPU 1, for the usual duration; proxy CPU is "
+            "its threads' run time (`schedstat`, kernel included) per request. These columns "
+            "move by 2x between runs on a shared VM; the instruction counts do not.", ""]
+    for n in args.note:
+        out += [f"Note: {n}", ""]
+    for w, title in INSTR_WORKLOADS:
+        rows = [(t, runs.get((f"instr-{w}", t)), runs.get((f"wall-{w}", t))) for t in targets]
+        if not any(r for _, r, _ in rows):
+            continue
+        first = next(r for _, r, _ in rows if r)
+        out += [f"## {title.format(events=events)}", "",
+                f"W = {first['warmup']}, M = {first['requests']} "
+                f"{'streams' if w == 'sse' else 'requests'}."
+                + (" Counted in lockstep (`bench_upstream --lockstep`: the upstream sends each "
+                   "event once the client has the previous one, so each reaches the proxy in a "
+                   "read of its own); the wall-clock columns pace the same events 1 ms apart."
+                   if w == "sse" else ""), ""]
+        base = runs.get((f"instr-{w}", "nginx"))
+        base_per = base["instructions"] / base["requests"] if base else None
+        if w == "sse":
+            out.append("| target | instructions / stream | per event | × nginx | proxy CPU µs / "
+                       "stream | streams/s | TTFB p50 µs | delivery p50 µs | delivery p99 µs |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        else:
+            out.append("| target | instructions / request | × nginx | proxy CPU µs / request "
+                       "| req/s | p50 µs | p99 µs |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for t, r, wall in rows:
+            if r is None:
+                continue
+            per = r["instructions"] / r["requests"]
+            ratio = f"{per / base_per:.2f}" if base_per else "–"
+            cpu = (fmt(1e6 * wall["cpu_s"] / wall["completed"])
+                   if wall and wall.get("completed") and "cpu_s" in wall else "–")
+            rps = fmt(wall["achieved_rps"], 1 if w == "sse" else 0) if wall else "–"
+            cells = [INSTR_TARGET_NAMES[t], fmt(round(per))]
+            if w == "sse":
+                cells.append(fmt(round(per / events)))
+            cells += [ratio, cpu, rps]
+            if w == "sse":
+                cells += [fmt(wall["ttfb"]["p50_us"]) if wall else "–",
+                          fmt(wall["delivery"]["p50_us"]) if wall else "–",
+                          fmt(wall["delivery"]["p99_us"]) if wall else "–"]
+            else:
+                cells += [fmt(wall["latency"]["p50_us"]) if wall else "–",
+                          fmt(wall["latency"]["p99_us"]) if wall else "–"]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    profiled = "tokentap" if "tokentap" in targets else "tokentap-logfile"
+    out += ["## Where tokentap's instructions go (self cost, callgrind)", "",
+            f"From the measured dump of each workload ({INSTR_TARGET_NAMES[profiled]}); inlined "
+            "code is charged to the function it was inlined into. `malloc/free` sums every "
+            "allocator entry point.", ""]
+    for w, title in INSTR_WORKLOADS:
+        r = runs.get((f"instr-{w}", profiled))
+        if r is None or not os.path.exists(r["profile"]):
+            continue
+        top, where, total, alloc = top_functions(r["profile"], args.top)
+        out += [f"### {title.format(events=events)}", "",
+                f"{fmt(total)} instructions over {r['requests']} "
+                f"{'streams' if w == 'sse' else 'requests'}; malloc/free together "
+                f"{100 * alloc / total:.1f}%.", "",
+                "| % | instructions / " + ("stream" if w == "sse" else "request") +
+                " | function | object |", "|---:|---:|---|---|"]
+        for fn, ir in top:
+            out.append(f"| {100 * ir / total:.1f} | {fmt(round(ir / r['requests']))} | "
+                       f"`{fn}` | {where[fn]} |")
+        out.append("")
+
+
+def check_instructions(runs):
+    problems = []
+    for (w, t), r in runs.items():
+        if w.startswith("instr-"):
+            load = r["load"]
+            if load["completed"] != r["requests"] or load["errors"] or load.get("dropped_events"):
+                problems.append(f"{w} {t}: {load['completed']} of {r['requests']} completed, "
+                                f"{load['errors']} errors, {load.get('dropped_events', 0)} dropped")
+            if r["instructions"] <= 0:
+                problems.append(f"{w} {t}: no instructions counted")
+        if w.startswith("wall-"):
+            if r.get("errors") or r.get("unfinished") or r.get("dropped_events"):
+                problems.append(f"{w} {t}: {r['errors']} errors, {r['unfinished']} unfinished, "
+                                f"{r.get('dropped_events', 0)} dropped")
+            if r.get("completed", 0) == 0:
+                problems.append(f"{w} {t}: nothing completed")
+        if w == "access-log" and r["lines"] != r["requests"]:
+            problems.append(f"access log of {t}: {r['lines']} lines for {r['requests']} requests")
+    if not any(w.startswith("instr-") for (w, _) in runs):
+        problems.append("instructions: nothing counted")
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
@@ -230,8 +444,16 @@ def main():
     ap.add_argument("--note", action="append", default=[])
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--write")
+    ap.add_argument("--instructions", action="store_true")
+    ap.add_argument("--events-per-stream", type=int, default=200)
+    ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args()
     runs = load(args.results)
+    if args.instructions:
+        out = []
+        instructions_report(args, runs, out)
+        return finish(out, check_instructions(runs) if args.check else [], args,
+                      "bench: every request counted and answered")
     targets = targets_in(runs)
 
     out = ["# Proxy benchmark results", "",
@@ -277,7 +499,11 @@ def main():
                 f"| input tokens | | {c['served_input_tokens']} | {c['metered_input_tokens']} |",
                 f"| output tokens | | {c['served_output_tokens']} | "
                 f"{c['metered_output_tokens']} |"]
-    problems = check(runs) if args.check else []
+    return finish(out, check(runs) if args.check else [], args,
+                  "bench: all workloads ran; metering matched the upstream")
+
+
+def finish(out, problems, args, ok_message):
     if problems:
         out += ["", "## Problems", ""] + [f"- {p}" for p in problems]
     text = "\n".join(out) + "\n"
@@ -288,7 +514,7 @@ def main():
     if problems:
         print("bench: FAILED: " + "; ".join(problems), file=sys.stderr)
         return 1
-    print("bench: all workloads ran; metering matched the upstream", file=sys.stderr)
+    print(ok_message, file=sys.stderr)
     return 0
 
 

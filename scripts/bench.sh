@@ -5,6 +5,10 @@
 #                                    # Markdown report and writes bench/RESULTS.md
 #   bash scripts/bench.sh --smoke    # a few seconds, checks that every workload runs and that
 #                                    # metering matches what the upstream served; writes nothing
+#   bash scripts/bench.sh --instructions  # instructions per proxied request (callgrind) for
+#                                    # tokentap and nginx, with wall-clock figures next to them;
+#                                    # ~5 min, writes bench/PROFILE.md (with --smoke: a few
+#                                    # requests, writes nothing; exits 77 without valgrind)
 #   --bin-dir DIR                    # use binaries already built in DIR (the ctest smoke test)
 #
 # Everything binds 127.0.0.1 on ports the OS picks, every run is bounded in time, and every
@@ -14,20 +18,27 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 smoke=0
+instructions=0
 bin_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
+    --instructions) instructions=1 ;;
     --bin-dir) bin_dir=$2; shift ;;
-    *) echo "usage: bash scripts/bench.sh [--smoke] [--bin-dir DIR]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/bench.sh [--smoke] [--instructions] [--bin-dir DIR]" >&2; exit 2 ;;
   esac
   shift
 done
 
+if [ "$instructions" = 1 ] && [ "$smoke" = 1 ] && ! command -v valgrind >/dev/null; then
+  echo "bench: valgrind is not installed: the instruction count was skipped" >&2
+  exit 77  # ctest: skipped
+fi
 if [ -z "$bin_dir" ]; then
   if [ "$smoke" = 0 ]; then
-    if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
+    if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null ||
+      { [ "$instructions" = 1 ] && ! command -v valgrind >/dev/null; }; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk valgrind >/dev/null
     fi
   fi
   cmake --preset default >/dev/null
@@ -54,9 +65,11 @@ if [ "$(nproc)" -lt 2 ]; then load_cpu=0; fi
 pin_proxy=(taskset -c "$proxy_cpu")
 pin_load=(taskset -c "$load_cpu")
 
-# Streaming shapes: name, concurrent streams, events, pacing (ms).
+# Streaming shapes: name, concurrent streams, events, pacing (ms). In the smoke run a stream of
+# 20 x 10 ms must start after the warm-up and end inside the window: 0.6 s leaves room for the
+# timers running late on a busy machine (0.3 s did not, with nginx, at load average 14).
 if [ "$smoke" = 1 ]; then
-  dur=0.5; warm=0.1; rates=(1000); wrk_dur=1; stream_dur=0.3; hold_counts=(50)
+  dur=0.5; warm=0.1; rates=(1000); wrk_dur=1; stream_dur=0.6; hold_counts=(50)
   shapes=("stream-20x10ms 10 20 10" "stream-100x1ms 50 100 1")
 else
   dur=5; warm=1; rates=(200 1000 5000); wrk_dur=5; stream_dur=5; hold_counts=(100 500 1000)
@@ -75,10 +88,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Waits (bounded) until FILE contains PATTERN; fails with the file's content otherwise.
+# Waits (bounded; 30 s, for a proxy starting under callgrind on a busy machine) until FILE
+# contains PATTERN; fails with the file's content otherwise.
 wait_for_line() {
   local file=$1 pattern=$2
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     if grep -q "$pattern" "$file" 2>/dev/null; then return 0; fi
     sleep 0.05
   done
@@ -88,7 +102,7 @@ wait_for_line() {
 }
 
 wait_for_http() {
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
     sleep 0.05
   done
@@ -104,18 +118,21 @@ record() {
   printf '{"workload":"%s","target":"%s","result":%s}\n' "$1" "$2" "$3" >>"$results"
 }
 
+# start_tokentap NAME [ACCESS_LOG [LAUNCHER...]]: one worker, full default metering, the access
+# log to /dev/null unless given; LAUNCHER (valgrind and its options) runs it if given.
 start_tokentap() {
-  local name=$1
+  local name=$1 access=${2:-/dev/null}
+  shift $(( $# < 2 ? $# : 2 ))
   cat >"$tmp/$name.yaml" <<EOF
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 workers: 1
-log: {access: /dev/null}
+log: {access: $access}
 routes:
   - {name: chat, prefix: /, upstream: "http://127.0.0.1:$chat_port", provider: openai}
   - {name: sse, prefix: /sse/, strip_prefix: true, upstream: "http://127.0.0.1:$sse_port", provider: openai}
 EOF
-  "${pin_proxy[@]}" "$tokentap" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  "${pin_proxy[@]}" "$@" "$tokentap" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   tokentap_pid=$!
   pids+=("$tokentap_pid")
   wait_for_line "$tmp/$name.err" '"msg":"listening"'
@@ -128,8 +145,26 @@ stop_pid() {
   wait "$1" 2>/dev/null || true
 }
 
+# report_args: what bench/report.py is told about the run (machine, commit, build, notes).
+set_report_args() {
+  local machine commit
+  machine="$(nproc) vCPU, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
+  if [ -n "${TOKENTAP_BENCH_COMMIT:-}" ]; then
+    commit=$TOKENTAP_BENCH_COMMIT
+  else
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if ! git diff --quiet HEAD -- proxy parsers config 2>/dev/null; then commit="$commit (+ local changes)"; fi
+  fi
+  report_args=(--results "$results" --machine "$machine" --commit "$commit" --chat-upstream "$chat_upstream"
+    --build "$(grep -o 'CMAKE_BUILD_TYPE:STRING=.*' "$bin_dir/CMakeCache.txt" | cut -d= -f2)")
+  notes+=("Machine load (other builds and tests share this machine): at the start ${load_at_start}; at the end $(machine_load).")
+  local n
+  for n in "${notes[@]}"; do report_args+=(--note "$n"); done
+}
+
 # --- upstreams (CPU 1) --------------------------------------------------------------------------
-"${pin_load[@]}" "$upstream_bin" >"$tmp/sse.out" 2>&1 &
+mkfifo "$tmp/lockstep"
+"${pin_load[@]}" "$upstream_bin" --lockstep="$tmp/lockstep" >"$tmp/sse.out" 2>&1 &
 pids+=($!)
 sse_pid=$!
 wait_for_line "$tmp/sse.out" '"port"'
@@ -164,24 +199,38 @@ else
   notes+=("nginx is not installed: the nginx baseline was skipped and bench_upstream served the chat workload.")
 fi
 
-# --- proxies (CPU 0) ----------------------------------------------------------------------------
-if [ "$have_nginx" = 1 ]; then
+# start_nginx_proxy NAME [LAUNCHER...]: the nginx baseline proxy (one process, upstream
+# keep-alive, no buffering) on two fresh ports, one per upstream.
+start_nginx_proxy() {
+  local name=$1
+  shift
   nginx_chat_port=$(free_port)
   nginx_sse_port=$(free_port)
-  proxy_loc="proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off;"
-  cat >"$tmp/nginx-proxy.conf" <<EOF
+  local proxy_loc="proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off;"
+  cat >"$tmp/$name.conf" <<EOF
 $nginx_common
-pid $tmp/nginx/proxy.pid; error_log $tmp/nginx/proxy.err warn;
+pid $tmp/nginx/$name.pid; error_log $tmp/nginx/$name.err warn;
 http { $nginx_http
   upstream chat { server 127.0.0.1:$chat_port; keepalive 64; }
   upstream sse { server 127.0.0.1:$sse_port; keepalive 64; }
   server { listen 127.0.0.1:$nginx_chat_port; location / { proxy_pass http://chat; $proxy_loc } }
   server { listen 127.0.0.1:$nginx_sse_port; location / { proxy_pass http://sse; $proxy_loc } } }
 EOF
-  "${pin_proxy[@]}" nginx -p "$tmp/nginx" -c "$tmp/nginx-proxy.conf" -e "$tmp/nginx/proxy.err" &
+  "${pin_proxy[@]}" "$@" nginx -p "$tmp/nginx" -c "$tmp/$name.conf" -e "$tmp/nginx/$name.err" &
   nginx_pid=$!
   pids+=("$nginx_pid")
   wait_for_http "$nginx_chat_port"
+}
+
+if [ "$instructions" = 1 ]; then
+  # shellcheck source=bench/instructions.sh
+  source "$root/bench/instructions.sh"
+  exit 0
+fi
+
+# --- proxies (CPU 0) ----------------------------------------------------------------------------
+if [ "$have_nginx" = 1 ]; then
+  start_nginx_proxy nginx-proxy
 fi
 # An LLM gateway users would otherwise pick: Portkey's open-source gateway, pinned in
 # bench/gateway/package-lock.json, installed here (full runs only), headless, on loopback,
@@ -387,17 +436,7 @@ for t in "${targets[@]}"; do
   done
 done
 
-machine="$(nproc) vCPU, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
-if [ -n "${TOKENTAP_BENCH_COMMIT:-}" ]; then
-  commit=$TOKENTAP_BENCH_COMMIT
-else
-  commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-  if ! git diff --quiet HEAD -- proxy parsers config 2>/dev/null; then commit="$commit (+ local changes)"; fi
-fi
-report_args=(--results "$results" --machine "$machine" --commit "$commit" --chat-upstream "$chat_upstream"
-  --build "$(grep -o 'CMAKE_BUILD_TYPE:STRING=.*' "$bin_dir/CMakeCache.txt" | cut -d= -f2)")
-notes+=("Machine load (other builds and tests share this machine): at the start ${load_at_start}; at the end $(machine_load).")
-for n in "${notes[@]}"; do report_args+=(--note "$n"); done
+set_report_args
 if [ "$smoke" = 1 ]; then
   python3 bench/report.py "${report_args[@]}" --check
 else

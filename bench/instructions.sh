@@ -1,0 +1,155 @@
+# Sourced by scripts/bench.sh --instructions once the upstreams run: instructions per proxied
+# request, counted by callgrind, for tokentap and nginx (bench/README.md, "Instructions per
+# proxied request").
+#
+# Wall-clock figures on a shared VM swing by 2x between runs; the number of instructions a proxy
+# executes per request does not, and this VM has no hardware counters (perf stat reports
+# instructions as <not supported>), so callgrind counts them. Each proxy runs alone under
+# callgrind on CPU 0 and is driven on one keep-alive connection, closed loop, by
+# `bench_load --requests`. Per workload: W warm-up requests, a callgrind dump, M requests, a
+# dump. A dump holds what the process executed since the previous one (all threads, idle timers
+# included), so per request = Ir(second dump) / M = (total after W + M - total after W) / M.
+# Then the same proxies run without callgrind for the wall-clock figures next to the counts.
+
+# Workloads: name, warm-up requests, measured requests.
+if [ "$smoke" = 1 ]; then
+  instr_workloads=(chat 2 5 sse 1 2 large 1 3)
+else
+  instr_workloads=(chat 200 1000 sse 5 50 large 20 200)
+fi
+sse_events=200
+
+# instr_load_args WORKLOAD CHAT_PORT SSE_PORT SSE_PATH [paced]: bench_load's arguments in
+# load_args. A model server flushes each event on its own, so a proxy reads each in a read of
+# its own. Counting, the stream is in lockstep (bench_upstream --lockstep): the next event leaves
+# the upstream only once the client has the previous one, so that holds however slowly the proxy
+# runs under callgrind or however long a busy machine deschedules it; paced streams (1 ms apart)
+# got coalesced into fewer reads and nginx's count moved by up to 17% between runs. The
+# wall-clock runs pace the same events 1 ms apart.
+instr_load_args() {
+  case $1 in
+    chat) load_args=(chat --target="127.0.0.1:$2") ;;
+    sse)
+      load_args=(stream --target="127.0.0.1:$3" --path="$4" --events="$sse_events")
+      if [ "${5:-}" = paced ]; then
+        load_args+=(--interval-ms=1)
+      else
+        load_args+=(--interval-ms=0 --lockstep="$tmp/lockstep")
+      fi ;;
+    large) load_args=(chat --target="127.0.0.1:$2" --body-bytes=65536) ;;
+  esac
+}
+
+# callgrind_dump PID FILE: asks callgrind in PID to dump (and zero) its counters; waits
+# (bounded) until FILE is written.
+callgrind_dump() {
+  callgrind_control -d "$1" >/dev/null 2>&1
+  for _ in $(seq 600); do
+    if grep -q '^totals:' "$2" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench: callgrind in $1 wrote no $2" >&2
+  return 1
+}
+
+# count_instructions TARGET PID CHAT_PORT SSE_PORT SSE_PATH: the workloads against a proxy
+# running under callgrind with --callgrind-out-file=$tmp/cg-TARGET.
+count_instructions() {
+  local target=$1 pid=$2 dumps=0 i w warm n out ir
+  shift 2
+  for ((i = 0; i < ${#instr_workloads[@]}; i += 3)); do
+    w=${instr_workloads[i]} warm=${instr_workloads[i + 1]} n=${instr_workloads[i + 2]}
+    instr_load_args "$w" "$@"
+    timeout 600 "${pin_load[@]}" "$load" "${load_args[@]}" --requests="$warm" >"$tmp/warm.json"
+    dumps=$((dumps + 1))
+    callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
+    out=$(timeout 600 "${pin_load[@]}" "$load" "${load_args[@]}" --requests="$n")
+    dumps=$((dumps + 1))
+    callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
+    ir=$(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps")
+    record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$ir,\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out}"
+    echo "  $w $target: $((ir / n)) instructions per request" >&2
+  done
+}
+
+# wall_clock TARGET PID CHAT_PORT SSE_PORT SSE_PATH: the same workloads without callgrind,
+# closed loop on one connection for the usual duration, with the proxy's CPU time.
+wall_clock() {
+  local target=$1 pid=$2 w out
+  shift 2
+  for w in chat sse large; do
+    instr_load_args "$w" "$@" paced
+    out=$(timeout 120 "${pin_load[@]}" "$load" "${load_args[@]}" --duration="$dur" \
+      --warmup="$warm" --cpu-pid="$pid")
+    record "wall-$w" "$target" "$out"
+  done
+}
+
+callgrind=(valgrind --tool=callgrind --dump-instr=no --collect-atstart=yes)
+instr_targets=()
+if [ "$smoke" = 1 ]; then
+  # Each process takes seconds to start under callgrind: the smoke run checks the mode end to
+  # end (counts, dumps, the access-log check, the report) on the target that exercises most.
+  # No warm-up for the wall-clock runs: the first 200-event stream is measured, however late a
+  # busy machine runs its 1 ms timers (with one it might not end inside a short window).
+  instr_targets+=(tokentap-logfile)
+  dur=0.3
+  warm=0
+else
+  [ "$have_nginx" = 1 ] && instr_targets+=(nginx)
+  instr_targets+=(tokentap tokentap-logfile)
+  [ "$have_nginx" = 1 ] || notes+=("nginx is not installed: no nginx rows, no ratios.")
+fi
+for t in "${instr_targets[@]}"; do
+  echo "bench: instructions per request, $t under callgrind" >&2
+  launcher=("${callgrind[@]}" --callgrind-out-file="$tmp/cg-$t" --log-file="$tmp/vg-$t.log")
+  case $t in
+    nginx)
+      start_nginx_proxy "nginx-cg" "${launcher[@]}"
+      count_instructions "$t" "$nginx_pid" "$nginx_chat_port" "$nginx_sse_port" /v1/chat/completions
+      stop_pid "$nginx_pid" ;;
+    tokentap)
+      start_tokentap "$t-cg" /dev/null "${launcher[@]}"
+      count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" \
+        /sse/v1/chat/completions
+      stop_pid "$tokentap_pid" ;;
+    tokentap-logfile)
+      start_tokentap "$t-cg" "$tmp/access-cg.log" "${launcher[@]}"
+      count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" \
+        /sse/v1/chat/completions
+      stop_pid "$tokentap_pid"
+      # Every request made (warm-up and measured) must have its line in the file.
+      made=0
+      for ((i = 0; i < ${#instr_workloads[@]}; i += 3)); do
+        made=$((made + instr_workloads[i + 1] + instr_workloads[i + 2]))
+      done
+      record access-log "$t" "{\"requests\":$made,\"lines\":$(wc -l <"$tmp/access-cg.log")}" ;;
+  esac
+done
+
+echo "bench: wall-clock, ${dur}s per workload" >&2
+for t in "${instr_targets[@]}"; do
+  case $t in
+    nginx)
+      start_nginx_proxy "nginx-wall"
+      wall_clock "$t" "$nginx_pid" "$nginx_chat_port" "$nginx_sse_port" /v1/chat/completions
+      stop_pid "$nginx_pid" ;;
+    tokentap | tokentap-logfile)
+      log=/dev/null
+      [ "$t" = tokentap-logfile ] && log=$tmp/access-wall.log
+      start_tokentap "$t-wall" "$log"
+      wall_clock "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" /sse/v1/chat/completions
+      stop_pid "$tokentap_pid" ;;
+  esac
+done
+
+versions=$(valgrind --version)
+if [ "$have_nginx" = 1 ]; then versions+=", $(nginx -v 2>&1 | sed 's/^nginx version: //')"; fi
+notes+=("Tools: $versions.")
+set_report_args
+report_args+=(--instructions --events-per-stream "$sse_events")
+if [ "$smoke" = 1 ]; then
+  python3 bench/report.py "${report_args[@]}" --check
+else
+  python3 bench/report.py "${report_args[@]}" --check --write bench/PROFILE.md
+fi
