@@ -655,10 +655,9 @@ void parse_admin_token_file(Context& ctx, const Value& v, AdminSettings& a) {
   constexpr const char* kExpected = "a readable file holding the admin bearer token";
   std::string token;
   if (int error = read_whole_file(path, kMaxTokenFileBytes, /*regular_only=*/true, token)) {
-    const std::string reason =
-        error == EINVAL  ? "not a regular file"
-        : error == EFBIG ? "larger than " + std::to_string(kMaxTokenFileBytes) + " bytes"
-                         : std::strerror(error);
+    std::string reason = std::strerror(error);
+    if (error == EINVAL) reason = "not a regular file";
+    if (error == EFBIG) reason = "larger than " + std::to_string(kMaxTokenFileBytes) + " bytes";
     fail(ctx, v.line, v.path, kExpected, quote(path) + " (" + reason + ")");
   }
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
