@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -22,6 +23,36 @@ namespace tokentap {
 namespace {
 
 constexpr size_t kMaxConfigFileBytes = 16u << 20;
+constexpr size_t kMaxTokenFileBytes = 4096;
+
+// Reads the file at `path` whole into `out`. Returns 0, or the errno that stopped it (EFBIG past
+// `max_bytes`; EINVAL for something other than a regular file when `regular_only`).
+int read_whole_file(const std::string& path, size_t max_bytes, bool regular_only,
+                    std::string& out) {
+  // O_NONBLOCK with regular_only: a FIFO named by mistake must not hang the caller on open.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
+  if (fd < 0) return errno;
+  struct stat st {};
+  if (regular_only && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    return EINVAL;
+  }
+  std::array<char, 65536> buffer;
+  int error = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) error = errno;
+    if (n <= 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+      error = EFBIG;
+      break;
+    }
+    out.append(buffer.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return error;
+}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -519,17 +550,19 @@ constexpr Field<MeteringSettings> kMeteringFields[] = {
      [](Context& c, const Value& v, MeteringSettings& m) { m.include_stream_usage = as_bool(c, v); }},
 };
 
+// A path named in the config, relative to the config file's directory unless absolute.
+std::string relative_to_config(const Context& ctx, const std::string& path) {
+  if (path.front() == '/') return path;
+  size_t slash = ctx.source.rfind('/');
+  return slash == std::string::npos ? path : ctx.source.substr(0, slash + 1) + path;
+}
+
 void parse_price_files(Context& ctx, const Value& v, PricingSettings& p) {
   if (!v.node.IsSequence()) fail(ctx, v, "a list of price file paths");
   p.files.clear();
-  std::string base;
-  if (size_t slash = ctx.source.rfind('/'); slash != std::string::npos) {
-    base = ctx.source.substr(0, slash + 1);
-  }
   for (size_t i = 0; i < v.node.size(); ++i) {
     Value item{v.node[i], v.path + "[" + std::to_string(i) + "]", line_of(v.node[i], v.line)};
-    std::string path = as_string(ctx, item);
-    p.files.push_back(path.front() == '/' ? path : base + path);
+    p.files.push_back(relative_to_config(ctx, as_string(ctx, item)));
   }
 }
 
@@ -616,10 +649,37 @@ void parse_budgets(Context& ctx, const Value& v, Config& config) {
   }
 }
 
+// Messages name the file, never its content: the token is a secret.
+void parse_admin_token_file(Context& ctx, const Value& v, AdminSettings& a) {
+  const std::string path = relative_to_config(ctx, as_string(ctx, v));
+  constexpr const char* kExpected = "a readable file holding the admin bearer token";
+  std::string token;
+  if (int error = read_whole_file(path, kMaxTokenFileBytes, /*regular_only=*/true, token)) {
+    std::string reason = std::strerror(error);
+    if (error == EINVAL) reason = "not a regular file";
+    if (error == EFBIG) reason = "larger than " + std::to_string(kMaxTokenFileBytes) + " bytes";
+    fail(ctx, v.line, v.path, kExpected, quote(path) + " (" + reason + ")");
+  }
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) fail(ctx, v.line, v.path, kExpected, "an empty file " + quote(path));
+  if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    fail(ctx, v.line, v.path, "a token of printable ASCII characters without spaces",
+         "other characters in " + quote(path));
+  }
+  a.token_file = path;
+  a.token = std::move(token);
+}
+
+constexpr Field<AdminSettings> kAdminFields[] = {
+    {"token_file", parse_admin_token_file},
+};
+
 constexpr Field<Config> kSections[] = {
     {"listen", [](Context& c, const Value& v, Config& cfg) { cfg.listen = as_host_port(c, v); }},
     {"admin_listen",
      [](Context& c, const Value& v, Config& cfg) { cfg.admin_listen = as_host_port(c, v); }},
+    {"admin",
+     [](Context& c, const Value& v, Config& cfg) { parse_mapping(c, v, kAdminFields, cfg.admin); }},
     {"workers", [](Context& c, const Value& v,
                    Config& cfg) { cfg.workers = static_cast<uint32_t>(as_integer(c, v, 1, 256)); }},
     {"agent",
@@ -875,27 +935,11 @@ Config load_config_string(const std::string& yaml_text, const std::string& sourc
 }
 
 Config load_config_file(const std::string& path) {
-  auto cannot_read = [&path](int error) {
-    return ConfigError(path + ": cannot read config file: " + std::strerror(error));
-  };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw cannot_read(errno);
   std::string text;
-  std::array<char, 65536> buffer;
-  int error = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) error = errno;
-    if (n <= 0) break;
-    if (text.size() + static_cast<size_t>(n) > kMaxConfigFileBytes) {
-      error = EFBIG;
-      break;
-    }
-    text.append(buffer.data(), static_cast<size_t>(n));
+  // Not regular_only: --config <(...) names a pipe.
+  if (int error = read_whole_file(path, kMaxConfigFileBytes, /*regular_only=*/false, text)) {
+    throw ConfigError(path + ": cannot read config file: " + std::strerror(error));
   }
-  ::close(fd);
-  if (error != 0) throw cannot_read(error);
   return load_config_string(text, path);
 }
 

@@ -3,7 +3,8 @@
 // load_config_file() / load_config_string() parse YAML into a Config, starting from the
 // built-in defaults (default_config()), and validate it. Any problem throws ConfigError whose
 // what() reads "FILE:LINE: what was expected" (LINE is 1-based, from the YAML node's mark).
-// Unknown keys are errors. Nothing here does I/O except reading the named file.
+// Unknown keys are errors. Nothing here does I/O except reading the named file and the admin
+// token file it names (admin.token_file).
 #pragma once
 
 #include <chrono>
@@ -141,10 +142,20 @@ struct SessionSettings {
   BudgetAction runaway_action = BudgetAction::alert;
 };
 
+struct AdminSettings {
+  // A file holding the bearer token that /v1/* on the admin port requires from clients that are
+  // not on loopback. Relative to the config file. Read when the config is loaded (start and every
+  // reload), never per request. Empty: /v1/* is served to loopback clients only.
+  std::string token_file;
+  // The file's content without its trailing line break. A secret: never logged or echoed.
+  std::string token;
+};
+
 struct Config {
   std::string source = "<built-in defaults>";  // file name the config came from
   HostPort listen{"127.0.0.1", 8080};
   HostPort admin_listen{"0.0.0.0", 9901};
+  AdminSettings admin;
   uint32_t workers = 1;
   AgentSettings agent;
   std::string session_header = "x-session-id";      // lower-case

@@ -3,7 +3,9 @@
 #include <llhttp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <prometheus/text_serializer.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +23,8 @@ namespace {
 constexpr std::chrono::milliseconds kLingerTimeout{5'000};
 constexpr size_t kReadBufferSize = 16 * 1024;
 constexpr int kListenBacklog = 128;
+constexpr std::string_view kAuthorization = "authorization";
+constexpr const char* kRealm = "Bearer realm=\"tokentap admin\"";
 
 const char* reason_phrase(int status) {
   static constexpr std::pair<int, const char*> kPhrases[] = {
@@ -93,7 +97,40 @@ uv_handle_t* as_handle(uv_timer_t* timer) { return reinterpret_cast<uv_handle_t*
 
 void delete_tcp(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// The token of "Bearer <token>" (scheme case-insensitive, RFC 6750), or "" for anything else.
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size() ||
+      !iequals(authorization.substr(0, kScheme.size()), kScheme) ||
+      (authorization[kScheme.size()] != ' ' && authorization[kScheme.size()] != '\t')) {
+    return {};
+  }
+  authorization.remove_prefix(kScheme.size());
+  while (!authorization.empty() && (authorization.front() == ' ' || authorization.front() == '\t'))
+    authorization.remove_prefix(1);
+  while (!authorization.empty() && (authorization.back() == ' ' || authorization.back() == '\t'))
+    authorization.remove_suffix(1);
+  return authorization;
+}
+
 }  // namespace
+
+bool is_loopback_address(const sockaddr* address) {
+  if (address == nullptr) return false;
+  if (address->sa_family == AF_INET) {
+    const auto* in4 = reinterpret_cast<const sockaddr_in*>(address);
+    return (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (address->sa_family == AF_INET6) {
+    const in6_addr& in6 = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&in6) || (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
+  }
+  return false;
+}
 
 // One accepted connection. Owned by itself: it is deleted only from the close callback of its
 // last handle, so no libuv or llhttp callback ever runs on a destroyed connection.
@@ -136,7 +173,9 @@ class AdminServer::Connection {
 
   int on_message_begin();
   int on_url(const char* at, size_t length);
-  int on_header_bytes(const char* at, size_t length);
+  int on_header_field(const char* at, size_t length);
+  int on_header_field_complete();
+  int on_header_value(const char* at, size_t length);
   int on_header_value_complete();
   int on_message_complete();
 
@@ -158,9 +197,14 @@ class AdminServer::Connection {
   size_t head_bytes_ = 0;
   int error_status_ = 400;
   std::string url_;
-  bool paused_ = false;       // parser paused and reading stopped until responses drain
-  bool peer_closed_ = false;  // EOF seen while responses were still queued
-  std::string leftover_;      // input received after the pause, parsed on resume
+  bool loopback_ = false;  // the peer's address, from accept
+  std::string field_;      // the header name being read, up to "authorization"'s length
+  bool in_authorization_ = false;
+  int authorization_headers_ = 0;
+  std::string authorization_;  // bounded by max_head_bytes
+  bool paused_ = false;        // parser paused and reading stopped until responses drain
+  bool peer_closed_ = false;   // EOF seen while responses were still queued
+  std::string leftover_;       // input received after the pause, parsed on resume
   size_t queued_bytes_ = 0;
   std::array<char, kReadBufferSize> read_buffer_;
 };
@@ -171,8 +215,8 @@ const llhttp_settings_t AdminServer::Connection::kSettings = {
     .on_status = nullptr,
     .on_method = nullptr,
     .on_version = nullptr,
-    .on_header_field = &data<&Connection::on_header_bytes>,
-    .on_header_value = &data<&Connection::on_header_bytes>,
+    .on_header_field = &data<&Connection::on_header_field>,
+    .on_header_value = &data<&Connection::on_header_value>,
     .on_chunk_extension_name = nullptr,
     .on_chunk_extension_value = nullptr,
     .on_headers_complete = nullptr,
@@ -182,7 +226,7 @@ const llhttp_settings_t AdminServer::Connection::kSettings = {
     .on_status_complete = nullptr,
     .on_method_complete = nullptr,
     .on_version_complete = nullptr,
-    .on_header_field_complete = nullptr,
+    .on_header_field_complete = &notify<&Connection::on_header_field_complete>,
     .on_header_value_complete = &notify<&Connection::on_header_value_complete>,
     .on_chunk_extension_name_complete = nullptr,
     .on_chunk_extension_value_complete = nullptr,
@@ -206,6 +250,10 @@ void AdminServer::Connection::start(uv_stream_t* listener) {
     return;
   }
   uv_tcp_nodelay(&tcp_, 1);
+  sockaddr_storage peer{};
+  int peer_length = sizeof peer;
+  loopback_ = uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0 &&
+              is_loopback_address(reinterpret_cast<const sockaddr*>(&peer));
   if (uv_read_start(as_stream(&tcp_), on_alloc, on_read) != 0) {
     close();
     return;
@@ -267,6 +315,10 @@ void AdminServer::Connection::feed(const char* data, size_t length) {
 int AdminServer::Connection::on_message_begin() {
   url_.clear();
   head_bytes_ = 0;
+  field_.clear();
+  in_authorization_ = false;
+  authorization_headers_ = 0;
+  authorization_.clear();
   return HPE_OK;
 }
 
@@ -283,11 +335,30 @@ int AdminServer::Connection::on_url(const char* at, size_t length) {
   return rc;
 }
 
-int AdminServer::Connection::on_header_bytes(const char*, size_t length) {
+int AdminServer::Connection::on_header_field(const char* at, size_t length) {
+  if (field_.size() <= kAuthorization.size()) {
+    field_.append(at, std::min(length, kAuthorization.size() + 1 - field_.size()));
+  }
   return count_head(length);
 }
 
-int AdminServer::Connection::on_header_value_complete() { return count_head(4); }
+int AdminServer::Connection::on_header_field_complete() {
+  in_authorization_ = iequals(field_, kAuthorization);
+  if (in_authorization_) ++authorization_headers_;
+  return HPE_OK;
+}
+
+int AdminServer::Connection::on_header_value(const char* at, size_t length) {
+  int rc = count_head(length);
+  if (rc == HPE_OK && in_authorization_) authorization_.append(at, length);
+  return rc;
+}
+
+int AdminServer::Connection::on_header_value_complete() {
+  field_.clear();
+  in_authorization_ = false;
+  return count_head(4);
+}
 
 int AdminServer::Connection::on_message_complete() {
   AdminRequest request;
@@ -303,7 +374,8 @@ int AdminServer::Connection::on_message_complete() {
   const bool keep_alive = llhttp_should_keep_alive(&parser_) != 0 && parser_.upgrade == 0;
   const size_t max_queued = server_->options_.max_queued_response_bytes;
 
-  AdminResponse response = server_->respond(request);
+  AdminResponse response =
+      server_->respond(request, {loopback_, authorization_headers_, authorization_});
   if (state_ != State::reading) return HPE_PAUSED;  // the handler closed the server
   send(std::move(response), head_only, keep_alive);
   if (state_ != State::reading) return HPE_PAUSED;
@@ -327,6 +399,7 @@ void AdminServer::Connection::send(AdminResponse response, bool head_only, bool 
          "\r\nContent-Length: " + std::to_string(response.body.size()) +
          "\r\nCache-Control: no-store\r\n";
   if (response.status == 405) head += "Allow: GET, HEAD\r\n";
+  for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
   if (!keep_alive) {
     head += "Connection: close\r\n";
   } else if (llhttp_get_http_minor(&parser_) == 0) {
@@ -430,11 +503,16 @@ AdminServer::AdminServer(uv_loop_t* loop, std::shared_ptr<prometheus::Registry> 
       registry_(std::move(registry)),
       is_ready_(std::move(is_ready)),
       options_(options) {
-  add_handler("/healthz", [](const AdminRequest&) { return text(200, "ok\n"); });
-  add_handler("/readyz", [this](const AdminRequest&) {
-    return is_ready_ && !is_ready_() ? text(503, "draining\n") : text(200, "ready\n");
-  });
-  add_handler("/metrics", [this](const AdminRequest&) { return metrics(); });
+  add_handler(
+      "/healthz", [](const AdminRequest&) { return text(200, "ok\n"); }, AdminAccess::open);
+  add_handler(
+      "/readyz",
+      [this](const AdminRequest&) {
+        return is_ready_ && !is_ready_() ? text(503, "draining\n") : text(200, "ready\n");
+      },
+      AdminAccess::open);
+  add_handler(
+      "/metrics", [this](const AdminRequest&) { return metrics(); }, AdminAccess::open);
 }
 
 AdminServer::~AdminServer() { close(); }
@@ -486,8 +564,17 @@ void AdminServer::listen(const HostPort& address) {
 
 HostPort AdminServer::bound_address() const { return bound_; }
 
-void AdminServer::add_handler(std::string path, Handler handler) {
-  handlers_.insert_or_assign(std::move(path), std::move(handler));
+void AdminServer::add_handler(std::string path, Handler handler, AdminAccess access) {
+  handlers_.insert_or_assign(std::move(path), Route{std::move(handler), access});
+}
+
+void AdminServer::set_token(std::string_view token) {
+  Digest digest{};
+  if (token.empty() || !sha256(token, digest)) {
+    token_digest_.reset();
+  } else {
+    token_digest_ = digest;
+  }
 }
 
 void AdminServer::add_collectable(std::shared_ptr<const prometheus::Collectable> collectable) {
@@ -518,14 +605,43 @@ void AdminServer::on_connection(uv_stream_t* listener, int status) {
   connection->start(listener);
 }
 
-AdminResponse AdminServer::respond(const AdminRequest& request) const {
-  auto handler = handlers_.find(request.path);
-  if (handler == handlers_.end()) return json_error(404, "not found");
+std::optional<AdminResponse> AdminServer::refuse(const Credentials& credentials) const {
+  if (credentials.loopback) return std::nullopt;
+  if (!token_digest_) {
+    return json_error(403,
+                      "this endpoint answers loopback clients only: set admin.token_file to "
+                      "let other clients in with a bearer token");
+  }
+  // Both sides are hashed first, so the comparison takes the same time whatever the length or
+  // content of the token sent.
+  std::string_view token =
+      credentials.authorization_headers == 1 ? bearer_token(credentials.authorization) : "";
+  Digest presented{};
+  if (!token.empty() && sha256(token, presented) &&
+      CRYPTO_memcmp(presented.data(), token_digest_->data(), presented.size()) == 0) {
+    return std::nullopt;
+  }
+  AdminResponse response = json_error(
+      401, token.empty() ? "a bearer token is required (Authorization: Bearer <admin token>)"
+                         : "invalid bearer token");
+  response.headers.emplace_back(
+      "WWW-Authenticate",
+      token.empty() ? std::string(kRealm) : std::string(kRealm) + ", error=\"invalid_token\"");
+  return response;
+}
+
+AdminResponse AdminServer::respond(const AdminRequest& request,
+                                   const Credentials& credentials) const {
+  auto route = handlers_.find(request.path);
+  if (route == handlers_.end()) return json_error(404, "not found");
+  if (route->second.access == AdminAccess::token) {
+    if (std::optional<AdminResponse> refused = refuse(credentials)) return std::move(*refused);
+  }
   if (request.method != "GET" && request.method != "HEAD") {
     return json_error(405, "method not allowed");
   }
   try {
-    return handler->second(request);
+    return route->second.handler(request);
   } catch (const std::exception& e) {
     diag(LogLevel::error, "admin handler failed", {{"path", request.path}, {"error", e.what()}});
   } catch (...) {

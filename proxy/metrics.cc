@@ -37,12 +37,6 @@ CoreMetrics::CoreMetrics(prometheus::Registry& registry)
                                      "limits.max_connections")
                                .Register(registry)
                                .Add({})),
-      access_log_dropped_family(BuildCounter()
-                                    .Name("tokentap_access_log_dropped_total")
-                                    .Help("Access log lines dropped because the writer fell "
-                                          "behind")
-                                    .Register(registry)),
-      access_log_dropped(access_log_dropped_family.Add({})),
       config_reloads(BuildCounter()
                          .Name("tokentap_config_reloads_total")
                          .Help("Reloads of the config and price files (SIGHUP or a file change), "
@@ -61,6 +55,19 @@ CoreMetrics::CoreMetrics(prometheus::Registry& registry)
               .Help("Unix time of the last successful config load or reload")
               .Register(registry)
               .Add({})) {}
+
+CallbackCounter::CallbackCounter(std::string name, std::string help, std::function<double()> read)
+    : name_(std::move(name)), help_(std::move(help)), read_(std::move(read)) {}
+
+std::vector<prometheus::MetricFamily> CallbackCounter::Collect() const {
+  prometheus::MetricFamily family;
+  family.name = name_;
+  family.help = help_;
+  family.type = prometheus::MetricType::Counter;
+  family.metric.emplace_back();
+  family.metric.back().counter.value = read_();
+  return {std::move(family)};
+}
 
 prometheus::Counter& WorkerMetrics::cached(prometheus::Family<prometheus::Counter>& family,
                                            std::string key, const prometheus::Labels& labels) {

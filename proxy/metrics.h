@@ -3,10 +3,13 @@
 // and hashes, so it must not run per request for a label set already seen).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -25,13 +28,25 @@ struct CoreMetrics {
   prometheus::Family<prometheus::Counter>& connect_errors;  // {route, kind}
   prometheus::Family<prometheus::Counter>& upstream_connections_total;  // {route, reused}
   prometheus::Counter& rejected_connections;                // over max_connections
-  prometheus::Family<prometheus::Counter>& access_log_dropped_family;
-  prometheus::Counter& access_log_dropped;
   prometheus::Family<prometheus::Counter>& config_reloads;  // {result}
   prometheus::Counter& config_reloads_success;
   prometheus::Counter& config_reloads_error;
   prometheus::Gauge& config_last_reload_successful;  // 1 after a good (re)load, 0 after a bad one
   prometheus::Gauge& config_last_reload_seconds;     // Unix time of the last successful (re)load
+};
+
+// A counter without labels whose value is read at scrape time, for counts kept elsewhere (e.g.
+// LineWriter::dropped() as tokentap_access_log_dropped_total). `read` is called on the scraping
+// thread and must be thread-safe and monotonic.
+class CallbackCounter : public prometheus::Collectable {
+ public:
+  CallbackCounter(std::string name, std::string help, std::function<double()> read);
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::string name_;
+  std::string help_;
+  std::function<double()> read_;
 };
 
 // Per-worker handle cache; used only from the worker's loop thread.

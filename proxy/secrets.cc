@@ -172,16 +172,18 @@ std::string extract_api_key(const HeaderList& headers, std::string_view target) 
   return found;
 }
 
+bool sha256(std::string_view data, std::array<unsigned char, 32>& digest) {
+  // Fetched once: EVP_sha256() in EVP_Digest looks the algorithm up again on every call.
+  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  unsigned int digest_len = 0;
+  return algorithm != nullptr && EVP_MD_get_size(algorithm) == 32 &&
+         EVP_Digest(data.data(), data.size(), digest.data(), &digest_len, algorithm, nullptr) == 1;
+}
+
 std::string key_id(std::string_view key) {
   if (key.empty()) return "";
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int digest_len = 0;
-  // Fetched once: EVP_sha256() in EVP_Digest looks the algorithm up again on every call.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (sha256 == nullptr ||
-      EVP_Digest(key.data(), key.size(), digest.data(), &digest_len, sha256, nullptr) != 1) {
-    return "";
-  }
+  std::array<unsigned char, 32> digest{};
+  if (!sha256(key, digest)) return "";
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (size_t i = 0; i < 4; ++i) {

@@ -10,6 +10,7 @@
 // Everything here is pure: no I/O, no globals, safe from any thread.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,9 @@ bool is_secret_query_param(std::string_view name);
 // "Bearer " or "Basic " stripped), x-api-key, api-key, x-goog-api-key, then the first secret query
 // parameter of `target` (percent-decoded). Empty values are skipped. Returns "" when there is none.
 std::string extract_api_key(const HeaderList& headers, std::string_view target);
+
+// SHA-256 of `data` into `digest`; false (digest unspecified) if OpenSSL cannot compute it.
+bool sha256(std::string_view data, std::array<unsigned char, 32>& digest);
 
 // The first 8 lower-case hex characters of SHA-256(key): enough to tell keys apart on a dashboard,
 // useless for recovering the key. "" for an empty key.

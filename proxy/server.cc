@@ -14,6 +14,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/admin.h"
+#include "proxy/metrics.h"
 #include "proxy/process_metrics.h"
 
 namespace tokentap {
@@ -116,6 +117,11 @@ int Server::run() {
   uv_loop_init(&loop_);
   AdminServer admin(&loop_, registry_, [this] { return ready_.load(); });
   admin.listen(config_->admin_listen);
+  admin.set_token(config_->admin.token);
+  admin.add_collectable(std::make_shared<CallbackCounter>(
+      "tokentap_access_log_dropped_total",
+      "Access log lines dropped because the writer fell behind or its destination failed",
+      [log = access_log_.get()] { return static_cast<double>(log->dropped()); }));
   admin_ = &admin;
 
   ::signal(SIGPIPE, SIG_IGN);
@@ -160,7 +166,9 @@ int Server::run() {
   std::string admin_text = format_host_port(admin.bound_address());
   std::string workers_text = std::to_string(config_->workers);
   diag(LogLevel::info, "listening",
-       {{"listen", listen_text}, {"admin_listen", admin_text}, {"workers", workers_text},
+       {{"listen", listen_text}, {"admin_listen", admin_text},
+        {"admin_api", config_->admin.token_file.empty() ? "loopback only" : "loopback or token"},
+        {"workers", workers_text},
         {"version", TOKENTAP_VERSION}, {"config", config_->source}});
 
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -302,6 +310,7 @@ void Server::reload(const char* trigger) {
     return;
   }
   shared_.runtime.publish(next);
+  if (admin_) admin_->set_token(next->config->admin.token);
   budgets_->reconfigure(next->config->budgets);
   sessions_->reconfigure(next->config->sessions);
   start_session_sweep();
@@ -314,13 +323,17 @@ void Server::reload(const char* trigger) {
   diag(LogLevel::info, "config reloaded",
        {{"trigger", trigger}, {"config", next->config->source}, {"generation", generation},
         {"routes", routes}, {"pricing_version", next->prices->version()}});
-  watch_files();  // the list of price files may have changed
+  watch_files();  // the list of price files or the token file may have changed
 }
 
 void Server::watch_files() {
   std::vector<std::string> paths;
   if (!source_.path.empty()) paths.push_back(source_.path);
-  for (const std::string& file : shared_.runtime.get()->config->pricing.files) {
+  const std::shared_ptr<const Config> config = shared_.runtime.get()->config;
+  std::vector<std::string> files = config->pricing.files;
+  // A rotated admin token (a Kubernetes Secret update) is picked up like a config change.
+  if (!config->admin.token_file.empty()) files.push_back(config->admin.token_file);
+  for (const std::string& file : files) {
     if (std::find(paths.begin(), paths.end(), file) == paths.end()) paths.push_back(file);
   }
   if (paths == watched_paths_) return;

@@ -35,13 +35,14 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds, starts workers and serves until drained (SIGTERM/SIGINT). Throws std::runtime_error
-  // for startup failures (bind, TLS CA files). SIGHUP, or a change of the config file or a
-  // price file, reloads the configuration (see reload()).
+  // for startup failures (bind, TLS CA files). SIGHUP, or a change of the config file, a
+  // price file or the admin token file, reloads the configuration (see reload()).
   int run();
 
  private:
-  // Reads the config and price files again and, if they are good, publishes the new runtime
-  // to every worker; requests in flight finish on the old one. A bad file keeps the running
+  // Reads the config, price and admin token files again and, if they are good, publishes the
+  // new runtime to every worker and the new token to the admin listener; requests in flight
+  // finish on the old one. A bad file keeps the running
   // configuration. Runs on the main loop.
   void reload(const char* trigger);
   void watch_files();

@@ -103,15 +103,25 @@ void UsageStore::record(const UsageSample& s) {
   std::lock_guard<std::mutex> lock(mu_);
   Minute& m = ring_[static_cast<size_t>(((now % kMinutes) + kMinutes) % kMinutes)];
   if (m.minute != now) {
-    m.cells.clear();
+    if (m.cells && !m.shared) {
+      m.cells->clear();
+    } else {
+      m.cells = std::make_shared<Cells>();
+    }
     m.minute = now;
+    m.shared = false;
+  } else if (m.shared) {
+    // A snapshot still reads this minute: change a copy (at most once per query).
+    m.cells = std::make_shared<Cells>(*m.cells);
+    m.shared = false;
   }
-  auto it = m.cells.find(key);
-  if (it == m.cells.end()) {
-    if (m.cells.size() >= kMaxSeriesPerMinute) {
+  Cells& cells = *m.cells;
+  auto it = cells.find(key);
+  if (it == cells.end()) {
+    if (cells.size() >= kMaxSeriesPerMinute) {
       key = std::string("other") + kSep + std::string(s.provider) + kSep + "other";
     }
-    it = m.cells.try_emplace(std::move(key)).first;
+    it = cells.try_emplace(std::move(key)).first;
   }
   Cell& c = it->second;
   ++c.requests;
@@ -170,9 +180,29 @@ nlohmann::ordered_json describe(uint64_t requests,
 
 }  // namespace
 
-nlohmann::ordered_json UsageStore::query(const Query& q) const {
-  const int hours = std::clamp(q.hours, 1, 24);
-  const int64_t now = clock_();
+nlohmann::ordered_json UsageStore::query(const Query& q) const { return summarize(snapshot(q)); }
+
+UsageStore::Snapshot UsageStore::snapshot(const Query& q) const {
+  Snapshot snap;
+  snap.query_ = q;
+  snap.query_.hours = std::clamp(q.hours, 1, 24);
+  snap.now_ = clock_();
+  const int64_t first = snap.now_ - static_cast<int64_t>(snap.query_.hours) * 60 + 1;
+  snap.minutes_.reserve(static_cast<size_t>(snap.now_ - first + 1));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t minute = first; minute <= snap.now_; ++minute) {
+    Minute& m = ring_[static_cast<size_t>(((minute % kMinutes) + kMinutes) % kMinutes)];
+    if (m.minute != minute || !m.cells || m.cells->empty()) continue;
+    m.shared = true;
+    snap.minutes_.emplace_back(minute, m.cells);
+  }
+  return snap;
+}
+
+nlohmann::ordered_json UsageStore::summarize(const Snapshot& snapshot) {
+  const Query& q = snapshot.query_;
+  const int hours = q.hours;
+  const int64_t now = snapshot.now_;
   const int64_t first = now - static_cast<int64_t>(hours) * 60 + 1;
 
   using GroupKey = std::tuple<std::string, std::string, std::string>;  // agent, provider, model
@@ -182,22 +212,17 @@ nlohmann::ordered_json UsageStore::query(const Query& q) const {
   };
   std::map<GroupKey, Group> groups;
   Cell all;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (int64_t minute = first; minute <= now; ++minute) {
-      const Minute& m = ring_[static_cast<size_t>(((minute % kMinutes) + kMinutes) % kMinutes)];
-      if (m.minute != minute) continue;
-      for (const auto& [key, cell] : m.cells) {
-        const size_t a = key.find(kSep);
-        const size_t b = key.find(kSep, a + 1);
-        GroupKey g{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1)};
-        if (!q.agent.empty() && std::get<0>(g) != q.agent) continue;
-        if (!q.model.empty() && std::get<2>(g) != q.model) continue;
-        Group& group = groups[g];
-        group.total.add(cell);
-        if (q.per_minute) group.minutes[minute].add(cell);
-        all.add(cell);
-      }
+  for (const auto& [minute, cells] : snapshot.minutes_) {
+    for (const auto& [key, cell] : *cells) {
+      const size_t a = key.find(kSep);
+      const size_t b = key.find(kSep, a + 1);
+      GroupKey g{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1)};
+      if (!q.agent.empty() && std::get<0>(g) != q.agent) continue;
+      if (!q.model.empty() && std::get<2>(g) != q.model) continue;
+      Group& group = groups[g];
+      group.total.add(cell);
+      if (q.per_minute) group.minutes[minute].add(cell);
+      all.add(cell);
     }
   }
 

@@ -8,11 +8,15 @@
 // (later ones are counted as agent and model "other") and latencies are kept in sparse
 // log-scale histograms (4 buckets per doubling, so a percentile is within ~9% of the truth).
 // Thread-safe; the clock is injected (minutes since the Unix epoch) so tests can move time.
+// A query never holds the lock that record() needs while it aggregates: it takes a snapshot (a
+// reference to each minute of the window, which record() copies before changing it again) and
+// sums that.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -76,8 +80,15 @@ class UsageStore {
     int hours = 1;      // 1..24
     bool per_minute = false;  // add each group's non-empty minutes
   };
+  class Snapshot;
   // {"window": {...}, "totals": {...}, "usage": [{agent, provider, model, ...}, ...]}
+  // Same as summarize(snapshot(q)).
   nlohmann::ordered_json query(const Query& q) const;
+  // The minutes of q's window as they are now; later record() calls do not change it. Holds the
+  // lock for one reference per minute of the window, nothing more.
+  Snapshot snapshot(const Query& q) const;
+  // The answer to the snapshot's query, computed without any lock.
+  static nlohmann::ordered_json summarize(const Snapshot& snapshot);
 
  private:
   struct Cell {
@@ -90,14 +101,25 @@ class UsageStore {
     SparseLatencyHistogram ttft;
     void add(const Cell& other);
   };
+  using Cells = std::unordered_map<std::string, Cell>;  // key: agent \x1f provider \x1f model
   struct Minute {
     int64_t minute = -1;
-    std::unordered_map<std::string, Cell> cells;  // key: agent \x1f provider \x1f model
+    std::shared_ptr<Cells> cells;  // null until first used
+    bool shared = false;  // a snapshot holds `cells`: record() must not change them in place
   };
 
   MinuteClock clock_;
   mutable std::mutex mu_;
-  std::vector<Minute> ring_;  // kMinutes slots, indexed by minute modulo kMinutes
+  mutable std::vector<Minute> ring_;  // kMinutes slots, indexed by minute modulo kMinutes
+
+ public:
+  class Snapshot {
+   private:
+    friend class UsageStore;
+    Query query_;
+    int64_t now_ = 0;
+    std::vector<std::pair<int64_t, std::shared_ptr<const Cells>>> minutes_;  // oldest first
+  };
 };
 
 }  // namespace tokentap

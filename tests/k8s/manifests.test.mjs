@@ -150,12 +150,38 @@ test("the config in the ConfigMap is valid for the real binary, with its price f
     for (const [name, text] of Object.entries(configMap.data)) {
       fs.writeFileSync(path.join(dir, name), text);
     }
+    // The Secret is created out of band (k8s/README.md): stand in for its mounted file.
+    const tokenFile = path.join(dir, "admin-token");
+    fs.writeFileSync(tokenFile, "0123456789abcdef0123456789abcdef\n");
+    const yaml = configMap.data["tokentap.yaml"];
+    assert.ok(yaml.includes(config.admin.token_file));
+    fs.writeFileSync(path.join(dir, "tokentap.yaml"), yaml.replace(config.admin.token_file, tokenFile));
     const out = execFileSync(bin, ["--check-config", "--config", path.join(dir, "tokentap.yaml")],
                              { encoding: "utf8" });
     assert.match(out, /ok/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the admin token comes from a Secret mounted into the sidecar alone, created as documented", () => {
+  const tokenFile = config.admin?.token_file;
+  assert.ok(tokenFile, "tokentap.yaml sets no admin.token_file: /v1/* would be loopback only");
+  const mount = sidecar.volumeMounts.find((m) => tokenFile.startsWith(`${m.mountPath}/`));
+  assert.ok(mount, `no volume of the sidecar is mounted where ${tokenFile} is`);
+  assert.equal(mount.readOnly, true);
+  const volume = podSpec.volumes.find((v) => v.name === mount.name);
+  assert.ok(volume.secret, `${mount.name} is not a Secret volume`);
+  assert.notEqual(volume.secret.optional, true, "a missing Secret must stop the pod, not the token");
+  const file = tokenFile.slice(mount.mountPath.length + 1);
+  const item = volume.secret.items.find((i) => i.path === file);
+  assert.ok(item, `the Secret volume has no item at ${file}`);
+  for (const c of agents) {
+    assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === mount.name), `${c.name} mounts the token`);
+  }
+  const readme = fs.readFileSync(path.join(k8s, "README.md"), "utf8");
+  assert.ok(readme.includes(`create secret generic ${volume.secret.secretName} --from-literal=${item.key}=`),
+            "k8s/README.md does not create the Secret the Deployment mounts");
 });
 
 test("the PodMonitor selects the sidecar's pods and port and names the job tokentap", () => {
@@ -165,6 +191,9 @@ test("the PodMonitor selects the sidecar's pods and port and names the job token
   }
   const [endpoint] = monitor.spec.podMetricsEndpoints;
   assert.ok(sidecar.ports.some((p) => p.name === endpoint.port));
+  // /metrics is open: the scrape carries no credentials (the token guards /v1/* only).
+  assert.equal(endpoint.path, "/metrics");
+  assert.ok(!endpoint.authorization && !endpoint.bearerTokenSecret && !endpoint.basicAuth);
   assert.ok(endpoint.relabelings.some((r) => r.targetLabel === "job" && r.replacement === "tokentap"));
 });
 

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -64,6 +65,8 @@ TEST_CASE("default_config holds the documented defaults", "[config]") {
   CHECK(c.listen.port == 8080);
   CHECK(c.admin_listen.host == "0.0.0.0");
   CHECK(c.admin_listen.port == 9901);
+  CHECK(c.admin.token_file.empty());
+  CHECK(c.admin.token.empty());
   CHECK(c.workers == 1);
   CHECK(c.agent.name == "unknown");
   CHECK(c.agent.header == "x-agent-id");
@@ -258,7 +261,7 @@ TEST_CASE("keys that are absent keep their defaults", "[config]") {
 
 TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors]") {
   CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
-        "t.yaml:2: expected one of the keys listen, admin_listen, workers, agent, "
+        "t.yaml:2: expected one of the keys listen, admin_listen, admin, workers, agent, "
         "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, "
         "pricing, budgets, sessions, got unknown key \"listen_addr\"");
   CHECK(error_of("metrics:\n  max_labels: 5\n") ==
@@ -687,6 +690,59 @@ TEST_CASE("pricing section", "[config]") {
   CHECK_THROWS_WITH(
       load_config_string("pricing:\n  azure_deployments:\n    prod: [a]\n", "t.yaml"),
       "t.yaml:3: pricing.azure_deployments.prod: expected a non-empty string, got a list");
+}
+
+TEST_CASE("admin section reads the token file, relative to the config file", "[config][admin]") {
+  TempDir dir;
+  dir.write("admin-token", "s3cr3t-Token_value\n");
+  const std::string config_file = dir.path() + "/tokentap.yaml";
+  Config relative = load_config_string("admin:\n  token_file: admin-token\n", config_file);
+  CHECK(relative.admin.token_file == dir.path() + "/admin-token");
+  CHECK(relative.admin.token == "s3cr3t-Token_value");
+
+  dir.write("crlf", "abc\r\n");
+  CHECK(load_config_string("admin: {token_file: " + dir.path() + "/crlf}\n", "t.yaml").admin.token ==
+        "abc");
+  dir.write("bare", "no-newline");
+  CHECK(load_config_string("admin: {token_file: " + dir.path() + "/bare}\n", "t.yaml").admin.token ==
+        "no-newline");
+  CHECK(load("admin:\n").admin.token_file.empty());
+}
+
+TEST_CASE("admin token file errors name the key's line and never the token", "[config][admin]") {
+  TempDir dir;
+  const std::string path = dir.path();
+  auto admin_error = [](const std::string& file) {
+    return error_of("workers: 1\nadmin:\n  token_file: " + file + "\n");
+  };
+  dir.write("empty", "");
+  CHECK(admin_error(path + "/empty") ==
+        "t.yaml:3: admin.token_file: expected a readable file holding the admin bearer token, got "
+        "an empty file \"" + path + "/empty\"");
+  dir.write("newline-only", "\n");
+  CHECK_THAT(admin_error(path + "/newline-only"), Catch::Contains("got an empty file"));
+  CHECK(admin_error(path + "/missing") ==
+        "t.yaml:3: admin.token_file: expected a readable file holding the admin bearer token, got "
+        "\"" + path + "/missing\" (No such file or directory)");
+  CHECK(admin_error(path) ==
+        "t.yaml:3: admin.token_file: expected a readable file holding the admin bearer token, got "
+        "\"" + path + "\" (not a regular file)");
+  dir.write("huge", std::string(5000, 'a'));
+  CHECK_THAT(admin_error(path + "/huge"), Catch::Contains("(larger than 4096 bytes)"));
+  dir.write("spaced", "top secret\n");
+  const std::string spaced = admin_error(path + "/spaced");
+  CHECK(spaced ==
+        "t.yaml:3: admin.token_file: expected a token of printable ASCII characters without "
+        "spaces, got other characters in \"" + path + "/spaced\"");
+  CHECK_THAT(spaced, !Catch::Contains("secret"));
+  // A FIFO is refused without blocking on open (nobody ever writes to it).
+  const std::string fifo = path + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THAT(admin_error(fifo), Catch::Contains("(not a regular file)"));
+  CHECK(error_of("admin:\n  token: abc\n") ==
+        "t.yaml:2: admin: expected one of the keys token_file, got unknown key \"token\"");
+  CHECK(error_of("admin:\n  token_file: \"\"\n") ==
+        "t.yaml:2: admin.token_file: expected a non-empty string, got \"\"");
 }
 
 TEST_CASE("budgets section", "[config]") {

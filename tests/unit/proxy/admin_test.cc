@@ -1,6 +1,7 @@
 #include "proxy/admin.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <prometheus/counter.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -23,13 +25,14 @@ namespace {
 class TestServer {
  public:
   explicit TestServer(AdminOptions options = {},
-                      const std::function<void(AdminServer&)>& setup = {}) {
+                      const std::function<void(AdminServer&)>& setup = {},
+                      const std::string& host = "127.0.0.1") {
     std::signal(SIGPIPE, SIG_IGN);
     REQUIRE(uv_loop_init(&loop_) == 0);
     server_ = std::make_unique<AdminServer>(
         &loop_, registry_, [this] { return ready.load(); }, options);
     if (setup) setup(*server_);
-    server_->listen({"127.0.0.1", 0});
+    server_->listen({host, 0});
     REQUIRE(uv_async_init(&loop_, &stop_, on_stop) == 0);
     stop_.data = this;
     thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
@@ -71,7 +74,7 @@ struct Response {
 // A blocking HTTP/1.1 client. The socket timeouts only keep a broken test from hanging forever.
 class Client {
  public:
-  explicit Client(uint16_t port) {
+  explicit Client(uint16_t port, const std::string& host = "127.0.0.1") {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd_ >= 0);
     timeval timeout{10, 0};
@@ -80,7 +83,7 @@ class Client {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1);
     REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   }
   ~Client() { ::close(fd_); }
@@ -133,8 +136,9 @@ class Client {
   // True when the server closed the connection with nothing left unread.
   bool closed_by_server() { return buffer_.empty() && !fill(); }
 
-  Response fetch(const std::string& method, const std::string& target) {
-    send(method + " " + target + " HTTP/1.1\r\nHost: admin\r\n\r\n");
+  Response fetch(const std::string& method, const std::string& target,
+                 const std::string& extra_headers = "") {
+    send(method + " " + target + " HTTP/1.1\r\nHost: admin\r\n" + extra_headers + "\r\n");
     return read_response(method == "HEAD");
   }
 
@@ -456,6 +460,150 @@ TEST_CASE("admin listen reports the bound address and failures", "[admin]") {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
+}
+
+sockaddr_storage address_of(const std::string& text) {
+  sockaddr_storage storage{};
+  if (text.find(':') == std::string::npos) {
+    auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
+    in4->sin_family = AF_INET;
+    REQUIRE(inet_pton(AF_INET, text.c_str(), &in4->sin_addr) == 1);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    in6->sin6_family = AF_INET6;
+    REQUIRE(inet_pton(AF_INET6, text.c_str(), &in6->sin6_addr) == 1);
+  }
+  return storage;
+}
+
+bool loopback(const std::string& text) {
+  sockaddr_storage storage = address_of(text);
+  return is_loopback_address(reinterpret_cast<const sockaddr*>(&storage));
+}
+
+TEST_CASE("admin loopback addresses are 127.0.0.0/8, ::1 and their IPv4-mapped form",
+          "[admin][auth]") {
+  for (const char* address : {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1",
+                              "::ffff:127.1.2.3"}) {
+    CHECK(loopback(address));
+  }
+  for (const char* address : {"10.0.0.1", "192.0.2.2", "128.0.0.1", "0.0.0.0", "::",
+                              "::ffff:10.0.0.1", "::127.0.0.1", "fd00::1", "fe80::1", "::2"}) {
+    CHECK_FALSE(loopback(address));
+  }
+  CHECK_FALSE(is_loopback_address(nullptr));
+}
+
+// An IPv4 address of this machine outside 127.0.0.0/8: a client connecting to it from here
+// is seen by the server as that (non-loopback) address.
+std::optional<std::string> non_loopback_address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<std::string> found;
+  for (ifaddrs* it = list; it != nullptr && !found; it = it->ifa_next) {
+    if (it->ifa_addr == nullptr || it->ifa_addr->sa_family != AF_INET) continue;
+    if (is_loopback_address(it->ifa_addr)) continue;
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(it->ifa_addr)->sin_addr, text,
+              sizeof text);
+    found = text;
+  }
+  freeifaddrs(list);
+  if (!found) WARN("no non-loopback IPv4 address on this machine: remote clients not tested");
+  return found;
+}
+
+// The handlers of the auth tests: /v1/sessions with `token` set, and an open /public.
+void serve_sessions(AdminServer& admin, std::string_view token) {
+  admin.add_handler("/v1/sessions", [](const AdminRequest&) {
+    return AdminResponse{200, "application/json", R"({"sessions":[]})"};
+  });
+  admin.add_handler(
+      "/public", [](const AdminRequest&) { return AdminResponse{200, "text/plain", "hi"}; },
+      AdminAccess::open);
+  admin.set_token(token);
+}
+
+constexpr const char* kToken = "tok-3f9a1c7e55d24b08";
+
+TEST_CASE("admin /v1 paths need the bearer token from clients that are not on loopback",
+          "[admin][auth]") {
+  std::optional<std::string> host = non_loopback_address();
+  if (!host) return;
+  TestServer server({}, [](AdminServer& admin) { serve_sessions(admin, kToken); }, *host);
+  Client remote(server.port(), *host);
+
+  // Probes and scrapes carry no credentials.
+  CHECK(remote.fetch("GET", "/healthz").status == 200);
+  CHECK(remote.fetch("GET", "/readyz").status == 200);
+  CHECK(remote.fetch("GET", "/metrics").status == 200);
+
+  Response missing = remote.fetch("GET", "/v1/sessions");
+  CHECK(missing.status == 401);
+  CHECK(missing.headers["www-authenticate"] == "Bearer realm=\"tokentap admin\"");
+  CHECK(missing.headers["content-type"] == "application/json");
+  CHECK_THAT(missing.body, Catch::StartsWith(R"({"error":")"));
+  CHECK(missing.headers.count("connection") == 0);  // the connection stays usable
+
+  const std::string token = kToken;
+  for (const std::string& header : std::vector<std::string>{
+           "Authorization: Bearer wrong\r\n", "Authorization: Bearer " + token + "x\r\n",
+        "Authorization: Bearer " + token.substr(0, token.size() - 1) + "\r\n",
+        "Authorization: Basic " + token + "\r\n", "Authorization: " + token + "\r\n",
+        "Authorization: Bearer\r\n", "X-Authorization: Bearer " + token + "\r\n",
+        "Authorization: Bearer " + token + "\r\nAuthorization: Bearer " + token + "\r\n"}) {
+    INFO(header);
+    Response refused = remote.fetch("GET", "/v1/sessions", header);
+    CHECK(refused.status == 401);
+    CHECK_THAT(refused.headers["www-authenticate"], Catch::StartsWith("Bearer realm="));
+    CHECK_THAT(refused.body, !Catch::Contains(token));
+  }
+  CHECK(remote.fetch("GET", "/v1/sessions", "Authorization: Bearer wrong\r\n")
+            .headers["www-authenticate"] == "Bearer realm=\"tokentap admin\", error=\"invalid_token\"");
+
+  for (const std::string& header : std::vector<std::string>{
+           "Authorization: Bearer " + token + "\r\n", "authorization: bearer  " + token + " \r\n",
+        "AUTHORIZATION: BEARER\t" + token + "\r\n"}) {
+    INFO(header);
+    Response allowed = remote.fetch("GET", "/v1/sessions", header);
+    CHECK(allowed.status == 200);
+    CHECK(allowed.body == R"({"sessions":[]})");
+  }
+  // A header arriving in pieces is put together before it is checked.
+  for (char c : "GET /v1/sessions HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + token +
+                    "\r\n\r\n") {
+    if (c != '\0') remote.send(std::string_view(&c, 1));
+  }
+  CHECK(remote.read_response().status == 200);
+  // Authorization is checked before the method: a refused client learns nothing more.
+  CHECK(remote.fetch("DELETE", "/v1/sessions").status == 401);
+  CHECK(remote.fetch("GET", "/v1/nothing-here").status == 404);
+
+  // Loopback clients need no token.
+  TestServer local({}, [](AdminServer& admin) { serve_sessions(admin, kToken); });
+  Client client(local.port());
+  CHECK(client.fetch("GET", "/v1/sessions").status == 200);
+}
+
+TEST_CASE("admin /v1 paths without a token are refused to every non-loopback client",
+          "[admin][auth]") {
+  std::optional<std::string> host = non_loopback_address();
+  if (!host) return;
+  TestServer server(
+      {},
+      [](AdminServer& admin) {
+        serve_sessions(admin, kToken);
+        admin.set_token("");  // a reload that removed admin.token_file
+      },
+      *host);
+  Client remote(server.port(), *host);
+  Response refused =
+      remote.fetch("GET", "/v1/sessions", "Authorization: Bearer " + std::string(kToken) + "\r\n");
+  CHECK(refused.status == 403);
+  CHECK(refused.headers["content-type"] == "application/json");
+  CHECK_THAT(refused.body, Catch::Contains("admin.token_file"));
+  CHECK(remote.fetch("GET", "/public").status == 200);
+  CHECK(remote.fetch("GET", "/metrics").status == 200);
 }
 
 }  // namespace

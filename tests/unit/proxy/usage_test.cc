@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <future>
 #include <string>
 
 using namespace tokentap;
@@ -145,4 +147,44 @@ TEST_CASE("a minute holds a bounded number of series", "[usage]") {
   const auto* other = row(out, "other", "other");
   REQUIRE(other != nullptr);
   CHECK((*other)["requests"] == 50);
+}
+
+TEST_CASE("a query reads a snapshot: record() is not blocked by it and does not change it",
+          "[usage]") {
+  int64_t now = 29'000'000;
+  UsageStore store([&] { return now; });
+  const std::string agents[] = {"planner", "coder", "critic"};
+  for (int64_t minute = now - UsageStore::kMinutes + 1; minute <= now; ++minute) {
+    for (const std::string& agent : agents) {
+      int64_t saved = now;
+      now = minute;
+      store.record(sample(agent, "gpt-4o", 0.5, 1'000));
+      now = saved;
+    }
+  }
+  const UsageStore::Query day = q(24, "", "", true);
+  const std::string before = store.query(day).dump();
+
+  UsageStore::Snapshot snapshot = store.snapshot(day);
+  // The lock is not held while the snapshot exists: a writer finishes (it would wait forever
+  // on a held mutex). It writes into the minute the snapshot holds, the same cell included.
+  auto writer = std::async(std::launch::async, [&store] {
+    for (int i = 0; i < 100; ++i) store.record(sample("planner", "gpt-4o", 1.0, 5'000));
+    store.record(sample("newcomer", "gpt-4o", 1.0));
+  });
+  REQUIRE(writer.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  writer.get();
+
+  // The snapshot still answers as of when it was taken; a new query sees the writes.
+  CHECK(UsageStore::summarize(snapshot).dump() == before);
+  auto after = store.query(day);
+  CHECK(after["totals"]["requests"] == 3 * UsageStore::kMinutes + 101);
+  CHECK(row(after, "newcomer", "gpt-4o") != nullptr);
+
+  // A minute slot reused 24 hours later does not reach into the snapshot either.
+  now += UsageStore::kMinutes;
+  store.record(sample("tomorrow", "gpt-4o", 1.0));
+  CHECK(UsageStore::summarize(snapshot).dump() == before);
+  auto tomorrow = store.query(q(24));
+  CHECK(tomorrow["totals"]["requests"] == 1);
 }
