@@ -100,7 +100,8 @@ const FORMATS = {
   responses: {
     provider: 'openai',
     operation: 'responses',
-    finish: { tools: 'completed', answer: 'completed' },
+    // tokentap derives these from the output items (README, finish reasons), not the status.
+    finish: { tools: 'tool_calls', answer: 'stop' },
     results: (body) =>
       (Array.isArray(body.input) ? body.input : [])
         .filter((item) => item.type === 'function_call_output')
