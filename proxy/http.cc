@@ -285,6 +285,11 @@ std::string error_response(const ProxyError& error, ErrorShape shape,
     out += request_id_header;
     out += ": ";
     out += error.request_id;
+    // The Anthropic SDK reads a failed request's id from request-id (its API's own header).
+    if (shape == ErrorShape::anthropic && !iequals(request_id_header, "request-id")) {
+      out += "\r\nrequest-id: ";
+      out += error.request_id;
+    }
   }
   out += keep_alive ? "\r\n\r\n" : "\r\nconnection: close\r\n\r\n";
   if (!head_request) out += body;

@@ -258,6 +258,7 @@ test('Anthropic SDK: a runaway block shows tokentap message and is not retried',
 
   assert.ok(error instanceof Anthropic.RateLimitError, `${error.name}: ${error.message}`);
   assert.equal(error.status, 429);
+  assert.equal(error.requestID, requestId, 'the SDK reads our id from request-id');
   assert.match(reason, /runaway/);
   assert.ok(error.message.includes(reason), `"${error.message}" lacks "${reason}"`);
   assert.notEqual(error.message, '429 Too Many Requests');

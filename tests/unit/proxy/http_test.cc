@@ -198,6 +198,7 @@ TEST_CASE("error responses carry retry advice, the request id and the body lengt
                      ErrorShape::anthropic, "x-request-id", false));
   CHECK(head.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
   CHECK(head.find("\r\nx-request-id: rid-2\r\n") != std::string::npos);
+  CHECK(head.find("\r\nrequest-id: rid-2\r\n") != std::string::npos);  // the Anthropic SDK's
   CHECK(head.find("\r\nconnection: close\r\n") != std::string::npos);
   CHECK(head.find("\r\nx-should-retry: true\r\n") != std::string::npos);
   CHECK(head.find("retry-after") == std::string::npos);
