@@ -14,6 +14,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # end-to-end SDK tests and the k8s/ manifest validation; keep whatever node the machine has.
 if [ -d "$root/tests" ]; then
   packages+=(prometheus)
+  # valgrind (callgrind) and nginx: the bench smoke tests count instructions per request and
+  # run nginx as the baseline next to tokentap (bench/README.md).
+  packages+=(valgrind nginx)
   command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
   # kubectl renders the k8s/ kustomizations; Debian's own (kubernetes-client) only where the
   # machine has none.
