@@ -23,7 +23,8 @@ Options:
   --config FILE          YAML configuration (default: $TOKENTAP_CONFIG, else built-in defaults)
   --listen HOST:PORT     proxy listener (overrides the config; default 127.0.0.1:8080)
   --admin-listen HOST:PORT
-                         admin listener for /healthz, /readyz, /metrics (default 0.0.0.0:9901)
+                         admin listener (default 0.0.0.0:9901): /healthz, /readyz, /metrics
+                         open; /v1/* from loopback, else with admin.token_file's bearer token
   --check-config         validate the configuration and exit
   --version              print the version and exit
   --help                 print this help and exit
