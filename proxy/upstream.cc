@@ -24,6 +24,13 @@ UpstreamConnection* from_parser(llhttp_t* p) { return static_cast<UpstreamConnec
 // A response head larger than this is a protocol error; providers send a few KiB at most.
 constexpr size_t kMaxResponseHeadBytes = 256 * 1024;
 
+// RFC 9112's reason-phrase without obs-text: llhttp 8 lets NUL, other control bytes and bytes
+// over 0x7f through, and a reason phrase is echoed to the client (found by fuzzing).
+bool plain_reason(std::string_view reason) {
+  return std::all_of(reason.begin(), reason.end(),
+                     [](char c) { return c == '\t' || (c >= ' ' && c <= '~'); });
+}
+
 }  // namespace
 
 const llhttp_settings_t UpstreamConnection::kParserSettings = {
@@ -461,18 +468,6 @@ int UpstreamConnection::on_status(const char* at, size_t len) {
   head_.reason.append(at, len);
   return 0;
 }
-
-namespace {
-
-// RFC 9112's reason-phrase without obs-text: llhttp 8 lets NUL, other control bytes and bytes
-// over 0x7f through, and a reason phrase is echoed to the client (found by fuzzing).
-bool plain_reason(std::string_view reason) {
-  return std::all_of(reason.begin(), reason.end(), [](char c) {
-    return c == '\t' || (c >= ' ' && c <= '~');
-  });
-}
-
-}  // namespace
 
 int UpstreamConnection::on_header_field(const char* at, size_t len) {
   head_bytes_ += len;

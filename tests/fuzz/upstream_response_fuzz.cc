@@ -9,8 +9,8 @@
 // that looks complete. The request is accounted exactly once, in one access log line.
 //
 // Input: [request] [close after] [3 cuts: 2 bytes each] [upstream bytes...]
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -191,7 +191,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const bool bytes_after_answer = reference.error != HPE_OK || &reference.messages.back() != answer;
   FUZZ_CHECK(!bytes_after_answer || r.pooled_upstream == 0,
              "the upstream sent bytes after its response, and its connection was kept for "
-             "another request" + context);
+             "another request" +
+                 context);
   FUZZ_CHECK(got.status == answer->status, "status " + std::to_string(got.status) +
                                                ", the upstream said " +
                                                std::to_string(answer->status) + context);
