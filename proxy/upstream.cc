@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +23,13 @@ UpstreamConnection* from_parser(llhttp_t* p) { return static_cast<UpstreamConnec
 
 // A response head larger than this is a protocol error; providers send a few KiB at most.
 constexpr size_t kMaxResponseHeadBytes = 256 * 1024;
+
+// RFC 9112's reason-phrase without obs-text: llhttp 8 lets NUL, other control bytes and bytes
+// over 0x7f through, and a reason phrase is echoed to the client (found by fuzzing).
+bool plain_reason(std::string_view reason) {
+  return std::all_of(reason.begin(), reason.end(),
+                     [](char c) { return c == '\t' || (c >= ' ' && c <= '~'); });
+}
 
 }  // namespace
 
@@ -356,8 +364,12 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
     }
     if (nread == UV_EOF && exchange_ == Exchange::receiving) {
       // A close-delimited body ends here; anything else is a truncation.
-      llhttp_errno_t err = llhttp_finish(&parser_);
-      if (err == HPE_OK && exchange_ == Exchange::done) return;
+      llhttp_finish(&parser_);
+      if (state_ == State::closed) return;
+      if (exchange_ == Exchange::done) {
+        report_complete(false);
+        return;
+      }
     }
     if (state_ == State::handshaking) {
       fail(ErrorType::upstream_tls_error,
@@ -405,8 +417,12 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
          tls_->error_message());
   } else if (st == TlsTransform::Status::closed) {
     if (exchange_ == Exchange::receiving) {
-      llhttp_errno_t err = llhttp_finish(&parser_);
-      if (err == HPE_OK && exchange_ == Exchange::done) return;
+      llhttp_finish(&parser_);
+      if (state_ == State::closed) return;
+      if (exchange_ == Exchange::done) {
+        report_complete(false);
+        return;
+      }
       fail(ErrorType::upstream_reset, "upstream closed the tls session mid-response");
     } else if (in_pool_ || exchange_ == Exchange::none || exchange_ == Exchange::done) {
       close();
@@ -432,10 +448,9 @@ void UpstreamConnection::on_plaintext(std::string_view data) {
   arm_timer(worker_.config().timeouts.idle);
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   if (state_ == State::closed) return;
-  if (err == HPE_PAUSED) {
-    // Paused at the end of the response: trailing bytes mean the connection is not reusable.
+  if (err == HPE_PAUSED && exchange_ == Exchange::done) {
     const char* pos = llhttp_get_error_pos(&parser_);
-    if (pos != nullptr && pos < data.data() + data.size()) keep_alive_ = false;
+    report_complete(pos != nullptr && pos < data.data() + data.size());
     return;
   }
   if (err != HPE_OK) {
@@ -478,7 +493,17 @@ int UpstreamConnection::on_headers_complete() {
   // llhttp accepts any three characters of digits, so "20" and "099" arrive here; a status
   // outside 100-599 is not HTTP and must not reach the client (found by fuzzing).
   if (head_.status < 100 || head_.status > 599) return -1;
-  if (head_.status >= 100 && head_.status < 200) {
+  if (!plain_reason(head_.reason)) head_.reason.clear();
+  // 1xx and 204 end at their head, and must not announce a body (RFC 9110 section 8.6, RFC 9112
+  // section 6.1); one that does is out of step with us, and a client framing by the headers
+  // alone would read one: a protocol error (found by fuzzing). A 304 may carry the Content-Length
+  // (and Transfer-Encoding) a 200 would have had: forwarded, and read without a body.
+  if ((head_.status < 200 || head_.status == 204) &&
+      ((parser_.flags & F_TRANSFER_ENCODING) != 0 ||
+       ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length != 0))) {
+    return -1;
+  }
+  if (head_.status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) are not forwarded; 101 is never
     // solicited because Upgrade is not forwarded. An interim response has no body, whatever
     // its headers say: 1 makes llhttp skip one (a Content-Length on a 100 made its bytes go to
@@ -514,9 +539,14 @@ int UpstreamConnection::on_message_complete() {
   exchange_ = Exchange::done;
   ++requests_served_;
   uv_timer_stop(&timer_);
-  UpstreamHandler* h = handler_;
-  if (h) h->on_upstream_complete();
-  return HPE_PAUSED;
+  return HPE_PAUSED;  // reported by report_complete() once the rest of the read is known
+}
+
+void UpstreamConnection::report_complete(bool bytes_after_response) {
+  // Nothing was asked for after this response: bytes after it mean the upstream is out of step
+  // with us, and the pool must not hand the connection to another request.
+  if (bytes_after_response) keep_alive_ = false;
+  if (handler_) handler_->on_upstream_complete();
 }
 
 void UpstreamConnection::fail(ErrorType type, std::string detail, std::string_view metric_kind) {

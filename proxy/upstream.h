@@ -42,7 +42,7 @@ struct UpstreamTarget {
 
 struct ResponseHead {
   int status = 0;
-  std::string reason;
+  std::string reason;  // the upstream's, if plain visible ASCII (tabs and spaces too), else empty
   HeaderList headers;
   bool chunked = false;
   bool has_content_length = false;
@@ -126,6 +126,9 @@ class UpstreamConnection {
   int on_headers_complete();
   int on_body(const char* at, size_t len);
   int on_message_complete();
+  // Tells the handler the response is complete, after the whole read that completed it was
+  // parsed (llhttp stops at the end of the response).
+  void report_complete(bool bytes_after_response);
 
   Worker& worker_;
   UpstreamTarget target_;

@@ -29,6 +29,18 @@ dict_for() {
   esac
 }
 
+# clang and libFuzzer's runtime are needed only here: the main build (scripts/setup.sh) is GCC.
+missing=()
+for p in clang libclang-rt-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
 cmake -S . -B "$build" -G Ninja \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTOKENTAP_FUZZ=ON -DTOKENTAP_SANITIZE=ON -DTOKENTAP_E2E=OFF >/dev/null

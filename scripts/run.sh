@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake --preset default >/dev/null
+# A user's build: a warning from another compiler version must not stop it (CI keeps -Werror).
+cmake --preset default -DTOKENTAP_WERROR=OFF >/dev/null
 cmake --build --preset default --target tokentap
 exec ./build/default/proxy/tokentap "$@"

@@ -113,6 +113,9 @@ int HttpReaderCallbacks::on_headers_complete(llhttp_t* p) {
   m.status = p->status_code;
   if (m.status < 200) return 0;
   const size_t index = r->final_responses++;
+  // RFC 9112 section 6.3: these end at their head whatever their headers say; llhttp alone
+  // would read a body that a Content-Length or Transfer-Encoding announces.
+  if (m.status == 204 || m.status == 304) return 1;
   return r->is_head_ && r->is_head_(index) ? 1 : 0;
 }
 

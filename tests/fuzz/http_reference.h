@@ -1,5 +1,6 @@
 // A plain reading of an HTTP/1.1 byte stream with llhttp's default (strict) settings, the
-// library and settings the proxy itself parses with. The proxy fuzz targets use it as the
+// library and settings the proxy itself parses with, except that 204 and 304 responses, like
+// responses to HEAD, have no body (RFC 9112 section 6.3). The proxy fuzz targets use it as the
 // oracle for what the client sent and what the upstream answered, and the fake upstream uses it
 // to read what the proxy forwarded. It keeps everything, so it is for test-sized streams only.
 #pragma once

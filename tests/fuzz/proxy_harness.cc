@@ -514,6 +514,7 @@ ProxyResult ProxyHarness::finish() {
              "left to do\n  client read: " +
                  printable(h.client_received, 2000));
 
+  const size_t pooled_upstream = h.worker->pool().idle_count();
   for (FakeConn* c : std::vector<FakeConn*>(h.conns)) h.close_conn(c, true);
   h.worker->pool().close_all();
   h.run_until_idle();
@@ -537,6 +538,7 @@ ProxyResult ProxyHarness::finish() {
   r.upstream_requests = std::move(h.upstream_requests);
   r.upstream_streams = std::move(h.streams);
   r.observers = h.observers;
+  r.pooled_upstream = pooled_upstream;
 
   h.access_log->flush();
   std::string log;

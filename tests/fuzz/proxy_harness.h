@@ -47,6 +47,7 @@ struct ProxyResult {
   std::vector<std::string> upstream_streams;   // raw bytes per upstream connection
   std::vector<std::string> access_log;         // lines written for this input
   size_t observers = 0;                        // metering observers created
+  size_t pooled_upstream = 0;                  // idle upstream connections kept for reuse
 };
 
 class ProxyHarness {

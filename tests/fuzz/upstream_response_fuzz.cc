@@ -9,6 +9,7 @@
 // that looks complete. The request is accounted exactly once, in one access log line.
 //
 // Input: [request] [close after] [3 cuts: 2 bytes each] [upstream bytes...]
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -86,6 +87,17 @@ std::set<std::string> connection_listed(const HttpMessage& m) {
   return out;
 }
 
+// RFC 9110 section 8.6 and RFC 9112 section 6.1: a 1xx or 204 response must not have a
+// Transfer-Encoding or a Content-Length other than 0. The proxy refuses one that has.
+bool announces_a_body_it_cannot_have(const HttpMessage& m) {
+  if (m.status >= 200 && m.status != 204) return false;
+  if (!m.values("transfer-encoding").empty()) return true;
+  for (const std::string& length : m.values("content-length")) {
+    if (length.find_first_not_of('0') != std::string::npos) return true;
+  }
+  return false;
+}
+
 // A response tokentap wrote itself: a 5xx with {"error":{...,"request_id":<its x-request-id>}},
 // or, answering HEAD, the same without a body.
 bool is_proxy_error(const HttpMessage& m, bool head) {
@@ -133,8 +145,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const std::vector<HttpMessage> upstream_finals = reference.final_messages();
   // The first final response, complete or not.
   const HttpMessage* answer = nullptr;
+  bool bodiless_with_a_body = false;
   for (const HttpMessage& m : reference.messages) {
-    if (m.headers_complete && m.status >= 200) {
+    if (!m.headers_complete) break;
+    bodiless_with_a_body = bodiless_with_a_body || announces_a_body_it_cannot_have(m);
+    if (m.status >= 200) {
       answer = &m;
       break;
     }
@@ -148,6 +163,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   FUZZ_CHECK(client.error == HPE_OK && !client.upgraded,
              "the client received bytes that are not an HTTP/1.1 response: " + client.error_reason +
                  context);
+  const std::string_view status_line =
+      std::string_view(r.client_received).substr(0, r.client_received.find("\r\n"));
+  FUZZ_CHECK(std::all_of(status_line.begin(), status_line.end(),
+                         [](char c) { return c == '\t' || (c >= ' ' && c <= '~'); }),
+             "the client's status line has control or non-ASCII bytes" + context);
   const std::vector<HttpMessage> finals = client.final_messages();
   FUZZ_CHECK(finals.size() <= 1, "more than one response to one request" + context);
   for (const HttpMessage& m : client.messages) {
@@ -160,13 +180,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   if (finals.empty()) return 0;  // cut short: visible to the client as an incomplete response
   const HttpMessage& got = finals[0];
   // A status outside 100-599 is not HTTP (RFC 9110 §15): the proxy answers 502 instead.
-  if (answer == nullptr || !answer->complete || answer->status > 599) {
+  if (answer == nullptr || !answer->complete || answer->status > 599 || bodiless_with_a_body) {
     FUZZ_CHECK(is_proxy_error(got, head),
                "the upstream's response was incomplete or malformed but the client got a "
                "complete one that is not a proxy error" +
                    context);
     return 0;
   }
+  // Nothing was asked for after the answer: a connection that sent more is out of step.
+  const bool bytes_after_answer = reference.error != HPE_OK || &reference.messages.back() != answer;
+  FUZZ_CHECK(!bytes_after_answer || r.pooled_upstream == 0,
+             "the upstream sent bytes after its response, and its connection was kept for "
+             "another request" +
+                 context);
   FUZZ_CHECK(got.status == answer->status, "status " + std::to_string(got.status) +
                                                ", the upstream said " +
                                                std::to_string(answer->status) + context);

@@ -75,17 +75,34 @@ bool has_member_starting(std::string_view text, std::string_view key, std::strin
   return false;
 }
 
+// `text` has `"key"`, a colon and `[]`, with optional white space around each.
+bool has_empty_array_member(std::string_view text, std::string_view key) {
+  const std::string quoted = "\"" + std::string(key) + "\"";
+  for (size_t at = text.find(quoted); at != std::string_view::npos;
+       at = text.find(quoted, at + 1)) {
+    size_t i = at + quoted.size();
+    auto skip_space = [&] {
+      while (i < text.size() && is_json_space(text[i])) ++i;
+    };
+    skip_space();
+    if (i >= text.size() || text[i] != ':') continue;
+    ++i;
+    skip_space();
+    if (i >= text.size() || text[i] != '[') continue;
+    ++i;
+    skip_space();
+    if (i < text.size() && text[i] == ']') return true;
+  }
+  return false;
+}
+
 // A usage-only chunk: valid JSON with "choices": [] and a "usage" object. The filter reads
 // structure without validating values, so data that is not valid JSON counts as one when it
 // visibly has both members (it cannot be a chunk with content either).
 bool is_usage_only(const std::string& data) {
   const nlohmann::json j = nlohmann::json::parse(data, nullptr, false);
   if (j.is_discarded()) {
-    bool empty_choices = false;
-    for (std::string_view empty : {"[]", "[ ]", "[\n]", "[\t]", "[\r\n]"}) {
-      empty_choices = empty_choices || has_member_starting(data, "choices", empty);
-    }
-    return empty_choices && has_member_starting(data, "usage", "{");
+    return has_empty_array_member(data, "choices") && has_member_starting(data, "usage", "{");
   }
   if (!j.is_object()) return false;
   const auto choices = j.find("choices");
