@@ -88,10 +88,13 @@ for target in "${targets[@]}"; do
     for reproducer in "${found[@]:0:3}"; do
       echo "!! reproducer: $reproducer"
       out=$("$fuzzer" -malloc_limit_mb=256 -rss_limit_mb=4096 "$reproducer" 2>&1 || true)
+      # (|| true: with pipefail, a report with nothing to show must not end the script.)
       if grep -q "FUZZ INVARIANT" <<<"$out"; then
-        grep -A6 "FUZZ INVARIANT" <<<"$out" | grep -v '^==' | cut -c1-400
+        grep -A6 "FUZZ INVARIANT" <<<"$out" | grep -v '^==' | cut -c1-400 || true
+      elif grep -qE 'ERROR|SUMMARY' <<<"$out"; then
+        grep -E 'ERROR|SUMMARY|^ +#[0-9]+ ' <<<"$out" | grep -v 'libFuzzer\|fuzzer::' | head -20 || true
       else
-        grep -E 'ERROR|SUMMARY|^ +#[0-9]+ ' <<<"$out" | grep -v 'libFuzzer\|fuzzer::' | head -20
+        echo "   passes when run again: a timing failure? See $log"
       fi
     done
     echo "!! replay one:  $fuzzer <reproducer>"
