@@ -617,7 +617,8 @@ std::string_view metric_error_type(ErrorType proxy_error, int status,
     case ErrorType::header_timeout: return "timeout";
     case ErrorType::request_too_large:
     case ErrorType::headers_too_large: return "request_too_large";
-    case ErrorType::overloaded: return "overloaded";
+    case ErrorType::overloaded:
+    case ErrorType::request_buffer_full: return "overloaded";
     case ErrorType::no_route: return "not_found";
     case ErrorType::upstream_connect_error: return "connect_error";
     case ErrorType::upstream_tls_error: return "tls_error";

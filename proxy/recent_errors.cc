@@ -18,6 +18,7 @@ std::string_view error_stage(const RequestContext& ctx) {
     case ErrorType::budget_exceeded:
     case ErrorType::runaway_session: return "request";
     case ErrorType::overloaded:
+    case ErrorType::request_buffer_full:
     case ErrorType::shutting_down:
     case ErrorType::internal: return "proxy";
     case ErrorType::none: break;

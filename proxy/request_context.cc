@@ -26,6 +26,7 @@ const char* error_type_name(ErrorType e) {
     case ErrorType::request_too_large: return "request_too_large";
     case ErrorType::headers_too_large: return "headers_too_large";
     case ErrorType::overloaded: return "overloaded";
+    case ErrorType::request_buffer_full: return "request_buffer_full";
     case ErrorType::no_route: return "no_route";
     case ErrorType::upstream_connect_error: return "upstream_connect_error";
     case ErrorType::upstream_tls_error: return "upstream_tls_error";
@@ -48,7 +49,8 @@ int error_status(ErrorType e) {
     case ErrorType::header_timeout: return 408;
     case ErrorType::request_too_large: return 413;
     case ErrorType::headers_too_large: return 431;
-    case ErrorType::overloaded: return 503;
+    case ErrorType::overloaded:
+    case ErrorType::request_buffer_full: return 503;
     case ErrorType::no_route: return 404;
     case ErrorType::upstream_connect_error:
     case ErrorType::upstream_tls_error:

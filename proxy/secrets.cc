@@ -1,9 +1,9 @@
 #include "proxy/secrets.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
+
+#include "proxy/identity.h"
 
 namespace tokentap {
 namespace {
@@ -174,21 +174,7 @@ std::string extract_api_key(const HeaderList& headers, std::string_view target) 
 
 std::string key_id(std::string_view key) {
   if (key.empty()) return "";
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int digest_len = 0;
-  // Fetched once: EVP_sha256() in EVP_Digest looks the algorithm up again on every call.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (sha256 == nullptr ||
-      EVP_Digest(key.data(), key.size(), digest.data(), &digest_len, sha256, nullptr) != 1) {
-    return "";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < 4; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
+  return sha256_hex(key, 8);
 }
 
 std::string redact_target(std::string_view target) {
