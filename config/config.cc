@@ -513,6 +513,10 @@ constexpr Field<Limits> kLimitFields[] = {
      [](Context& c, const Value& v, Limits& l) {
        l.max_connections = static_cast<uint32_t>(as_integer(c, v, 1, kMaxU32));
      }},
+    {"max_buffered_request_bytes",
+     [](Context& c, const Value& v, Limits& l) {
+       l.max_buffered_request_bytes = as_size(c, v, std::numeric_limits<uint64_t>::max());
+     }},
 };
 
 constexpr Field<LogSettings> kLogFields[] = {
@@ -720,6 +724,17 @@ void validate(const Context& ctx, const Config& config) {
     int line = line_or(ctx, admin_set ? "admin_listen" : "listen", 1);
     fail(ctx, line, admin_set ? "admin_listen" : "listen",
          "different addresses for listen and admin_listen", quote(host_port_text(a)) + " for both");
+  }
+  // A body larger than the whole budget could never be buffered: its client would be told to
+  // retry forever.
+  const Limits& limits = config.limits;
+  if (limits.max_buffered_request_bytes < limits.max_request_body) {
+    bool budget_set = ctx.lines.contains("limits.max_buffered_request_bytes");
+    std::string path = budget_set ? "limits.max_buffered_request_bytes" : "limits.max_request_body";
+    fail(ctx, line_or(ctx, path, 1), path,
+         "limits.max_buffered_request_bytes of at least limits.max_request_body",
+         std::to_string(limits.max_buffered_request_bytes) + " < " +
+             std::to_string(limits.max_request_body) + " bytes");
   }
 }
 

@@ -85,6 +85,10 @@ struct Limits {
   uint64_t max_header_bytes = 64ull << 10;
   uint32_t max_headers = 100;
   uint32_t max_connections = 10'000;
+  // Request bodies held in memory at once, all workers together (JSON bodies are read whole
+  // before forwarding); a request that would exceed it is answered 503 request_buffer_full.
+  // At least max_request_body.
+  uint64_t max_buffered_request_bytes = 256ull << 20;
 };
 
 enum class LogLevel { debug, info, warn, error };

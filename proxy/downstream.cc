@@ -5,6 +5,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/http.h"
+#include "proxy/identity.h"
 #include "proxy/secrets.h"
 #include "proxy/stream_write.h"
 #include "proxy/worker.h"
@@ -44,6 +45,13 @@ std::string format_address(const sockaddr_storage& addr) {
   return "";
 }
 
+// A chunked JSON body of unknown length grows by doubling, and straight to the limit once past
+// half of it (copying a buffer of nearly the limit into one of exactly the limit would hold two).
+uint64_t next_body_capacity(uint64_t size, uint64_t capacity, uint64_t limit) {
+  uint64_t next = std::max<uint64_t>({size, 2 * capacity, 16 * 1024});
+  return next > limit / 2 ? std::max(size, limit) : next;
+}
+
 std::string hex(size_t n) {
   char buf[20];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n, 16);
@@ -73,7 +81,8 @@ struct DownstreamConnection::Active {
   bool has_content_length = false;
   bool buffer_body = false;  // JSON: read whole before forwarding
   std::string body;
-  bool body_replaced = false;  // the observer rewrote the body: ask for identity encoding
+  BufferReservation body_reservation;  // covers body.capacity(); see reserve_body()
+  bool body_replaced = false;          // the observer rewrote the body: ask for identity encoding
   bool request_complete = false;
 
   UpstreamConnection* upstream = nullptr;
@@ -318,10 +327,10 @@ bool DownstreamConnection::prepare_request() {
   if (rid && is_sane_request_id(*rid)) ctx.request_id = *rid;
   if (const std::string* agent = find_header(a.headers, config.agent.header);
       agent && !agent->empty()) {
-    ctx.agent = *agent;
+    ctx.agent = bounded_identity(*agent);
   }
   if (const std::string* session = find_header(a.headers, config.session_header)) {
-    ctx.session = *session;
+    ctx.session = bounded_identity(*session);
   }
   ctx.key_id = key_id(extract_api_key(a.headers, a.target));
 
@@ -376,6 +385,11 @@ bool DownstreamConnection::prepare_request() {
   }
   // A buffered body is admitted once it has arrived, so that a refusal carries its model.
   if (!a.buffer_body && !admit_request()) return false;
+  if (a.buffer_body) {
+    a.body_reservation = BufferReservation(worker_.shared().request_buffers,
+                                           config.limits.max_buffered_request_bytes);
+    if (!reserve_body(a.content_length)) return false;
+  }
 
   if (const std::string* expect = find_header(a.headers, "expect");
       expect && iequals(*expect, "100-continue") && a.request_has_body && !a.http10) {
@@ -458,7 +472,8 @@ void DownstreamConnection::start_upstream() {
   if (a.upstream == nullptr) return;  // failed synchronously; already answered
   std::string head = upstream_request_head();  // reads a.body.size(): before the move below
   if (a.buffer_body) {
-    conn->write(std::move(head), std::move(a.body));  // one writev
+    // One writev; the body and its budget reservation move to the connection, no copy.
+    conn->write(std::move(head), std::move(a.body), std::move(a.body_reservation));
     a.body.clear();
   } else {
     conn->write(std::move(head));
@@ -476,12 +491,38 @@ int DownstreamConnection::on_body(const char* at, size_t len) {
   arm_timer(static_cast<uint64_t>(a.config->timeouts.idle.count()),
             [](uv_timer_t* t) { self(t)->on_head_timeout(); });
   if (a.buffer_body) {
+    if (a.body.size() + len > a.body.capacity() &&
+        !reserve_body(next_body_capacity(a.body.size() + len, a.body.capacity(),
+                                         a.config->limits.max_request_body))) {
+      return -1;
+    }
     a.body.append(at, len);
     return 0;
   }
   if (a.observer) a.observer->on_request_body(a.ctx, std::string_view(at, len));
   send_request_body(std::string_view(at, len));
   return closing_ ? -1 : 0;
+}
+
+// Grows the buffered body to `capacity` bytes against the process-wide budget of buffered
+// request bytes; answers 503 request_buffer_full and returns false when it is used up.
+bool DownstreamConnection::reserve_body(uint64_t capacity) {
+  Active& a = *active_;
+  if (!a.body_reservation.grow_to(capacity)) {
+    if (RequestBufferBudget* budget = worker_.shared().request_buffers) budget->count_refusal();
+    respond_error(ErrorType::request_buffer_full,
+                  "request bodies buffered by tokentap exceed "
+                  "limits.max_buffered_request_bytes; retry later");
+    return false;
+  }
+  if (capacity > a.body.capacity()) {
+    // Not body.reserve(): libstdc++ rounds a request below twice the capacity up to that.
+    std::string grown;
+    grown.reserve(capacity);
+    grown.append(a.body);
+    a.body.swap(grown);
+  }
+  return true;
 }
 
 void DownstreamConnection::send_request_body(std::string_view data) {
@@ -511,6 +552,7 @@ int DownstreamConnection::on_message_complete() {
       if (auto replaced = a.observer->replace_request_body(a.ctx, a.body)) {
         a.body = std::move(*replaced);
         a.body_replaced = true;
+        if (!reserve_body(a.body.capacity())) return HPE_PAUSED;
       }
     }
     start_upstream();
@@ -706,6 +748,8 @@ void DownstreamConnection::finish_request() {
   Active& a = *active_;
   if (a.finished) return;
   a.finished = true;
+  std::string().swap(a.body);  // whatever is still buffered is not needed any more
+  a.body_reservation.reset();
   a.ctx.end = Clock::now();
   if (a.ctx.status == 0) a.ctx.status = error_status(a.ctx.error);
   if (a.observer) a.observer->on_complete(a.ctx);

@@ -70,6 +70,7 @@ class DownstreamConnection final : public UpstreamHandler {
   bool admit_request();
   void start_upstream();
   std::string upstream_request_head();
+  bool reserve_body(uint64_t capacity);
   void send_request_body(std::string_view data);
   void finish_request_body();
 

@@ -164,6 +164,7 @@ ErrorShape error_shape(const Route* route, std::string_view method, std::string_
 RetryAdvice retry_advice(ErrorType type) {
   switch (type) {
     case ErrorType::overloaded:
+    case ErrorType::request_buffer_full:
     case ErrorType::shutting_down:
       return {.after_seconds = 1, .should_retry = std::nullopt};
     case ErrorType::upstream_connect_error:

@@ -32,6 +32,7 @@ constexpr ErrorTypeInfo kErrorTable[] = {
     {ErrorType::request_too_large, "request_too_large", 413, "request_too_large", S::downstream},
     {ErrorType::headers_too_large, "headers_too_large", 431, "request_too_large", S::downstream},
     {ErrorType::overloaded, "overloaded", 503, "overloaded", S::proxy},
+    {ErrorType::request_buffer_full, "request_buffer_full", 503, "overloaded", S::proxy},
     {ErrorType::no_route, "no_route", 404, "not_found", S::downstream},
     {ErrorType::upstream_connect_error, "upstream_connect_error", 502, "connect_error",
      S::upstream},

@@ -40,6 +40,7 @@ enum class ErrorType {
   request_too_large,    // body over max_request_body -> 413
   headers_too_large,    // header bytes / count over limits -> 431
   overloaded,           // max_connections reached -> 503
+  request_buffer_full,  // limits.max_buffered_request_bytes in use -> 503, retry later
   no_route,             // no route matches -> 404
   upstream_connect_error,  // DNS/TCP -> 502
   upstream_tls_error,      // handshake or verification -> 502

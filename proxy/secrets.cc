@@ -180,17 +180,23 @@ bool sha256(std::string_view data, std::array<unsigned char, 32>& digest) {
          EVP_Digest(data.data(), data.size(), digest.data(), &digest_len, algorithm, nullptr) == 1;
 }
 
-std::string key_id(std::string_view key) {
-  if (key.empty()) return "";
+std::string sha256_hex(std::string_view data, size_t hex_chars) {
   std::array<unsigned char, 32> digest{};
-  if (!sha256(key, digest)) return "";
+  if (!sha256(data, digest)) return "";
   static constexpr char kHex[] = "0123456789abcdef";
+  hex_chars = std::min<size_t>(hex_chars, 2 * digest.size());
   std::string out;
-  for (size_t i = 0; i < 4; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
+  out.reserve(hex_chars);
+  for (size_t i = 0; i < hex_chars; ++i) {
+    unsigned char byte = digest[i / 2];
+    out.push_back(kHex[i % 2 == 0 ? byte >> 4 : byte & 0xf]);
   }
   return out;
+}
+
+std::string key_id(std::string_view key) {
+  if (key.empty()) return "";
+  return sha256_hex(key, 8);
 }
 
 std::string redact_target(std::string_view target) {

@@ -35,6 +35,9 @@ std::string extract_api_key(const HeaderList& headers, std::string_view target);
 
 // SHA-256 of `data` into `digest`; false (digest unspecified) if OpenSSL cannot compute it.
 bool sha256(std::string_view data, std::array<unsigned char, 32>& digest);
+// The first `hex_chars` (at most 64) lower-case hex characters of SHA-256(`data`); "" if OpenSSL
+// cannot compute it.
+std::string sha256_hex(std::string_view data, size_t hex_chars);
 
 // The first 8 lower-case hex characters of SHA-256(key): enough to tell keys apart on a dashboard,
 // useless for recovering the key. "" for an empty key.

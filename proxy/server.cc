@@ -88,6 +88,8 @@ Server::Server(Config config, ConfigSource source)
   metering_->set_usage(&usage_);
   shared_.sessions = sessions_.get();
   shared_.recent_errors = &recent_errors_;
+  request_buffers_ = std::make_unique<RequestBufferBudget>(*registry_);
+  shared_.request_buffers = request_buffers_.get();
   shared_.observer_factory = [metering = metering_.get()](
                                  size_t worker_index, const std::shared_ptr<const Runtime>& rt) {
     return metering->make_observer(worker_index, rt);

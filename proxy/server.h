@@ -62,6 +62,7 @@ class Server {
   std::unique_ptr<BudgetTracker> budgets_;
   std::unique_ptr<Metering> metering_;
   std::unique_ptr<SessionTracker> sessions_;
+  std::unique_ptr<RequestBufferBudget> request_buffers_;
   RecentErrors recent_errors_;
   UsageStore usage_;
   std::unique_ptr<LineWriter> access_log_;

@@ -213,33 +213,79 @@ void UpstreamConnection::attach(UpstreamHandler* handler, bool head_request) {
   if (state_ == State::ready) arm_timer(worker_.config().timeouts.idle);
 }
 
-void UpstreamConnection::write(std::string data, std::string more) {
-  if (state_ == State::closed || (data.empty() && more.empty())) return;
-  if (state_ != State::ready) {
-    pending_ += data;
-    pending_ += more;
-    if (pending_.size() > kHighWatermark) above_high_ = true;
+void UpstreamConnection::write(std::string data, std::string more, BufferReservation held) {
+  if (state_ == State::closed) return;
+  held_.absorb(std::move(held));
+  if (state_ == State::ready && !tls_ && pending_.empty()) {
+    send_raw(std::move(data), std::move(more));
+  } else {
+    push_pending(std::move(data));
+    push_pending(std::move(more));
+    if (state_ == State::ready) flush_pending();
+    if (queued_bytes() > kHighWatermark) above_high_ = true;
+  }
+  release_if_sent();
+}
+
+void UpstreamConnection::push_pending(std::string data) {
+  if (data.empty()) return;
+  pending_bytes_ += data.size();
+  // Small pieces (a request head, the chunks of a streamed body) join the last one: an entry
+  // per few bytes would cost more than the bytes.
+  constexpr size_t kJoinBelow = 16 * 1024;
+  if (!pending_.empty() && data.size() < kJoinBelow && pending_.back().size() < kJoinBelow) {
+    pending_.back() += data;
     return;
   }
-  if (tls_) {
-    if (tls_->write_plaintext(data) == TlsTransform::Status::error ||
-        (!more.empty() && tls_->write_plaintext(more) == TlsTransform::Status::error)) {
-      fail(ErrorType::upstream_tls_error, tls_->error_message(), "tls");
-      return;
-    }
-    std::string out;
-    tls_->take_ciphertext(out);
-    send_raw(std::move(out));
-  } else {
-    send_raw(std::move(data), std::move(more));
-  }
+  pending_.push_back(std::move(data));
 }
 
 void UpstreamConnection::flush_pending() {
-  if (pending_.empty()) return;
-  std::string data = std::move(pending_);
-  pending_.clear();
-  write(std::move(data));
+  if (tls_) encrypt_pending();
+  while (!tls_ && !pending_.empty() && state_ == State::ready) {
+    std::string first = std::move(pending_.front());
+    pending_.pop_front();
+    std::string second;
+    if (!pending_.empty()) {
+      second = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    pending_bytes_ -= first.size() + second.size();
+    send_raw(std::move(first), std::move(second));
+  }
+  release_if_sent();
+}
+
+void UpstreamConnection::encrypt_pending() {
+  // Ciphertext leaves in pieces of about 64 KiB (four TLS records): small requests still go
+  // out in one write, and a large body never exists as ciphertext in full.
+  constexpr size_t kPiece = 64 * 1024;
+  std::string out;
+  while (!pending_.empty() && state_ == State::ready &&
+         queued_bytes_ + out.size() < kHighWatermark) {
+    std::string_view front = pending_.front();
+    std::string_view piece = front.substr(pending_offset_, kPiece);
+    if (tls_->write_plaintext(piece) == TlsTransform::Status::error) {
+      fail(ErrorType::upstream_tls_error, tls_->error_message(), "tls");
+      return;
+    }
+    pending_offset_ += piece.size();
+    pending_bytes_ -= piece.size();
+    if (pending_offset_ == front.size()) {
+      pending_.pop_front();  // frees the plaintext as soon as it is encrypted
+      pending_offset_ = 0;
+    }
+    tls_->take_ciphertext(out);
+    if (out.size() >= kPiece) {
+      send_raw(std::move(out));
+      out.clear();
+    }
+  }
+  if (!out.empty() && state_ == State::ready) send_raw(std::move(out));
+}
+
+void UpstreamConnection::release_if_sent() {
+  if (pending_bytes_ == 0 && queued_bytes_ == 0) held_.reset();
 }
 
 void UpstreamConnection::send_raw(std::string bytes, std::string more) {
@@ -285,6 +331,11 @@ void UpstreamConnection::on_write_done(size_t bytes, int status) {
   if (state_ == State::ready && exchange_ == Exchange::sending) {
     arm_timer(worker_.config().timeouts.idle);
   }
+  if (tls_ && !pending_.empty() && state_ == State::ready) {
+    encrypt_pending();
+    if (state_ == State::closed) return;
+  }
+  release_if_sent();
   if (above_high_ && queued_bytes() <= kLowWatermark) {
     above_high_ = false;
     if (handler_) handler_->on_upstream_writable();
@@ -535,7 +586,7 @@ int UpstreamConnection::on_message_complete() {
     in_header_value_ = false;
     return 0;
   }
-  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0 && request_done_ && pending_.empty();
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0 && request_done_ && pending_bytes_ == 0;
   exchange_ = Exchange::done;
   ++requests_served_;
   uv_timer_stop(&timer_);
@@ -577,6 +628,9 @@ void UpstreamConnection::close() {
   if (state_ == State::closed) return;
   state_ = State::closed;
   handler_ = nullptr;
+  pending_.clear();
+  pending_offset_ = pending_bytes_ = 0;
+  held_.reset();
   if (in_pool_) worker_.pool().forget(this);
   if (dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&dns_req_));
   close_tcp();

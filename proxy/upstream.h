@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/request_buffers.h"
 #include "proxy/request_context.h"
 #include "proxy/tls.h"
 
@@ -77,10 +78,13 @@ class UpstreamConnection {
   // Binds the connection to one exchange. A new connection starts connecting here; a failure
   // may be reported to the handler before attach() returns.
   void attach(UpstreamHandler* handler, bool head_request);
-  // Queues plaintext request bytes, `data` then `more`; sent once connected, with one writev
-  // when possible.
-  void write(std::string data, std::string more = {});
-  size_t queued_bytes() const { return queued_bytes_ + pending_.size(); }
+  // Queues plaintext request bytes, `data` then `more`, taking them over without a copy; sent
+  // once connected, with one writev when possible. Over TLS they are encrypted in pieces as the
+  // socket drains, so a large body is never held as plaintext and ciphertext at once. `held`
+  // (the budget reservation for these bytes) is given back once nothing queued is left in the
+  // process, or when the connection closes.
+  void write(std::string data, std::string more = {}, BufferReservation held = {});
+  size_t queued_bytes() const { return queued_bytes_ + pending_bytes_; }
   // The request is completely written: the first-byte timer starts now.
   void request_finished();
   void pause_reading();
@@ -107,7 +111,11 @@ class UpstreamConnection {
   void on_write_done(size_t bytes, int status);
   void on_timer();
   void became_ready();
+  void push_pending(std::string data);
   void flush_pending();
+  // TLS: encrypts pending plaintext while less than kHighWatermark of ciphertext is queued.
+  void encrypt_pending();
+  void release_if_sent();
   void send_raw(std::string bytes, std::string more = {});
   void fail(ErrorType type, std::string detail, std::string_view metric_kind = {});
   void arm_timer(std::chrono::milliseconds timeout);
@@ -151,8 +159,13 @@ class UpstreamConnection {
 
   std::unique_ptr<TlsTransform> tls_;
   std::string plaintext_scratch_;
-  std::string pending_;  // plaintext queued before the connection is ready
+  // Plaintext not yet handed to the socket (before the connection is ready, or over TLS not
+  // yet encrypted); the front string is consumed from pending_offset_.
+  std::deque<std::string> pending_;
+  size_t pending_offset_ = 0;
+  size_t pending_bytes_ = 0;
   size_t queued_bytes_ = 0;  // bytes handed to uv_write not yet written
+  BufferReservation held_;   // see write()
   bool above_high_ = false;
 
   llhttp_t parser_{};

@@ -18,6 +18,7 @@
 #include "proxy/access_log.h"
 #include "proxy/budgets.h"
 #include "proxy/recent_errors.h"
+#include "proxy/request_buffers.h"
 #include "proxy/sessions.h"
 #include "proxy/metrics.h"
 #include "proxy/request_context.h"
@@ -44,6 +45,7 @@ struct SharedState {
   BudgetTracker* budgets = nullptr;  // null when no budgets are configured
   SessionTracker* sessions = nullptr;
   RecentErrors* recent_errors = nullptr;
+  RequestBufferBudget* request_buffers = nullptr;  // null: buffered bodies are not limited
   std::atomic<uint32_t> open_downstream{0};
 };
 

@@ -81,6 +81,7 @@ TEST_CASE("default_config holds the documented defaults", "[config]") {
   CHECK(c.limits.max_header_bytes == 64ull * 1024);
   CHECK(c.limits.max_headers == 100);
   CHECK(c.limits.max_connections == 10000);
+  CHECK(c.limits.max_buffered_request_bytes == 256ull << 20);
   CHECK(c.log.access == "stdout");
   CHECK(c.log.level == LogLevel::info);
 
@@ -187,6 +188,7 @@ limits:
   max_header_bytes: 100KB
   max_headers: 50
   max_connections: 20000
+  max_buffered_request_bytes: 2GiB
 log:
   access: /var/log/tokentap/access.log
   level: debug
@@ -243,6 +245,7 @@ log:
   CHECK(c.limits.max_header_bytes == 100'000);
   CHECK(c.limits.max_headers == 50);
   CHECK(c.limits.max_connections == 20000);
+  CHECK(c.limits.max_buffered_request_bytes == 2ull << 30);
   CHECK(c.log.access == "/var/log/tokentap/access.log");
   CHECK(c.log.level == LogLevel::debug);
 }
@@ -285,7 +288,8 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors
         "t.yaml:2: log: expected one of the keys access, level, got unknown key \"format\"");
   CHECK(error_of("limits:\n  max_body: 1\n") ==
         "t.yaml:2: limits: expected one of the keys max_request_body, max_header_bytes, "
-        "max_headers, max_connections, got unknown key \"max_body\"");
+        "max_headers, max_connections, max_buffered_request_bytes, got unknown key "
+        "\"max_body\"");
 }
 
 TEST_CASE("duplicate keys are errors", "[config][errors]") {
@@ -350,6 +354,22 @@ TEST_CASE("bad durations and sizes name the key and the value", "[config][errors
   CHECK(error_of("limits:\n  max_header_bytes: 8GiB\n") ==
         "t.yaml:2: limits.max_header_bytes: expected a size from 1 to 4294967295 bytes, got "
         "\"8GiB\"");
+}
+
+TEST_CASE("the request buffer budget holds at least one whole body", "[config][errors]") {
+  CHECK(load("limits:\n  max_buffered_request_bytes: 64MiB\n").limits.max_buffered_request_bytes ==
+        64ull << 20);
+  CHECK(error_of("limits:\n  max_request_body: 8MiB\n  max_buffered_request_bytes: 4MiB\n") ==
+        "t.yaml:3: limits.max_buffered_request_bytes: expected "
+        "limits.max_buffered_request_bytes of at least limits.max_request_body, got 4194304 < "
+        "8388608 bytes");
+  // Unset, the budget is the 256 MiB default: a larger body limit needs it raised too.
+  CHECK(error_of("workers: 1\nlimits:\n  max_request_body: 512MiB\n") ==
+        "t.yaml:3: limits.max_request_body: expected limits.max_buffered_request_bytes of at "
+        "least limits.max_request_body, got 268435456 < 536870912 bytes");
+  CHECK(error_of("limits:\n  max_buffered_request_bytes: 0\n") ==
+        "t.yaml:2: limits.max_buffered_request_bytes: expected a size from 1 to "
+        "18446744073709551615 bytes, got \"0\"");
 }
 
 TEST_CASE("bad upstreams and providers are errors, and credentials are not echoed",
