@@ -166,8 +166,9 @@ class BufferBudgetTest(ProxyTestCase):
         print(f"\n{2 * self.CLIENTS} concurrent {self.BODY // MIB} MiB bodies, budget "
               f"{self.BUDGET // MIB} MiB: {self.CLIENTS - self.FIT} + {len(refused)} refused "
               f"with 503, peak RSS {baseline_peak / MIB:.1f} -> {peak / MIB:.1f} MiB")
-        # What the budget admits, once, plus the working set of 64 connections.
-        self.assertLess(peak - baseline_peak, self.BUDGET + 16 * MIB + ASAN_SLACK)
+        # What the budget admits, once, plus the working set of 64 connections and the
+        # allocator's slack: measured +80 MiB here (without the budget: +512 MiB and more).
+        self.assertLess(peak - baseline_peak, self.BUDGET + 24 * MIB + ASAN_SLACK)
         self.assertEqual(upstream.errors, [])
 
     def test_reservation_comes_back_on_abort_and_chunked_growth_is_bounded(self):

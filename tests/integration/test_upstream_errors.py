@@ -92,7 +92,8 @@ class UntrustworthyResponseTest(ProxyTestCase):
         response = self.proxy.request("GET", path, request_id=request_id)
         self.assert_json_error(response, 502, "upstream_protocol_error", request_id)
         entry = self.proxy.log_for(request_id)
-        self.assertEqual((entry["status"], entry["error_type"]), (502, "upstream_protocol_error"))
+        self.assertEqual((entry["status"], entry["error_type"], entry["proxy_error"]),
+                         (502, "protocol_error", "upstream_protocol_error"))
 
     def test_a_204_or_1xx_announcing_a_body_is_a_protocol_error(self):
         self.assert_protocol_error(
