@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.h"
+
 namespace tokentap {
 
 class ConfigError : public std::runtime_error {
@@ -91,7 +93,6 @@ struct Limits {
   uint64_t max_buffered_request_bytes = 256ull << 20;
 };
 
-enum class LogLevel { debug, info, warn, error };
 
 struct LogSettings {
   // "stdout" (default), "stderr", "off", or a file path (appended to).

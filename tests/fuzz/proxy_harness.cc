@@ -14,11 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
-#include "proxy/access_log.h"
-#include "proxy/downstream.h"
-#include "proxy/metering.h"
-#include "proxy/metrics.h"
-#include "proxy/worker.h"
+#include "common/log.h"
+#include "proxy/core/downstream_connection.h"
+#include "proxy/metering/metering.h"
+#include "proxy/core/proxy_metrics.h"
+#include "proxy/core/worker.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace tokentap::fuzz {
@@ -155,7 +155,7 @@ void write_owned(uv_stream_t* stream, std::string data) {
   if (rc != 0) delete w;
 }
 
-// Checks the observer contract of proxy/request_context.h around the real metering observer.
+// Checks the observer contract of proxy/core/request_context.h around the real metering observer.
 class CheckingObserver final : public RequestObserver {
  public:
   explicit CheckingObserver(std::unique_ptr<RequestObserver> inner) : inner_(std::move(inner)) {}

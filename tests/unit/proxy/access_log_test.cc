@@ -1,4 +1,5 @@
-#include "proxy/access_log.h"
+#include "common/log.h"
+#include "common/text.h"
 
 #include <fcntl.h>
 #include <unistd.h>

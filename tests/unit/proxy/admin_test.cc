@@ -1,4 +1,4 @@
-#include "proxy/admin.h"
+#include "proxy/admin/admin_server.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

@@ -1,4 +1,4 @@
-#include "proxy/budgets.h"
+#include "proxy/policy/budgets.h"
 
 #include <catch2/catch.hpp>
 #include <prometheus/text_serializer.h>

@@ -1,4 +1,4 @@
-#include "proxy/http.h"
+#include "proxy/http/http1.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-#include "proxy/identity.h"
+#include "proxy/http/identity.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -7,12 +7,12 @@
 #include <set>
 #include <string>
 
-#include "proxy/metering.h"
-#include "proxy/recent_errors.h"
-#include "proxy/runtime.h"
-#include "proxy/secrets.h"
-#include "proxy/sessions.h"
-#include "proxy/usage.h"
+#include "proxy/metering/metering.h"
+#include "proxy/telemetry/recent_errors.h"
+#include "proxy/core/runtime.h"
+#include "proxy/http/secrets.h"
+#include "proxy/policy/sessions.h"
+#include "proxy/telemetry/usage_store.h"
 
 using namespace tokentap;
 

@@ -1,4 +1,4 @@
-#include "proxy/process_metrics.h"
+#include "proxy/telemetry/process_metrics.h"
 
 #include <prometheus/text_serializer.h>
 #include <unistd.h>

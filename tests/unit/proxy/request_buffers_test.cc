@@ -1,4 +1,4 @@
-#include "proxy/request_buffers.h"
+#include "proxy/core/request_buffers.h"
 
 #include <algorithm>
 #include <atomic>

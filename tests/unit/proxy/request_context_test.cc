@@ -1,10 +1,11 @@
-#include "proxy/request_context.h"
+#include "proxy/core/request_context.h"
+#include "proxy/telemetry/access_log.h"
 
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/recent_errors.h"
+#include "proxy/telemetry/recent_errors.h"
 
 using namespace tokentap;
 

@@ -1,4 +1,4 @@
-#include "proxy/secrets.h"
+#include "proxy/http/secrets.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,8 +1,8 @@
-#include "proxy/sessions.h"
+#include "proxy/policy/sessions.h"
 
 #include <catch2/catch.hpp>
 
-#include "proxy/metering.h"
+#include "proxy/metering/metering.h"
 
 using namespace tokentap;
 using namespace std::chrono_literals;

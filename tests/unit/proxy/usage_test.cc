@@ -1,4 +1,4 @@
-#include "proxy/usage.h"
+#include "proxy/telemetry/usage_store.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,0 +1,953 @@
+#include "proxy/core/downstream_connection.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/log.h"
+#include "proxy/telemetry/access_log.h"
+#include "proxy/http/http1.h"
+#include "proxy/http/identity.h"
+#include "proxy/http/secrets.h"
+#include "proxy/net/stream_write.h"
+#include "proxy/core/worker.h"
+
+namespace tokentap {
+
+namespace {
+
+DownstreamConnection* from_parser(llhttp_t* p) {
+  return static_cast<DownstreamConnection*>(p->data);
+}
+
+template <typename T>
+DownstreamConnection* self(T* handle) {
+  return static_cast<DownstreamConnection*>(handle->data);
+}
+
+// Bytes of a pipelined next request held while the current one is served.
+constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+constexpr size_t kMaxChunkExtensionBytes = 1024;
+
+std::string format_address(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    uv_ip4_name(in, host, sizeof host);
+    port = ntohs(in->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    uv_ip6_name(in6, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "";
+}
+
+// A chunked JSON body of unknown length grows by doubling, and straight to the limit once past
+// half of it (copying a buffer of nearly the limit into one of exactly the limit would hold two).
+uint64_t next_body_capacity(uint64_t size, uint64_t capacity, uint64_t limit) {
+  uint64_t next = std::max<uint64_t>({size, 2 * capacity, 16 * 1024});
+  return next > limit / 2 ? std::max(size, limit) : next;
+}
+
+std::string hex(size_t n) {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n, 16);
+  return std::string(buf, end);
+}
+
+}  // namespace
+
+struct DownstreamConnection::Active {
+  RequestContext ctx;
+  std::unique_ptr<RequestObserver> observer;
+  std::shared_ptr<const Runtime> runtime;  // the snapshot this request started with
+  std::shared_ptr<const Config> config;    // runtime->config
+  std::string target;  // raw request-target, never logged as is
+  HeaderList headers;
+  bool in_header_value = false;
+  size_t head_bytes = 0;
+  size_t chunk_extension_bytes = 0;
+  bool headers_done = false;
+
+  bool head_request = false;
+  bool client_keep_alive = false;
+  bool http10 = false;
+  bool request_chunked = false;
+  bool request_has_body = false;
+  uint64_t content_length = 0;
+  bool has_content_length = false;
+  bool buffer_body = false;  // JSON: read whole before forwarding
+  std::string body;
+  BufferReservation body_reservation;  // covers body.capacity(); see reserve_body()
+  bool body_replaced = false;          // the observer rewrote the body: ask for identity encoding
+  bool request_complete = false;
+
+  UpstreamConnection* upstream = nullptr;
+  bool response_started = false;
+  bool response_chunked = false;
+  bool response_body_expected = false;
+  bool response_filtered = false;  // the observer rewrites the body the client receives
+  std::string filtered;            // scratch for filtered output
+  bool close_after = false;
+  bool finished = false;
+};
+
+const llhttp_settings_t DownstreamConnection::kParserSettings = {
+    .on_message_begin = [](llhttp_t* p) { return from_parser(p)->on_message_begin(); },
+    .on_url = [](llhttp_t* p, const char* at, size_t n) { return from_parser(p)->on_url(at, n); },
+    .on_status = nullptr,
+    .on_method = nullptr,
+    .on_version = nullptr,
+    .on_header_field = [](llhttp_t* p, const char* at, size_t n) {
+      return from_parser(p)->on_header_field(at, n);
+    },
+    .on_header_value = [](llhttp_t* p, const char* at, size_t n) {
+      return from_parser(p)->on_header_value(at, n);
+    },
+    .on_chunk_extension_name = [](llhttp_t* p, const char*, size_t n) {
+      return from_parser(p)->on_chunk_extension(n);
+    },
+    .on_chunk_extension_value = [](llhttp_t* p, const char*, size_t n) {
+      return from_parser(p)->on_chunk_extension(n);
+    },
+    .on_headers_complete = [](llhttp_t* p) { return from_parser(p)->on_headers_complete(); },
+    .on_body = [](llhttp_t* p, const char* at, size_t n) { return from_parser(p)->on_body(at, n); },
+    .on_message_complete = [](llhttp_t* p) { return from_parser(p)->on_message_complete(); },
+    .on_url_complete = nullptr,
+    .on_status_complete = nullptr,
+    .on_method_complete = nullptr,
+    .on_version_complete = nullptr,
+    .on_header_field_complete = [](llhttp_t* p) {
+      return from_parser(p)->on_header_field_complete();
+    },
+    .on_header_value_complete = nullptr,
+    .on_chunk_extension_name_complete = nullptr,
+    .on_chunk_extension_value_complete = nullptr,
+    .on_chunk_header = nullptr,
+    .on_chunk_complete = nullptr,
+    .on_reset = nullptr,
+};
+
+DownstreamConnection::DownstreamConnection(Worker& worker) : worker_(worker) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  uv_timer_init(worker_.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+  llhttp_init(&parser_, HTTP_REQUEST, &kParserSettings);
+  parser_.data = this;
+  worker_.metrics().core().downstream_connections.Increment();
+}
+
+void DownstreamConnection::start() {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    client_address_ = format_address(addr);
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  resume_reading();
+  arm_timer(static_cast<uint64_t>(worker_.config().timeouts.downstream_header.count()),
+            [](uv_timer_t* t) { self(t)->on_head_timeout(); });
+}
+
+void DownstreamConnection::reject_overloaded() {
+  worker_.metrics().core().rejected_connections.Increment();
+  begin_request();
+  active_->ctx.method = "";
+  respond_error(ErrorType::overloaded, "too many connections to tokentap (limits.max_connections)");
+}
+
+// ---- reading and parsing ----
+
+void DownstreamConnection::resume_reading() {
+  if (reading_ || closing_ || shutting_down_write_) return;
+  reading_ = true;
+  uv_read_start(
+      stream(),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        buf->base = self(h)->worker_.read_buffer();
+        buf->len = Worker::kReadBufferSize;
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) { self(s)->on_read(nread, buf); });
+}
+
+void DownstreamConnection::pause_reading() {
+  if (!reading_) return;
+  reading_ = false;
+  uv_read_stop(stream());
+}
+
+void DownstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
+  if (closing_) return;
+  if (nread == 0) return;
+  if (nread < 0) {
+    client_gone(nread == UV_EOF ? "client closed the connection"
+                                : std::string("client connection error: ") +
+                                      uv_strerror(static_cast<int>(nread)));
+    return;
+  }
+  if (active_ && active_->request_complete) {
+    // A pipelined request: hold it (bounded) until the current response is done.
+    pipelined_.append(buf->base, static_cast<size_t>(nread));
+    if (pipelined_.size() > kMaxPipelinedBytes) pause_reading();
+    return;
+  }
+  parse(buf->base, static_cast<size_t>(nread));
+}
+
+void DownstreamConnection::parse(const char* data, size_t len) {
+  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+  if (closing_) return;
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    // After an Upgrade, llhttp's error position may point into an earlier buffer (found by
+    // fuzzing): only a position inside this one marks where the next request starts.
+    if (pos != nullptr && pos >= data && pos < data + len) {
+      pipelined_.append(pos, static_cast<size_t>(data + len - pos));
+    }
+    if (err == HPE_PAUSED_UPGRADE && active_) active_->client_keep_alive = false;
+    if (pipelined_.size() > kMaxPipelinedBytes) pause_reading();
+    return;
+  }
+  if (active_ && (active_->finished || active_->response_started)) return;  // already answered
+  if (!active_) begin_request();
+  const char* reason = llhttp_get_error_reason(&parser_);
+  respond_error(ErrorType::bad_request,
+                std::string("malformed HTTP request: ") + (reason && *reason ? reason : llhttp_errno_name(err)));
+}
+
+bool DownstreamConnection::count_head_bytes(size_t len) {
+  active_->head_bytes += len;
+  return active_->head_bytes <= active_->config->limits.max_header_bytes;
+}
+
+int DownstreamConnection::on_message_begin() {
+  begin_request();
+  return 0;
+}
+
+void DownstreamConnection::begin_request() {
+  active_ = std::make_unique<Active>();
+  active_->runtime = worker_.runtime();
+  active_->config = active_->runtime->config;
+  active_->ctx.start = Clock::now();
+  active_->ctx.client_address = client_address_;
+  active_->ctx.agent = active_->config->agent.name;
+  // Every answer, even a 400 for garbage, carries a request id; a sane client one replaces it.
+  active_->ctx.request_id = uuid_v4(worker_.rng());
+  worker_.metrics().core().inflight.Increment();
+}
+
+int DownstreamConnection::on_url(const char* at, size_t len) {
+  if (!count_head_bytes(len)) {
+    respond_error(ErrorType::headers_too_large, "request line and headers exceed limits.max_header_bytes");
+    return -1;
+  }
+  active_->target.append(at, len);
+  return 0;
+}
+
+int DownstreamConnection::on_header_field(const char* at, size_t len) {
+  if (!count_head_bytes(len)) {
+    respond_error(ErrorType::headers_too_large, "request headers exceed limits.max_header_bytes");
+    return -1;
+  }
+  HeaderList& headers = active_->headers;
+  if (active_->in_header_value || headers.empty()) {
+    if (headers.size() >= active_->config->limits.max_headers) {
+      respond_error(ErrorType::headers_too_large, "more request headers than limits.max_headers");
+      return -1;
+    }
+    headers.push_back(Header{});
+    active_->in_header_value = false;
+  }
+  headers.back().name.append(at, len);
+  return 0;
+}
+
+int DownstreamConnection::on_header_field_complete() {
+  // llhttp 8.1 is lenient about some field-name bytes; a name must be a strict token.
+  if (!is_token(active_->headers.back().name)) {
+    respond_error(ErrorType::bad_request, "invalid header field name");
+    return -1;
+  }
+  return 0;
+}
+
+int DownstreamConnection::on_header_value(const char* at, size_t len) {
+  if (!count_head_bytes(len)) {
+    respond_error(ErrorType::headers_too_large, "request headers exceed limits.max_header_bytes");
+    return -1;
+  }
+  active_->in_header_value = true;
+  active_->headers.back().value.append(at, len);
+  return 0;
+}
+
+int DownstreamConnection::on_chunk_extension(size_t len) {
+  active_->chunk_extension_bytes += len;
+  if (active_->chunk_extension_bytes > kMaxChunkExtensionBytes) {
+    respond_error(ErrorType::bad_request, "chunk extensions too long");
+    return -1;
+  }
+  return 0;
+}
+
+int DownstreamConnection::on_headers_complete() {
+  active_->headers_done = true;
+  uv_timer_stop(&timer_);
+  if (!prepare_request()) return -1;
+  if (!active_->buffer_body) start_upstream();
+  if (closing_) return -1;
+  return 0;
+}
+
+// Fills the context from the request head; answers and returns false when the request
+// cannot be proxied.
+bool DownstreamConnection::prepare_request() {
+  Active& a = *active_;
+  RequestContext& ctx = a.ctx;
+  const Config& config = *a.config;
+  ctx.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  ctx.path = redact_target(a.target);
+  a.head_request = parser_.method == HTTP_HEAD;
+  a.http10 = parser_.http_major == 1 && parser_.http_minor == 0;
+  a.client_keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+  a.request_chunked = (parser_.flags & F_CHUNKED) != 0;
+  a.has_content_length = (parser_.flags & F_CONTENT_LENGTH) != 0;
+  a.content_length = a.has_content_length ? parser_.content_length : 0;
+  a.request_has_body = a.request_chunked || a.content_length > 0;
+
+  const std::string* rid = find_header(a.headers, config.request_id_header);
+  if (rid && is_sane_request_id(*rid)) ctx.request_id = *rid;
+  if (const std::string* agent = find_header(a.headers, config.agent.header);
+      agent && !agent->empty()) {
+    ctx.agent = bounded_identity(*agent);
+  }
+  if (const std::string* session = find_header(a.headers, config.session_header)) {
+    ctx.session = bounded_identity(*session);
+  }
+  ctx.key_id = key_id(extract_api_key(a.headers, a.target));
+
+  // RFC 9112 §6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
+  // length; forwarding it is how requests are smuggled. llhttp 8.1 lets it through.
+  if ((parser_.flags & F_TRANSFER_ENCODING) != 0 && (parser_.flags & F_CHUNKED) == 0) {
+    respond_error(ErrorType::bad_request, "Transfer-Encoding must end with chunked");
+    return false;
+  }
+  // The body goes upstream re-framed as chunked with Transfer-Encoding dropped, so any other
+  // coding ("gzip, chunked") would silently vanish: only chunked alone is accepted.
+  if (a.request_chunked &&
+      list_tokens(a.headers, "transfer-encoding") != std::vector<std::string>{"chunked"}) {
+    respond_error(ErrorType::bad_request, "only the chunked transfer coding is supported");
+    return false;
+  }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with two, is a 400.
+  auto hosts = std::count_if(a.headers.begin(), a.headers.end(),
+                             [](const Header& h) { return iequals(h.name, "host"); });
+  if (hosts > 1 || (hosts == 0 && !a.http10)) {
+    respond_error(ErrorType::bad_request, "a request needs exactly one Host header");
+    return false;
+  }
+  if (parser_.http_major != 1) {
+    respond_error(ErrorType::bad_request, "only HTTP/1.0 and HTTP/1.1 are supported");
+    return false;
+  }
+  if (parser_.method == HTTP_CONNECT || a.target.empty() || a.target.front() != '/') {
+    respond_error(ErrorType::bad_request, "only origin-form request targets are proxied");
+    return false;
+  }
+  ctx.route = match_route(config.routes, split_target(a.target).path);
+  if (ctx.route == nullptr) {
+    respond_error(ErrorType::no_route, "no route matches this path");
+    return false;
+  }
+  const std::string* content_type = find_header(a.headers, "content-type");
+  a.buffer_body = a.request_has_body && content_type && is_json_content_type(*content_type);
+  ctx.request_is_json = a.buffer_body;
+  ctx.upstream_path = redact_target(upstream_target(*ctx.route, a.target));
+  // From here on the observer sees the request whatever its outcome: a request refused below
+  // is metered like any other.
+  if (a.observer == nullptr && worker_.shared().observer_factory) {
+    a.observer = worker_.shared().observer_factory(worker_.index(), a.runtime);
+  }
+  if (a.observer) a.observer->on_request_headers(ctx, a.headers);
+  if (a.has_content_length && a.content_length > config.limits.max_request_body) {
+    respond_error(ErrorType::request_too_large,
+                  "request body of " + std::to_string(a.content_length) +
+                      " bytes exceeds limits.max_request_body");
+    return false;
+  }
+  // A buffered body is admitted once it has arrived, so that a refusal carries its model.
+  if (!a.buffer_body && !admit_request()) return false;
+  if (a.buffer_body) {
+    a.body_reservation = BufferReservation(worker_.shared().request_buffers,
+                                           config.limits.max_buffered_request_bytes);
+    if (!reserve_body(a.content_length)) return false;
+  }
+
+  if (const std::string* expect = find_header(a.headers, "expect");
+      expect && iequals(*expect, "100-continue") && a.request_has_body && !a.http10) {
+    write_client("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  // Body reads are bounded in time by the idle timeout.
+  arm_timer(static_cast<uint64_t>(config.timeouts.idle.count()),
+            [](uv_timer_t* t) { self(t)->on_head_timeout(); });
+  return true;
+}
+
+bool DownstreamConnection::admit_request() {
+  RequestContext& ctx = active_->ctx;
+  if (BudgetTracker* budgets = worker_.shared().budgets) {
+    if (auto refused = budgets->admit(ctx.agent)) {
+      respond_error(ErrorType::budget_exceeded, std::move(refused->reason),
+                    retry_after(refused->retry_after_seconds));
+      return false;
+    }
+  }
+  if (SessionTracker* sessions = worker_.shared().sessions; sessions && !ctx.session.empty()) {
+    if (auto why = sessions->admit(ctx.session, ctx.agent)) {
+      respond_error(ErrorType::runaway_session, *why);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string DownstreamConnection::upstream_request_head() {
+  Active& a = *active_;
+  const Config& config = *a.config;
+  const Route& route = *a.ctx.route;
+  std::vector<std::string> listed = connection_tokens(a.headers);
+  std::string head;
+  head.reserve(a.head_bytes + 256);
+  head += llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  head += ' ';
+  head += upstream_target(route, a.target);
+  head += " HTTP/1.1\r\nhost: ";
+  head += route.upstream.authority;
+  head += "\r\n";
+  for (const Header& h : a.headers) {
+    if (is_hop_by_hop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect") ||
+        iequals(h.name, "content-length") || iequals(h.name, config.request_id_header) ||
+        iequals(h.name, config.agent.header) || iequals(h.name, config.session_header) ||
+        (a.body_replaced && iequals(h.name, "accept-encoding"))) {
+      continue;
+    }
+    std::string lower = to_lower(h.name);
+    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
+    head += h.name;
+    head += ": ";
+    head += h.value;
+    head += "\r\n";
+  }
+  head += config.request_id_header;
+  head += ": ";
+  head += a.ctx.request_id;
+  head += "\r\n";
+  if (a.body_replaced) head += "accept-encoding: identity\r\n";
+  if (a.buffer_body) {
+    head += "content-length: " + std::to_string(a.body.size()) + "\r\n";
+  } else if (a.request_chunked) {
+    head += "transfer-encoding: chunked\r\n";
+  } else if (a.has_content_length) {
+    head += "content-length: " + std::to_string(a.content_length) + "\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
+void DownstreamConnection::start_upstream() {
+  Active& a = *active_;
+  UpstreamConnection* conn = worker_.pool().acquire(a.runtime->target_for(*a.ctx.route));
+  a.ctx.reused_connection = conn->reused();
+  worker_.metrics().upstream_connection(a.ctx.route->name, a.ctx.reused_connection).Increment();
+  a.upstream = conn;
+  conn->attach(this, a.head_request);
+  if (a.upstream == nullptr) return;  // failed synchronously; already answered
+  std::string head = upstream_request_head();  // reads a.body.size(): before the move below
+  if (a.buffer_body) {
+    // One writev; the body and its budget reservation move to the connection, no copy.
+    conn->write(std::move(head), std::move(a.body), std::move(a.body_reservation));
+    a.body.clear();
+  } else {
+    conn->write(std::move(head));
+  }
+}
+
+int DownstreamConnection::on_body(const char* at, size_t len) {
+  Active& a = *active_;
+  if (a.finished || a.response_started) return 0;  // answered early: drain, do not forward
+  a.ctx.request_body_bytes += len;
+  if (a.ctx.request_body_bytes > a.config->limits.max_request_body) {
+    respond_error(ErrorType::request_too_large, "request body exceeds limits.max_request_body");
+    return -1;
+  }
+  arm_timer(static_cast<uint64_t>(a.config->timeouts.idle.count()),
+            [](uv_timer_t* t) { self(t)->on_head_timeout(); });
+  if (a.buffer_body) {
+    if (a.body.size() + len > a.body.capacity() &&
+        !reserve_body(next_body_capacity(a.body.size() + len, a.body.capacity(),
+                                         a.config->limits.max_request_body))) {
+      return -1;
+    }
+    a.body.append(at, len);
+    return 0;
+  }
+  if (a.observer) a.observer->on_request_body(a.ctx, std::string_view(at, len));
+  send_request_body(std::string_view(at, len));
+  return closing_ ? -1 : 0;
+}
+
+// Grows the buffered body to `capacity` bytes against the process-wide budget of buffered
+// request bytes; answers 503 request_buffer_full and returns false when it is used up.
+bool DownstreamConnection::reserve_body(uint64_t capacity) {
+  Active& a = *active_;
+  if (!a.body_reservation.grow_to(capacity)) {
+    if (RequestBufferBudget* budget = worker_.shared().request_buffers) budget->count_refusal();
+    respond_error(ErrorType::request_buffer_full,
+                  "request bodies buffered by tokentap exceed "
+                  "limits.max_buffered_request_bytes; retry later");
+    return false;
+  }
+  if (capacity > a.body.capacity()) {
+    // Not body.reserve(): libstdc++ rounds a request below twice the capacity up to that.
+    std::string grown;
+    grown.reserve(capacity);
+    grown.append(a.body);
+    a.body.swap(grown);
+  }
+  return true;
+}
+
+void DownstreamConnection::send_request_body(std::string_view data) {
+  Active& a = *active_;
+  if (a.upstream == nullptr) return;
+  if (a.request_chunked) {
+    std::string framed = hex(data.size());
+    framed += "\r\n";
+    framed += data;
+    framed += "\r\n";
+    a.upstream->write(std::move(framed));
+  } else {
+    a.upstream->write(std::string(data));
+  }
+  if (a.upstream && a.upstream->queued_bytes() > kHighWatermark) pause_reading();
+}
+
+int DownstreamConnection::on_message_complete() {
+  Active& a = *active_;
+  a.request_complete = true;
+  uv_timer_stop(&timer_);
+  if (a.finished || a.response_started) return HPE_PAUSED;  // answered early (error)
+  if (a.buffer_body) {
+    if (a.observer) a.observer->on_request_body(a.ctx, a.body);
+    if (!admit_request()) return HPE_PAUSED;
+    if (a.observer) {
+      if (auto replaced = a.observer->replace_request_body(a.ctx, a.body)) {
+        a.body = std::move(*replaced);
+        a.body_replaced = true;
+        if (!reserve_body(a.body.capacity())) return HPE_PAUSED;
+      }
+    }
+    start_upstream();
+    if (closing_ || active_ == nullptr) return HPE_PAUSED;
+  } else if (a.request_chunked && a.upstream) {
+    a.upstream->write("0\r\n\r\n");
+  }
+  if (active_ && active_->upstream) active_->upstream->request_finished();
+  return HPE_PAUSED;
+}
+
+void DownstreamConnection::on_upstream_writable() {
+  if (active_ && !active_->request_complete) resume_reading();
+}
+
+void DownstreamConnection::on_upstream_connected() {
+  if (active_) active_->ctx.upstream_connected = Clock::now();
+}
+
+// ---- response ----
+
+void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
+  Active& a = *active_;
+  const Config& config = *a.config;
+  a.ctx.first_response_byte = Clock::now();
+  a.ctx.upstream_status = head.status;
+  a.ctx.status = head.status;
+  if (const std::string* id = find_header(head.headers, "x-request-id")) {
+    a.ctx.upstream_request_id = *id;
+  } else if (const std::string* rid = find_header(head.headers, "request-id")) {
+    a.ctx.upstream_request_id = *rid;
+  }
+  a.response_body_expected = head.body_expected;
+  if (a.observer) {
+    a.observer->on_response_headers(a.ctx, head.status, head.headers);
+    a.response_filtered = head.body_expected && a.observer->filters_response();
+  }
+  // A filtered body has a new length: it goes out chunked.
+  bool length_known = head.has_content_length && !head.chunked && !a.response_filtered;
+  a.response_chunked = head.body_expected && !length_known && !a.http10;
+  a.close_after = !a.client_keep_alive || draining_ || worker_.draining() ||
+                  (head.body_expected && !length_known && a.http10);
+
+  std::vector<std::string> listed = connection_tokens(head.headers);
+  std::string out;
+  out.reserve(1024);
+  out += "HTTP/1.1 " + std::to_string(head.status) + " ";
+  out += head.reason.empty() ? std::string(status_reason(head.status)) : head.reason;
+  out += "\r\n";
+  bool has_request_id = false;
+  for (const Header& h : head.headers) {
+    if (is_hop_by_hop(h.name)) continue;
+    std::string lower = to_lower(h.name);
+    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
+    if (lower == config.request_id_header) has_request_id = true;
+    if (a.response_filtered && lower == "content-length") continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  if (!has_request_id) {
+    out += config.request_id_header + ": " + a.ctx.request_id + "\r\n";
+  }
+  if (a.response_chunked) out += "transfer-encoding: chunked\r\n";
+  if (a.close_after) out += "connection: close\r\n";
+  out += "\r\n";
+  a.response_started = true;
+  hold_client(std::move(out));
+}
+
+void DownstreamConnection::on_upstream_body(std::string_view data) {
+  Active& a = *active_;
+  if (data.empty()) return;
+  if (a.observer) a.observer->on_response_body(a.ctx, data);
+  if (a.response_filtered) {
+    a.filtered.clear();
+    a.observer->filter_response(data, a.filtered);
+    send_client_body(a.filtered);
+  } else {
+    send_client_body(data);
+  }
+  if (queued_to_client_ > kHighWatermark && a.upstream && !upstream_read_paused_) {
+    upstream_read_paused_ = true;
+    a.upstream->pause_reading();
+  }
+}
+
+void DownstreamConnection::send_client_body(std::string_view data) {
+  Active& a = *active_;
+  if (data.empty()) return;
+  a.ctx.response_body_bytes += data.size();
+  if (closing_) return;
+  size_t before = held_.size();
+  if (a.response_chunked) {
+    held_ += hex(data.size());
+    held_ += "\r\n";
+    held_ += data;
+    held_ += "\r\n";
+  } else {
+    held_ += data;
+  }
+  queued_to_client_ += held_.size() - before;
+}
+
+void DownstreamConnection::on_upstream_complete() {
+  Active& a = *active_;
+  if (a.response_filtered) {
+    a.filtered.clear();
+    a.observer->finish_response_filter(a.filtered);
+    send_client_body(a.filtered);
+  }
+  if (a.response_chunked) hold_client("0\r\n\r\n");
+  UpstreamConnection* conn = a.upstream;
+  a.upstream = nullptr;
+  upstream_read_paused_ = false;
+  worker_.pool().release(conn, a.request_complete);
+  flush_client();
+  if (closing_) return;  // the write failed: already finished and closing
+  response_done();
+}
+
+void DownstreamConnection::on_upstream_read_done() { flush_client(); }
+
+void DownstreamConnection::on_upstream_failed(ErrorType type, std::string detail) {
+  if (!active_) return;
+  active_->upstream = nullptr;
+  upstream_read_paused_ = false;
+  respond_error(type, std::move(detail));
+}
+
+void DownstreamConnection::response_done() {
+  finish_request();
+  if (active_->close_after || !active_->request_complete) {
+    close_after_flush();
+    return;
+  }
+  // Continue on the next loop iteration: this may run inside the upstream's parser callback.
+  arm_timer(0, [](uv_timer_t* t) { self(t)->continue_after_response(); });
+}
+
+void DownstreamConnection::continue_after_response() {
+  active_.reset();
+  if (draining_ || worker_.draining()) {
+    close_after_flush();
+    return;
+  }
+  llhttp_resume(&parser_);
+  arm_timer(static_cast<uint64_t>(worker_.config().timeouts.downstream_header.count()),
+            [](uv_timer_t* t) { self(t)->on_head_timeout(); });
+  resume_reading();
+  if (!pipelined_.empty()) {
+    std::string pending = std::move(pipelined_);
+    pipelined_.clear();
+    parse(pending.data(), pending.size());
+  }
+}
+
+void DownstreamConnection::respond_error(ErrorType type, std::string message,
+                                         std::optional<RetryAdvice> retry) {
+  if (!active_) begin_request();
+  Active& a = *active_;
+  if (a.finished) return;
+  a.ctx.error = type;
+  a.ctx.error_detail = scrub(message, {});
+  if (a.upstream) {
+    UpstreamConnection* conn = a.upstream;
+    a.upstream = nullptr;
+    conn->close();
+  }
+  if (a.response_started) {
+    // Too late for an error response: end the connection so the truncation is visible.
+    finish_request();
+    close_after_flush();
+    return;
+  }
+  int status = error_status(type);
+  a.ctx.status = status;
+  bool keep_alive = a.request_complete && a.client_keep_alive && !draining_ &&
+                    !worker_.draining() && status != 400 && status != 408;
+  a.close_after = !keep_alive;
+  a.response_started = true;
+  const ProxyError error{.type = type,
+                         .message = a.ctx.error_detail,
+                         .request_id = a.ctx.request_id,
+                         .retry = retry};
+  write_client(error_response(error, error_shape(a.ctx.route, a.ctx.method, a.ctx.path),
+                              a.config->request_id_header, keep_alive, a.head_request));
+  response_done();
+}
+
+void DownstreamConnection::finish_request() {
+  Active& a = *active_;
+  if (a.finished) return;
+  a.finished = true;
+  std::string().swap(a.body);  // whatever is still buffered is not needed any more
+  a.body_reservation.reset();
+  a.ctx.end = Clock::now();
+  if (a.ctx.status == 0) a.ctx.status = error_status(a.ctx.error);
+  if (a.observer) a.observer->on_complete(a.ctx);
+  // Metrics first, then the log line: a reader who saw the line sees the counters moved.
+  worker_.metrics().request(a.ctx.route ? a.ctx.route->name : "none", a.ctx.status).Increment();
+  worker_.metrics().core().inflight.Decrement();
+  auto wall_end = std::chrono::system_clock::now();
+  if (RecentErrors* errors = worker_.shared().recent_errors) {
+    errors->record(a.ctx, utc_timestamp(wall_end));
+  }
+  worker_.shared().access_log->write(access_log_line(a.ctx, wall_end));
+}
+
+void DownstreamConnection::client_gone(std::string detail) {
+  if (active_ && !active_->finished) {
+    Active& a = *active_;
+    if (a.headers_done || !a.target.empty() || a.head_bytes > 0) {
+      a.ctx.error = ErrorType::client_cancelled;
+      a.ctx.error_detail = std::move(detail);
+      if (a.upstream) {
+        UpstreamConnection* conn = a.upstream;
+        a.upstream = nullptr;
+        conn->close();
+      }
+      if (!a.response_started) a.ctx.status = 0;
+      finish_request();
+    } else {
+      // Nothing of a request arrived: not a request, just a closed keep-alive connection.
+      a.finished = true;
+      worker_.metrics().core().inflight.Decrement();
+    }
+  }
+  close_now();
+}
+
+void DownstreamConnection::on_head_timeout() {
+  if (closing_) return;
+  if (!active_ || (active_->head_bytes == 0 && active_->target.empty())) {
+    // An idle keep-alive connection: close quietly.
+    if (active_ && !active_->finished) {
+      active_->finished = true;
+      worker_.metrics().core().inflight.Decrement();
+    }
+    close_now();
+    return;
+  }
+  if (active_->headers_done) {
+    respond_error(ErrorType::header_timeout, "request body not received within timeouts.idle");
+  } else {
+    respond_error(ErrorType::header_timeout,
+                  "request headers not received within timeouts.downstream_header");
+  }
+}
+
+// ---- writing and closing ----
+
+void DownstreamConnection::hold_client(std::string data) {
+  if (closing_ || data.empty()) return;
+  queued_to_client_ += data.size();
+  if (held_.empty()) {
+    held_ = std::move(data);
+  } else {
+    held_ += data;
+  }
+}
+
+void DownstreamConnection::write_client(std::string data) {
+  hold_client(std::move(data));
+  flush_client();
+}
+
+void DownstreamConnection::flush_client() {
+  if (closing_ || held_.empty()) return;
+  size_t size = held_.size();
+  ssize_t queued = write_owned<DownstreamConnection, &DownstreamConnection::on_write_done>(
+      stream(), this, std::move(held_));
+  held_.clear();
+  if (queued < 0) {
+    queued_to_client_ -= size;
+    client_gone(std::string("write to client failed: ") + uv_strerror(static_cast<int>(queued)));
+    return;
+  }
+  queued_to_client_ -= size - static_cast<size_t>(queued);
+  // Written at once: the progress on_write_done() would have noted.
+  if (upstream_read_paused_ && queued_to_client_ <= kLowWatermark && active_ &&
+      active_->upstream) {
+    upstream_read_paused_ = false;
+    active_->upstream->resume_reading();
+  }
+}
+
+void DownstreamConnection::on_write_done(size_t bytes, int status) {
+  queued_to_client_ -= bytes;
+  if (closing_) return;
+  if (status != 0) {
+    client_gone(std::string("write to client failed: ") + uv_strerror(status));
+    return;
+  }
+  if (active_ && active_->upstream) {
+    active_->upstream->touch();
+    if (upstream_read_paused_ && queued_to_client_ <= kLowWatermark) {
+      upstream_read_paused_ = false;
+      active_->upstream->resume_reading();
+    }
+  }
+}
+
+void DownstreamConnection::arm_timer(uint64_t ms, uv_timer_cb cb) {
+  // Once closing after a flush, the timer guards that close; nothing may re-purpose it.
+  if (shutting_down_write_) return;
+  uv_timer_start(&timer_, cb, ms, 0);
+}
+
+void DownstreamConnection::drain() {
+  draining_ = true;
+  bool idle = !active_ || (active_->finished && !active_->response_started) ||
+              (active_->head_bytes == 0 && active_->target.empty());
+  if (idle && pipelined_.empty()) {
+    if (active_ && !active_->finished) {
+      active_->finished = true;
+      worker_.metrics().core().inflight.Decrement();
+    }
+    close_now();
+  }
+}
+
+void DownstreamConnection::force_close() {
+  if (active_ && !active_->finished) {
+    if (active_->head_bytes > 0 || !active_->target.empty()) {
+      active_->ctx.error = ErrorType::shutting_down;
+      active_->ctx.error_detail = "drain deadline reached";
+      if (active_->upstream) {
+        UpstreamConnection* conn = active_->upstream;
+        active_->upstream = nullptr;
+        conn->close();
+      }
+      finish_request();
+    } else {
+      active_->finished = true;
+      worker_.metrics().core().inflight.Decrement();
+    }
+  }
+  close_now();
+}
+
+void DownstreamConnection::close_after_flush() {
+  if (closing_ || shutting_down_write_) return;
+  flush_client();
+  if (closing_) return;
+  shutting_down_write_ = true;
+  pause_reading();
+  // A client that never reads would hold the shutdown forever; cap the wait.
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { self(t)->close_now(); },
+      static_cast<uint64_t>(worker_.config().timeouts.downstream_header.count()), 0);
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  int rc = uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) {
+    DownstreamConnection* conn = self(r);
+    delete r;
+    conn->close_now();
+  });
+  if (rc != 0) {
+    delete req;
+    close_now();
+  }
+}
+
+void DownstreamConnection::close_now() {
+  if (closing_) return;
+  closing_ = true;
+  queued_to_client_ -= held_.size();
+  held_.clear();
+  if (active_ && active_->upstream) {
+    UpstreamConnection* conn = active_->upstream;
+    active_->upstream = nullptr;
+    conn->close();
+  }
+  if (active_ && !active_->finished) {
+    if (active_->head_bytes > 0 || !active_->target.empty()) {
+      if (active_->ctx.error == ErrorType::none) active_->ctx.error = ErrorType::client_cancelled;
+      finish_request();
+    } else {
+      active_->finished = true;
+      worker_.metrics().core().inflight.Decrement();
+    }
+  }
+  auto on_closed = [](uv_handle_t* h) {
+    DownstreamConnection* conn = self(h);
+    if (--conn->open_handles_ == 0) {
+      conn->worker_.connection_closed(conn);
+      delete conn;
+    }
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+  worker_.metrics().core().downstream_connections.Decrement();
+}
+
+}  // namespace tokentap

@@ -1,0 +1,126 @@
+// One RequestContext per proxied request: every fact about the request lands here, and the
+// access log line and the metrics are derived from it once, when the request ends.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "parsers/llm_facts.h"
+#include "proxy/http/errors.h"
+#include "proxy/http/headers.h"
+
+namespace tokentap {
+
+using Clock = std::chrono::steady_clock;
+
+// What an LLM request was billed, computed once when it ends (by the metering observer); the
+// access log, the llm_* metrics, the usage store, the session and budget records and
+// /v1/errors all read these values, so they cannot disagree.
+struct LlmSummary {
+  bool metered = false;  // false: not an LLM API request (or not parsed); the rest is empty
+  std::string provider;  // api_provider_name()
+  std::string operation;
+  std::string model;  // requested, else the response model, else "unknown"
+  std::string response_model;
+  bool stream = false;
+  // Billed tokens. Without final usage (`billed.present` false) only the exact input side a
+  // stream reported before it ended is billed; output counts seen so far are placeholders.
+  TokenUsage billed;
+  std::string_view usage_source = "none";  // "reported", "missing" or "none"
+  std::string_view usage_missing_reason;   // with "missing": why
+  // Cost of `billed`; meaningful when `priced`. `unpriced`: tokens billed, but no price found.
+  bool priced = false;
+  bool unpriced = false;
+  int64_t nano_usd = 0;
+  std::string priced_as;
+  std::string pricing_version;  // set when the request was priced or found unpriced
+  ErrorClass provider_error_class = ErrorClass::none;
+  ProviderError provider_error;
+  double ttft_seconds = -1;  // streams with content only
+};
+
+struct RequestContext {
+  // Identity and routing.
+  std::string request_id;           // ours (kept from the client when sane)
+  std::string upstream_request_id;  // provider's x-request-id / request-id, if any
+  std::string agent;
+  std::string session;
+  std::string key_id;  // first 8 hex of SHA-256 of the API key; "" when none
+  std::string client_address;
+  const Route* route = nullptr;
+  std::string method;
+  std::string path;  // as received, with any ?key= value redacted
+  std::string upstream_path;  // path sent upstream (redacted the same way)
+  bool request_is_json = false;
+
+  // Outcome.
+  int status = 0;  // status sent to the client (0 if nothing was sent)
+  int upstream_status = 0;
+  ErrorType error = ErrorType::none;
+  std::string error_detail;  // short, secret-free, for the log
+
+  // Sizes: body bytes as seen on the wire, after de-chunking.
+  uint64_t request_body_bytes = 0;   // bytes_in
+  uint64_t response_body_bytes = 0;  // bytes_out
+
+  // Timing.
+  Clock::time_point start;
+  Clock::time_point upstream_connected;  // zero if never
+  Clock::time_point first_response_byte;  // zero if never
+  Clock::time_point end;
+  bool reused_connection = false;
+
+  // Billed facts of an LLM request, filled by the metering observer's on_complete().
+  LlmSummary llm;
+  // Further fields an observer adds to the access log line (appended after the core and the
+  // LlmSummary fields; their names must differ from those).
+  nlohmann::ordered_json log_fields = nlohmann::ordered_json::object();
+
+  ErrorOutcome outcome() const { return request_outcome(error, status, llm.provider_error_class); }
+
+  double duration_ms() const {
+    return std::chrono::duration<double, std::milli>(end - start).count();
+  }
+};
+
+
+// Observe-only hook: told about each stage of a request, never changes bytes on the wire.
+// One observer instance per routed request, created by an ObserverFactory as soon as the route
+// is known (before any refusal: a 413, a budget or runaway refusal), called on the worker's
+// loop thread. on_complete() is called exactly once per such request, whatever the outcome,
+// before the access log line is written.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  virtual void on_request_headers(RequestContext&, const HeaderList&) {}
+  // The whole body for buffered (JSON) requests, or each chunk for streamed ones.
+  virtual void on_request_body(RequestContext&, std::string_view) {}
+  virtual void on_response_headers(RequestContext&, int /*status*/, const HeaderList&) {}
+  // De-chunked body bytes in arrival order (still content-encoded if the upstream compressed).
+  virtual void on_response_body(RequestContext&, std::string_view) {}
+  virtual void on_complete(RequestContext&) {}
+
+  // The one sanctioned change to bytes on the wire (see parsers/stream_options.h), as a pair:
+  // replace_request_body() may return a new buffered JSON body to forward instead of the
+  // client's (the proxy then also asks the upstream for an identity-encoded response), and
+  // when filters_response() is true after on_response_headers(), the response body the client
+  // receives is what filter_response() / finish_response_filter() produce instead of the
+  // upstream's bytes. on_response_body() always sees the upstream's bytes.
+  virtual std::optional<std::string> replace_request_body(RequestContext&, std::string_view) {
+    return std::nullopt;
+  }
+  virtual bool filters_response() const { return false; }
+  virtual void filter_response(std::string_view in, std::string& out) { out.append(in); }
+  virtual void finish_response_filter(std::string& /*out*/) {}
+};
+
+}  // namespace tokentap

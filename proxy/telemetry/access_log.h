@@ -1,0 +1,18 @@
+// The access log's line format: one JSON object per finished request, rendered from the
+// request's context (see README, "Access log" for the fields).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "proxy/core/request_context.h"
+
+namespace tokentap {
+
+// The access log line for a finished request: one JSON object, no trailing newline. The core
+// fields, the one error_type (ctx.outcome()), then ctx.llm when metered, then log_fields.
+// `wall_end` is the wall-clock time the request ended.
+std::string access_log_line(const RequestContext& ctx,
+                            std::chrono::system_clock::time_point wall_end);
+
+}  // namespace tokentap

@@ -1,0 +1,33 @@
+// The most recent failed requests, for GET /v1/errors on the admin port: a bounded ring,
+// filled once per failed request when it ends (any worker), read by the admin listener.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/core/request_context.h"
+
+namespace tokentap {
+
+class RecentErrors {
+ public:
+  static constexpr size_t kCapacity = 256;
+
+  // Records `ctx` if it failed (ctx.outcome(): a proxy error, a provider error in a body or a
+  // stream, or an HTTP status >= 400), with the error_type, stage and provider error every
+  // other sink uses.
+  void record(const RequestContext& ctx, std::string_view time);
+  // Newest first, at most `limit`, only `agent`'s when not empty.
+  nlohmann::ordered_json list(size_t limit, std::string_view agent) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<nlohmann::ordered_json> entries_;  // front = newest
+};
+
+}  // namespace tokentap
