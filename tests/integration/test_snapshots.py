@@ -7,7 +7,10 @@ as one chunk per event). The test then compares, as raw text, with the files in
 tests/snapshots/:
   access_log.jsonl  the access-log line of every recording, in recording order;
   metrics.txt       the llm_* and tokentap_* series of one /metrics scrape after the run;
-  errors.json       the /v1/errors answer after the run.
+  errors.json       the /v1/errors answer after the run;
+  exchanges.txt     per recording, the request head tokentap sent upstream (and its body when
+                    tokentap changed it) and the response head (and body, when changed) it
+                    sent back to the client.
 Only what differs between two runs of the same binary is replaced by a <placeholder>: times,
 durations, latencies, addresses and ports, and the sums and bucket counts of time histograms.
 Everything else, key order and number formatting included, must stay byte for byte.
@@ -167,6 +170,7 @@ class SnapshotTest(ProxyTestCase):
                      (upstream.authority, "<upstream-address>")]
 
         lines = []
+        exchanges = []
         covered = recordings()
         self.assertGreaterEqual(len(covered), 50, "golden recordings not found")
         for provider, name, base in covered:
@@ -183,6 +187,9 @@ class SnapshotTest(ProxyTestCase):
                 [("Content-Type", "application/json"), ("x-agent-id", AGENT)],
                 read(base + ".request.json"), request_id=request_id, key=API_KEY)
             self.assertEqual(response.status, expect["status"], request_id)
+            exchanges.append(describe_exchange(request_id, upstream.requests[-1],
+                                               read(base + ".request.json"), response, body,
+                                               addresses))
             entry = proxy.log_for(request_id)
             raw = next(line for line in proxy.stdout_text().split("\n")
                        if line.startswith("{") and json.loads(line) == entry)
@@ -201,7 +208,31 @@ class SnapshotTest(ProxyTestCase):
         self.compare("access_log.jsonl", "\n".join(lines) + "\n")
         self.compare("metrics.txt", normalise_metrics(metrics.body.decode(), addresses))
         self.compare("errors.json", normalise_errors(raw_errors, len(error_lines), addresses))
+        self.compare("exchanges.txt", "\n".join(exchanges))
         print(f"\n{len(covered)} recordings compared", flush=True)
+
+
+def describe_body(body, original, what):
+    """A body that is byte for byte the original is only named; a changed one is shown whole."""
+    if body == original:
+        return f"<body as {what}, {len(body)} bytes>"
+    return body.decode("utf-8", "backslashreplace").rstrip("\n")
+
+
+def describe_exchange(request_id, forwarded, sent_body, response, recorded_body, addresses):
+    """What tokentap put on the wire for one recording, as text with placeholders for the
+    upstream's address and the API key."""
+    text = [f"== {request_id}", "-- upstream request"]
+    text += forwarded.raw_head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    text.append(describe_body(forwarded.body, sent_body, "sent"))
+    text.append("-- response to the client")
+    text += response.raw_head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    text.append(describe_body(response.body, recorded_body, "recorded"))
+    text.append("")
+    result = "\n".join(text).replace(API_KEY, "<api-key>")
+    for address, placeholder in addresses:
+        result = result.replace(address, placeholder)
+    return result
 
 
 def normalise_errors(raw, count, addresses):
