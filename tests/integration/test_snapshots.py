@@ -141,23 +141,29 @@ def normalise_metrics(text, addresses):
 class SnapshotTest(ProxyTestCase):
     maxDiff = None
 
-    def compare(self, name, actual):
-        path = os.path.join(SNAPSHOTS, name)
-        if UPDATE:
-            os.makedirs(SNAPSHOTS, exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
-                f.write(actual)
-            return
-        if not os.path.exists(path):
-            self.fail(f"{path} is missing; run with TOKENTAP_UPDATE_SNAPSHOTS=1 to create it")
-        with open(path, encoding="utf-8", newline="") as f:
-            expected = f.read()
-        if actual != expected:
-            diff = "".join(difflib.unified_diff(
-                expected.splitlines(True), actual.splitlines(True),
-                f"tests/snapshots/{name} (checked in)", f"{name} (this run)"))
-            self.fail(f"output differs from tests/snapshots/{name} (if the change is intended, "
-                      f"rerun with TOKENTAP_UPDATE_SNAPSHOTS=1 and review the diff):\n{diff}")
+    def compare(self, snapshots):
+        """Compares every {file name: text} with its snapshot; one failure lists all diffs."""
+        failures = []
+        for name, actual in snapshots.items():
+            path = os.path.join(SNAPSHOTS, name)
+            if UPDATE:
+                os.makedirs(SNAPSHOTS, exist_ok=True)
+                with open(path, "w", encoding="utf-8", newline="\n") as f:
+                    f.write(actual)
+                continue
+            if not os.path.exists(path):
+                failures.append(f"{path} is missing (TOKENTAP_UPDATE_SNAPSHOTS=1 creates it)")
+                continue
+            with open(path, encoding="utf-8", newline="") as f:
+                expected = f.read()
+            if actual != expected:
+                failures.append("".join(difflib.unified_diff(
+                    expected.splitlines(True), actual.splitlines(True),
+                    f"tests/snapshots/{name} (checked in)", f"{name} (this run)")))
+        if failures:
+            self.fail("output differs from tests/snapshots/ (if the change is intended, rerun "
+                      "with TOKENTAP_UPDATE_SNAPSHOTS=1 and review the diff):\n"
+                      + "\n".join(failures))
 
     def test_output_matches_the_snapshots(self):
         upstream = self.start_upstream()
@@ -205,10 +211,12 @@ class SnapshotTest(ProxyTestCase):
         error_lines = json.loads(errors.body)["errors"]
         raw_errors = errors.body.decode()
 
-        self.compare("access_log.jsonl", "\n".join(lines) + "\n")
-        self.compare("metrics.txt", normalise_metrics(metrics.body.decode(), addresses))
-        self.compare("errors.json", normalise_errors(raw_errors, len(error_lines), addresses))
-        self.compare("exchanges.txt", "\n".join(exchanges))
+        self.compare({
+            "access_log.jsonl": "\n".join(lines) + "\n",
+            "metrics.txt": normalise_metrics(metrics.body.decode(), addresses),
+            "errors.json": normalise_errors(raw_errors, len(error_lines), addresses),
+            "exchanges.txt": "\n".join(exchanges),
+        })
         print(f"\n{len(covered)} recordings compared", flush=True)
 
 
