@@ -77,6 +77,8 @@ struct RequestContext {
   Clock::time_point upstream_connected;  // zero if never
   Clock::time_point first_response_byte;  // zero if never
   Clock::time_point end;
+  // Wall-clock time the request ended (for log and record timestamps); set with `end`.
+  std::chrono::system_clock::time_point wall_end;
   bool reused_connection = false;
 
   // Billed facts of an LLM request, filled by the metering observer's on_complete().
