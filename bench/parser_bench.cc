@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -63,8 +64,8 @@ Case memcpy_case(std::string_view body, const Pieces& pieces) {
 
 // A decoder alone: `count` returns how many events, elements or bytes it produced and whether
 // its input ended cleanly; the check compares that with what the generator produced.
-Case counting_case(std::string name, size_t bytes, size_t expected,
-                   std::function<std::pair<size_t, bool>()> count) {
+Case counting_case(const std::string& name, size_t bytes, size_t expected,
+                   const std::function<std::pair<size_t, bool>()>& count) {
   auto result = std::make_shared<std::pair<size_t, bool>>();
   return {name, bytes, [result, count] { *result = count(); },
           [result, expected, name] {
@@ -357,4 +358,12 @@ int bench_main(int argc, char** argv) {
 }  // namespace
 }  // namespace tokentap::bench
 
-int main(int argc, char** argv) { return tokentap::bench::bench_main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return tokentap::bench::bench_main(argc, argv);
+  } catch (const std::exception& e) {
+    tokentap::bench::die(std::string("unexpected exception: ") + e.what());
+  } catch (...) {
+    tokentap::bench::die("unexpected exception");
+  }
+}

@@ -40,7 +40,7 @@ int read_whole_file(const std::string& path, size_t max_bytes, bool regular_only
     ::close(fd);
     return EINVAL;
   }
-  std::array<char, 65536> buffer;
+  std::array<char, 65536> buffer{};
   int error = 0;
   for (;;) {
     ssize_t n = ::read(fd, buffer.data(), buffer.size());
