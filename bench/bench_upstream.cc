@@ -322,9 +322,9 @@ class Connection {
     write_string(stream(), chunk(tail) + "0\r\n\r\n");
   }
 
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  llhttp_t parser_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  llhttp_t parser_{};
   bool closing_ = false;
   int closed_handles_ = 0;
   std::string url_, field_, events_header_, interval_header_, bytes_header_, lockstep_header_;

@@ -8,8 +8,8 @@
 #pragma once
 
 #include <chrono>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,8 +45,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
 std::optional<uint64_t> parse_size(std::string_view s);
 
 struct UpstreamUrl {
-  bool tls = true;        // https
-  std::string host;       // no brackets
+  bool tls = true;   // https
+  std::string host;  // no brackets
   uint16_t port = 443;
   std::string base_path;  // "" or "/openai/v1" (no trailing slash)
   std::string authority;  // value for the Host header: host[:port], port omitted when default
@@ -101,7 +101,7 @@ struct LogSettings {
 };
 
 struct AgentSettings {
-  std::string name = "unknown";   // default agent; TOKENTAP_AGENT overrides the built-in default
+  std::string name = "unknown";  // default agent; TOKENTAP_AGENT overrides the built-in default
   std::string header = "x-agent-id";  // lower-case
 };
 
@@ -163,8 +163,8 @@ struct Config {
   AdminSettings admin;
   uint32_t workers = 1;
   AgentSettings agent;
-  std::string session_header = "x-session-id";      // lower-case
-  std::string request_id_header = "x-request-id";   // lower-case
+  std::string session_header = "x-session-id";     // lower-case
+  std::string request_id_header = "x-request-id";  // lower-case
   std::vector<Route> routes;
   Timeouts timeouts;
   Limits limits;

@@ -17,6 +17,8 @@ if [ -d "$root/tests" ]; then
   # valgrind (callgrind) and nginx: the bench smoke tests count instructions per request and
   # run nginx as the baseline next to tokentap (bench/README.md).
   packages+=(valgrind nginx)
+  # clang-format and clang-tidy: the lint tests (scripts/lint.sh, .clang-format, .clang-tidy).
+  packages+=(clang-format clang-tidy)
   command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
   # kubectl renders the k8s/ kustomizations; Debian's own (kubernetes-client) only where the
   # machine has none.

@@ -402,15 +402,15 @@ TEST_CASE("bad upstreams and providers are errors, and credentials are not echoe
   // A mistyped route (no space after the colon) is one scalar, or an unknown key: still no
   // credentials in the message (found by fuzzing).
   for (const std::string& yaml : {std::string("routes:\n  - upstream:https://u:sk-secret@h\n"),
-                                   std::string("routes:\n  - upstream:https://u:sk-secret@h: 1\n"),
-                                   std::string("upstream: https://u:sk-secret@h x\n")}) {
+                                  std::string("routes:\n  - upstream:https://u:sk-secret@h: 1\n"),
+                                  std::string("upstream: https://u:sk-secret@h x\n")}) {
     const std::string error = error_of(yaml);
     CHECK(error.find("sk-secret") == std::string::npos);
     CHECK((error.find("<redacted>") != std::string::npos || yaml.starts_with("upstream")));
   }
   // inet_pton stops at a NUL; the host must not.
-  CHECK(upstream_error(std::string("http://[fe80::") + std::string(3, '\0') + "1]/").starts_with(
-      "t.yaml:3: routes[0].upstream: expected a valid IPv6 address inside [ ]"));
+  CHECK(upstream_error(std::string("http://[fe80::") + std::string(3, '\0') + "1]/")
+            .starts_with("t.yaml:3: routes[0].upstream: expected a valid IPv6 address inside [ ]"));
 }
 
 TEST_CASE("route lists are validated", "[config][errors]") {
@@ -721,11 +721,13 @@ TEST_CASE("admin section reads the token file, relative to the config file", "[c
   CHECK(relative.admin.token == "s3cr3t-Token_value");
 
   dir.write("crlf", "abc\r\n");
-  CHECK(load_config_string("admin: {token_file: " + dir.path() + "/crlf}\n", "t.yaml").admin.token ==
-        "abc");
+  CHECK(
+      load_config_string("admin: {token_file: " + dir.path() + "/crlf}\n", "t.yaml").admin.token ==
+      "abc");
   dir.write("bare", "no-newline");
-  CHECK(load_config_string("admin: {token_file: " + dir.path() + "/bare}\n", "t.yaml").admin.token ==
-        "no-newline");
+  CHECK(
+      load_config_string("admin: {token_file: " + dir.path() + "/bare}\n", "t.yaml").admin.token ==
+      "no-newline");
   CHECK(load("admin:\n").admin.token_file.empty());
 }
 
@@ -738,22 +740,26 @@ TEST_CASE("admin token file errors name the key's line and never the token", "[c
   dir.write("empty", "");
   CHECK(admin_error(path + "/empty") ==
         "t.yaml:3: admin.token_file: expected a readable file holding the admin bearer token, got "
-        "an empty file \"" + path + "/empty\"");
+        "an empty file \"" +
+            path + "/empty\"");
   dir.write("newline-only", "\n");
   CHECK_THAT(admin_error(path + "/newline-only"), Catch::Contains("got an empty file"));
   CHECK(admin_error(path + "/missing") ==
         "t.yaml:3: admin.token_file: expected a readable file holding the admin bearer token, got "
-        "\"" + path + "/missing\" (No such file or directory)");
+        "\"" +
+            path + "/missing\" (No such file or directory)");
   CHECK(admin_error(path) ==
         "t.yaml:3: admin.token_file: expected a readable file holding the admin bearer token, got "
-        "\"" + path + "\" (not a regular file)");
+        "\"" +
+            path + "\" (not a regular file)");
   dir.write("huge", std::string(5000, 'a'));
   CHECK_THAT(admin_error(path + "/huge"), Catch::Contains("(larger than 4096 bytes)"));
   dir.write("spaced", "top secret\n");
   const std::string spaced = admin_error(path + "/spaced");
   CHECK(spaced ==
         "t.yaml:3: admin.token_file: expected a token of printable ASCII characters without "
-        "spaces, got other characters in \"" + path + "/spaced\"");
+        "spaces, got other characters in \"" +
+            path + "/spaced\"");
   CHECK_THAT(spaced, !Catch::Contains("secret"));
   // A FIFO is refused without blocking on open (nobody ever writes to it).
   const std::string fifo = path + "/fifo";
