@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "proxy/core/exchange.h"
+#include "proxy/http/forwarding.h"
 #include "proxy/http/http1.h"
 #include "proxy/http/identity.h"
 #include "proxy/http/secrets.h"
@@ -416,46 +417,20 @@ bool DownstreamConnection::admit_request() {
 }
 
 std::string DownstreamConnection::upstream_request_head() {
-  Active& a = *active_;
-  const Config& config = *a.config;
-  const Route& route = *a.ctx.route;
-  std::vector<std::string> listed = connection_tokens(a.headers);
-  std::string head;
-  head.reserve(a.head_bytes + 256);
-  head += llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  head += ' ';
-  head += upstream_target(route, a.target);
-  head += " HTTP/1.1\r\nhost: ";
-  head += route.upstream.authority;
-  head += "\r\n";
-  for (const Header& h : a.headers) {
-    if (is_hop_by_hop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect") ||
-        iequals(h.name, "content-length") || iequals(h.name, config.request_id_header) ||
-        iequals(h.name, config.agent.header) || iequals(h.name, config.session_header) ||
-        (a.body_replaced && iequals(h.name, "accept-encoding"))) {
-      continue;
-    }
-    std::string lower = to_lower(h.name);
-    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
-    head += h.name;
-    head += ": ";
-    head += h.value;
-    head += "\r\n";
-  }
-  head += config.request_id_header;
-  head += ": ";
-  head += a.ctx.request_id;
-  head += "\r\n";
-  if (a.body_replaced) head += "accept-encoding: identity\r\n";
-  if (a.buffer_body) {
-    head += "content-length: " + std::to_string(a.body.size()) + "\r\n";
-  } else if (a.request_chunked) {
-    head += "transfer-encoding: chunked\r\n";
-  } else if (a.has_content_length) {
-    head += "content-length: " + std::to_string(a.content_length) + "\r\n";
-  }
-  head += "\r\n";
-  return head;
+  const Active& a = *active_;
+  // A buffered body goes as one Content-Length body (maybe rewritten); a streamed one as the
+  // client framed it.
+  bool length = a.buffer_body || (!a.request_chunked && a.has_content_length);
+  return tokentap::upstream_request_head(
+      ForwardedRequest{.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
+                       .target = a.target,
+                       .headers = a.headers,
+                       .request_id = a.ctx.request_id,
+                       .identity_encoding = a.body_replaced,
+                       .has_content_length = length,
+                       .content_length = a.buffer_body ? a.body.size() : a.content_length,
+                       .chunked = !a.buffer_body && a.request_chunked},
+      *a.ctx.route, *a.config);
 }
 
 void DownstreamConnection::start_upstream() {
@@ -592,32 +567,16 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
   a.close_after = !a.client_keep_alive || draining_ || worker_.draining() ||
                   (head.body_expected && !length_known && a.http10);
 
-  std::vector<std::string> listed = connection_tokens(head.headers);
-  std::string out;
-  out.reserve(1024);
-  out += "HTTP/1.1 " + std::to_string(head.status) + " ";
-  out += head.reason.empty() ? std::string(status_reason(head.status)) : head.reason;
-  out += "\r\n";
-  bool has_request_id = false;
-  for (const Header& h : head.headers) {
-    if (is_hop_by_hop(h.name)) continue;
-    std::string lower = to_lower(h.name);
-    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
-    if (lower == config.request_id_header) has_request_id = true;
-    if (a.response_filtered && lower == "content-length") continue;
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
-  if (!has_request_id) {
-    out += config.request_id_header + ": " + a.ctx.request_id + "\r\n";
-  }
-  if (a.response_chunked) out += "transfer-encoding: chunked\r\n";
-  if (a.close_after) out += "connection: close\r\n";
-  out += "\r\n";
+  const ForwardedResponse forwarded{.status = head.status,
+                                    .reason = head.reason,
+                                    .headers = head.headers,
+                                    .request_id_header = config.request_id_header,
+                                    .request_id = a.ctx.request_id,
+                                    .drop_content_length = a.response_filtered,
+                                    .chunked = a.response_chunked,
+                                    .close = a.close_after};
   a.response_started = true;
-  hold_client(std::move(out));
+  hold_client(client_response_head(forwarded));
 }
 
 void DownstreamConnection::on_upstream_body(std::string_view data) {
