@@ -106,7 +106,8 @@ Pipeline Server::build_pipeline(size_t /*worker_index*/) {
   // Completion sinks, told in this order after the observer's on_complete and the core request
   // counters. Whatever updates a metric or a store comes before the sinks that report the
   // request (recent errors, then the access log, last): a reader who saw the log line finds
-  // every counter already moved.
+  // every counter already moved. Sinks that record (LLM metrics, budgets, sessions, the usage
+  // store) are registered here, above the two that report.
   p.sinks.push_back(std::make_unique<RecentErrorsSink>(recent_errors_));
   p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log_));
   return p;
