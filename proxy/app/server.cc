@@ -15,6 +15,8 @@
 #include "common/log.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/core/proxy_metrics.h"
+#include "proxy/policy/admission.h"
+#include "proxy/telemetry/access_log.h"
 #include "proxy/telemetry/process_metrics.h"
 
 namespace tokentap {
@@ -76,26 +78,39 @@ Server::Server(Config config, ConfigSource source)
   init_diag_log(config_->log.level);
   access_log_ = std::make_unique<LineWriter>(config_->log.access);
   shared_.metrics = metrics_.get();
-  shared_.access_log = access_log_.get();
   register_build_info(*registry_, TOKENTAP_VERSION);
   metering_ = std::make_unique<Metering>(*registry_, config_->metrics, config_->workers);
   // Always present (possibly empty): a reload may add budgets.
   budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
   metering_->set_budgets(budgets_.get());
-  shared_.budgets = budgets_.get();
   sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
   metering_->set_sessions(sessions_.get());
   metering_->set_usage(&usage_);
-  shared_.sessions = sessions_.get();
-  shared_.recent_errors = &recent_errors_;
   request_buffers_ = std::make_unique<RequestBufferBudget>(*registry_);
   shared_.request_buffers = request_buffers_.get();
   shared_.observer_factory = [metering = metering_.get()](
                                  size_t worker_index, const std::shared_ptr<const Runtime>& rt) {
     return metering->make_observer(worker_index, rt);
   };
+  shared_.pipeline_factory = [this](size_t worker_index) { return build_pipeline(worker_index); };
   metrics_->config_last_reload_successful.Set(1);
   metrics_->config_last_reload_seconds.SetToCurrentTime();
+}
+
+Pipeline Server::build_pipeline(size_t /*worker_index*/) {
+  Pipeline p;
+  // Admission, asked in this order before any upstream contact; the first refusal answers.
+  // Both trackers always exist (possibly empty): a reload may add budgets or session limits.
+  p.admission.push_back(std::make_unique<BudgetAdmission>(*budgets_));
+  p.admission.push_back(std::make_unique<SessionAdmission>(*sessions_));
+  // Completion sinks, told in this order after the observer's on_complete and the core request
+  // counters. Whatever updates a metric or a store comes before the sinks that report the
+  // request (recent errors, then the access log, last): a reader who saw the log line finds
+  // every counter already moved. Sinks that record (LLM metrics, budgets, sessions, the usage
+  // store) are registered here, above the two that report.
+  p.sinks.push_back(std::make_unique<RecentErrorsSink>(recent_errors_));
+  p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log_));
+  return p;
 }
 
 Server::~Server() {

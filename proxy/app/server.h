@@ -10,10 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "config/config.h"
-#include "proxy/metering/metering.h"
-#include "proxy/telemetry/usage_store.h"
+#include "proxy/core/exchange.h"
 #include "proxy/core/worker.h"
+#include "proxy/metering/metering.h"
+#include "proxy/policy/budgets.h"
+#include "proxy/policy/sessions.h"
+#include "proxy/telemetry/recent_errors.h"
+#include "proxy/telemetry/usage_store.h"
 
 namespace tokentap {
 
@@ -45,6 +50,9 @@ class Server {
   // finish on the old one. A bad file keeps the running
   // configuration. Runs on the main loop.
   void reload(const char* trigger);
+  // The admission policies and completion sinks of worker `worker_index`; runs on that
+  // worker's thread before it accepts (SharedState::pipeline_factory).
+  Pipeline build_pipeline(size_t worker_index);
   void watch_files();
   void stop_watching();
   void on_file_changed();

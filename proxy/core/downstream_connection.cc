@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 #include "common/log.h"
-#include "proxy/telemetry/access_log.h"
+#include "proxy/core/exchange.h"
+#include "proxy/http/forwarding.h"
 #include "proxy/http/http1.h"
 #include "proxy/http/identity.h"
 #include "proxy/http/secrets.h"
@@ -135,9 +137,11 @@ const llhttp_settings_t DownstreamConnection::kParserSettings = {
 DownstreamConnection::DownstreamConnection(Worker& worker) : worker_(worker) {
   uv_tcp_init(worker_.loop(), &tcp_);
   uv_timer_init(worker_.loop(), &timer_);
+  uv_idle_init(worker_.loop(), &next_request_);
   tcp_.data = this;
   timer_.data = this;
-  open_handles_ = 2;
+  next_request_.data = this;
+  open_handles_ = 3;
   llhttp_init(&parser_, HTTP_REQUEST, &kParserSettings);
   parser_.data = this;
   worker_.metrics().core().downstream_connections.Increment();
@@ -403,17 +407,9 @@ bool DownstreamConnection::prepare_request() {
 }
 
 bool DownstreamConnection::admit_request() {
-  RequestContext& ctx = active_->ctx;
-  if (BudgetTracker* budgets = worker_.shared().budgets) {
-    if (auto refused = budgets->admit(ctx.agent)) {
-      respond_error(ErrorType::budget_exceeded, std::move(refused->reason),
-                    retry_after(refused->retry_after_seconds));
-      return false;
-    }
-  }
-  if (SessionTracker* sessions = worker_.shared().sessions; sessions && !ctx.session.empty()) {
-    if (auto why = sessions->admit(ctx.session, ctx.agent)) {
-      respond_error(ErrorType::runaway_session, *why);
+  for (const std::unique_ptr<AdmissionPolicy>& policy : worker_.pipeline().admission) {
+    if (std::optional<Rejection> rejection = policy->admit(active_->ctx)) {
+      respond_error(rejection->type, std::move(rejection->message), rejection->retry);
       return false;
     }
   }
@@ -421,46 +417,20 @@ bool DownstreamConnection::admit_request() {
 }
 
 std::string DownstreamConnection::upstream_request_head() {
-  Active& a = *active_;
-  const Config& config = *a.config;
-  const Route& route = *a.ctx.route;
-  std::vector<std::string> listed = connection_tokens(a.headers);
-  std::string head;
-  head.reserve(a.head_bytes + 256);
-  head += llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  head += ' ';
-  head += upstream_target(route, a.target);
-  head += " HTTP/1.1\r\nhost: ";
-  head += route.upstream.authority;
-  head += "\r\n";
-  for (const Header& h : a.headers) {
-    if (is_hop_by_hop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect") ||
-        iequals(h.name, "content-length") || iequals(h.name, config.request_id_header) ||
-        iequals(h.name, config.agent.header) || iequals(h.name, config.session_header) ||
-        (a.body_replaced && iequals(h.name, "accept-encoding"))) {
-      continue;
-    }
-    std::string lower = to_lower(h.name);
-    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
-    head += h.name;
-    head += ": ";
-    head += h.value;
-    head += "\r\n";
-  }
-  head += config.request_id_header;
-  head += ": ";
-  head += a.ctx.request_id;
-  head += "\r\n";
-  if (a.body_replaced) head += "accept-encoding: identity\r\n";
-  if (a.buffer_body) {
-    head += "content-length: " + std::to_string(a.body.size()) + "\r\n";
-  } else if (a.request_chunked) {
-    head += "transfer-encoding: chunked\r\n";
-  } else if (a.has_content_length) {
-    head += "content-length: " + std::to_string(a.content_length) + "\r\n";
-  }
-  head += "\r\n";
-  return head;
+  const Active& a = *active_;
+  // A buffered body goes as one Content-Length body (maybe rewritten); a streamed one as the
+  // client framed it.
+  bool length = a.buffer_body || (!a.request_chunked && a.has_content_length);
+  return tokentap::upstream_request_head(
+      ForwardedRequest{.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)),
+                       .target = a.target,
+                       .headers = a.headers,
+                       .request_id = a.ctx.request_id,
+                       .identity_encoding = a.body_replaced,
+                       .has_content_length = length,
+                       .content_length = a.buffer_body ? a.body.size() : a.content_length,
+                       .chunked = !a.buffer_body && a.request_chunked},
+      *a.ctx.route, *a.config);
 }
 
 void DownstreamConnection::start_upstream() {
@@ -597,32 +567,16 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
   a.close_after = !a.client_keep_alive || draining_ || worker_.draining() ||
                   (head.body_expected && !length_known && a.http10);
 
-  std::vector<std::string> listed = connection_tokens(head.headers);
-  std::string out;
-  out.reserve(1024);
-  out += "HTTP/1.1 " + std::to_string(head.status) + " ";
-  out += head.reason.empty() ? std::string(status_reason(head.status)) : head.reason;
-  out += "\r\n";
-  bool has_request_id = false;
-  for (const Header& h : head.headers) {
-    if (is_hop_by_hop(h.name)) continue;
-    std::string lower = to_lower(h.name);
-    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
-    if (lower == config.request_id_header) has_request_id = true;
-    if (a.response_filtered && lower == "content-length") continue;
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
-  if (!has_request_id) {
-    out += config.request_id_header + ": " + a.ctx.request_id + "\r\n";
-  }
-  if (a.response_chunked) out += "transfer-encoding: chunked\r\n";
-  if (a.close_after) out += "connection: close\r\n";
-  out += "\r\n";
+  const ForwardedResponse forwarded{.status = head.status,
+                                    .reason = head.reason,
+                                    .headers = head.headers,
+                                    .request_id_header = config.request_id_header,
+                                    .request_id = a.ctx.request_id,
+                                    .drop_content_length = a.response_filtered,
+                                    .chunked = a.response_chunked,
+                                    .close = a.close_after};
   a.response_started = true;
-  hold_client(std::move(out));
+  hold_client(client_response_head(forwarded));
 }
 
 void DownstreamConnection::on_upstream_body(std::string_view data) {
@@ -680,9 +634,16 @@ void DownstreamConnection::on_upstream_read_done() { flush_client(); }
 
 void DownstreamConnection::on_upstream_failed(ErrorType type, std::string detail) {
   if (!active_) return;
-  active_->upstream = nullptr;
+  active_->upstream = nullptr;  // it closes itself
   upstream_read_paused_ = false;
   respond_error(type, std::move(detail));
+}
+
+void DownstreamConnection::close_upstream() {
+  if (!active_ || active_->upstream == nullptr) return;
+  UpstreamConnection* conn = std::exchange(active_->upstream, nullptr);
+  upstream_read_paused_ = false;
+  conn->close();
 }
 
 void DownstreamConnection::response_done() {
@@ -692,10 +653,11 @@ void DownstreamConnection::response_done() {
     return;
   }
   // Continue on the next loop iteration: this may run inside the upstream's parser callback.
-  arm_timer(0, [](uv_timer_t* t) { self(t)->continue_after_response(); });
+  uv_idle_start(&next_request_, [](uv_idle_t* idle) { self(idle)->continue_after_response(); });
 }
 
 void DownstreamConnection::continue_after_response() {
+  uv_idle_stop(&next_request_);
   active_.reset();
   if (draining_ || worker_.draining()) {
     close_after_flush();
@@ -719,11 +681,7 @@ void DownstreamConnection::respond_error(ErrorType type, std::string message,
   if (a.finished) return;
   a.ctx.error = type;
   a.ctx.error_detail = scrub(message, {});
-  if (a.upstream) {
-    UpstreamConnection* conn = a.upstream;
-    a.upstream = nullptr;
-    conn->close();
-  }
+  close_upstream();
   if (a.response_started) {
     // Too late for an error response: end the connection so the truncation is visible.
     finish_request();
@@ -754,47 +712,44 @@ void DownstreamConnection::finish_request() {
   a.ctx.end = Clock::now();
   if (a.ctx.status == 0) a.ctx.status = error_status(a.ctx.error);
   if (a.observer) a.observer->on_complete(a.ctx);
-  // Metrics first, then the log line: a reader who saw the line sees the counters moved.
+  // Core counters first, then the sinks: a reader who saw the log line sees the counters moved.
   worker_.metrics().request(a.ctx.route ? a.ctx.route->name : "none", a.ctx.status).Increment();
   worker_.metrics().core().inflight.Decrement();
-  auto wall_end = std::chrono::system_clock::now();
-  if (RecentErrors* errors = worker_.shared().recent_errors) {
-    errors->record(a.ctx, utc_timestamp(wall_end));
+  a.ctx.wall_end = std::chrono::system_clock::now();
+  for (const std::unique_ptr<CompletionSink>& sink : worker_.pipeline().sinks) {
+    sink->on_request_end(a.ctx);
   }
-  worker_.shared().access_log->write(access_log_line(a.ctx, wall_end));
+}
+
+bool DownstreamConnection::request_arrived() const {
+  return active_ && (active_->headers_done || !active_->target.empty() || active_->head_bytes > 0);
+}
+
+void DownstreamConnection::abandon_request(ErrorType type, std::string detail) {
+  if (!active_ || active_->finished) return;
+  Active& a = *active_;
+  close_upstream();
+  if (!request_arrived()) {
+    // Nothing of a request arrived: not a request, just a closed keep-alive connection.
+    a.finished = true;
+    worker_.metrics().core().inflight.Decrement();
+    return;
+  }
+  a.ctx.error = type;
+  a.ctx.error_detail = std::move(detail);
+  if (!a.response_started) a.ctx.status = 0;  // the error's status, not one nobody received
+  finish_request();
 }
 
 void DownstreamConnection::client_gone(std::string detail) {
-  if (active_ && !active_->finished) {
-    Active& a = *active_;
-    if (a.headers_done || !a.target.empty() || a.head_bytes > 0) {
-      a.ctx.error = ErrorType::client_cancelled;
-      a.ctx.error_detail = std::move(detail);
-      if (a.upstream) {
-        UpstreamConnection* conn = a.upstream;
-        a.upstream = nullptr;
-        conn->close();
-      }
-      if (!a.response_started) a.ctx.status = 0;
-      finish_request();
-    } else {
-      // Nothing of a request arrived: not a request, just a closed keep-alive connection.
-      a.finished = true;
-      worker_.metrics().core().inflight.Decrement();
-    }
-  }
+  abandon_request(ErrorType::client_cancelled, std::move(detail));
   close_now();
 }
 
 void DownstreamConnection::on_head_timeout() {
   if (closing_) return;
-  if (!active_ || (active_->head_bytes == 0 && active_->target.empty())) {
-    // An idle keep-alive connection: close quietly.
-    if (active_ && !active_->finished) {
-      active_->finished = true;
-      worker_.metrics().core().inflight.Decrement();
-    }
-    close_now();
+  if (!request_arrived()) {
+    close_now();  // an idle keep-alive connection: close quietly
     return;
   }
   if (active_->headers_done) {
@@ -866,33 +821,12 @@ void DownstreamConnection::arm_timer(uint64_t ms, uv_timer_cb cb) {
 
 void DownstreamConnection::drain() {
   draining_ = true;
-  bool idle = !active_ || (active_->finished && !active_->response_started) ||
-              (active_->head_bytes == 0 && active_->target.empty());
-  if (idle && pipelined_.empty()) {
-    if (active_ && !active_->finished) {
-      active_->finished = true;
-      worker_.metrics().core().inflight.Decrement();
-    }
-    close_now();
-  }
+  bool idle = !request_arrived() || (active_->finished && !active_->response_started);
+  if (idle && pipelined_.empty()) close_now();
 }
 
 void DownstreamConnection::force_close() {
-  if (active_ && !active_->finished) {
-    if (active_->head_bytes > 0 || !active_->target.empty()) {
-      active_->ctx.error = ErrorType::shutting_down;
-      active_->ctx.error_detail = "drain deadline reached";
-      if (active_->upstream) {
-        UpstreamConnection* conn = active_->upstream;
-        active_->upstream = nullptr;
-        conn->close();
-      }
-      finish_request();
-    } else {
-      active_->finished = true;
-      worker_.metrics().core().inflight.Decrement();
-    }
-  }
+  abandon_request(ErrorType::shutting_down, "drain deadline reached");
   close_now();
 }
 
@@ -924,20 +858,10 @@ void DownstreamConnection::close_now() {
   closing_ = true;
   queued_to_client_ -= held_.size();
   held_.clear();
-  if (active_ && active_->upstream) {
-    UpstreamConnection* conn = active_->upstream;
-    active_->upstream = nullptr;
-    conn->close();
-  }
-  if (active_ && !active_->finished) {
-    if (active_->head_bytes > 0 || !active_->target.empty()) {
-      if (active_->ctx.error == ErrorType::none) active_->ctx.error = ErrorType::client_cancelled;
-      finish_request();
-    } else {
-      active_->finished = true;
-      worker_.metrics().core().inflight.Decrement();
-    }
-  }
+  close_upstream();
+  // Every caller has ended the request already; this only guards against a new path that
+  // forgets to (the request would otherwise never be counted or logged).
+  abandon_request(ErrorType::client_cancelled, {});
   auto on_closed = [](uv_handle_t* h) {
     DownstreamConnection* conn = self(h);
     if (--conn->open_handles_ == 0) {
@@ -947,6 +871,7 @@ void DownstreamConnection::close_now() {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&next_request_), on_closed);
   worker_.metrics().core().downstream_connections.Decrement();
 }
 

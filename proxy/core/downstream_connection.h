@@ -65,8 +65,8 @@ class DownstreamConnection final : public UpstreamHandler {
   bool count_head_bytes(size_t len);
   void begin_request();
   bool prepare_request();
-  // Budget and runaway-session admission, before any upstream contact: answers 429 and
-  // returns false when the request is refused.
+  // Asks the worker's admission policies in order, before any upstream contact: answers the
+  // first rejection and returns false.
   bool admit_request();
   void start_upstream();
   std::string upstream_request_head();
@@ -77,7 +77,17 @@ class DownstreamConnection final : public UpstreamHandler {
   // `retry` overrides retry_advice(type) (see proxy/http/http1.h).
   void respond_error(ErrorType type, std::string message,
                      std::optional<RetryAdvice> retry = std::nullopt);
+  // Tells the observer, the core counters and then every completion sink that the request
+  // ended; once per request.
   void finish_request();
+  // Any byte of a request (line, header or body) was read for the active request.
+  bool request_arrived() const;
+  // The one way a request ends without a complete answer (the client went away, the drain
+  // deadline, the connection closing): closes its upstream and finishes it with `type`, or
+  // retires it silently when nothing of it arrived (an idle keep-alive connection). No-op
+  // when there is no unfinished request.
+  void abandon_request(ErrorType type, std::string detail);
+  void close_upstream();
   void response_done();
   void continue_after_response();
   void client_gone(std::string detail);
@@ -100,6 +110,7 @@ class DownstreamConnection final : public UpstreamHandler {
   Worker& worker_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  uv_idle_t next_request_{};  // runs continue_after_response() on the next loop iteration
   int open_handles_ = 0;
   bool closing_ = false;
   bool shutting_down_write_ = false;

@@ -41,7 +41,12 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Worker::build_pipeline() {
+  if (shared_.pipeline_factory) pipeline_ = shared_.pipeline_factory(index());
+}
+
 void Worker::run() {
+  build_pipeline();
   uv_run(&loop_, UV_RUN_DEFAULT);
   if (on_exit_) on_exit_();
 }

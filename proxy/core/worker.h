@@ -15,11 +15,8 @@
 #include <unordered_map>
 
 #include "config/config.h"
-#include "common/log.h"
-#include "proxy/policy/budgets.h"
-#include "proxy/telemetry/recent_errors.h"
+#include "proxy/core/exchange.h"
 #include "proxy/core/request_buffers.h"
-#include "proxy/policy/sessions.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/core/request_context.h"
 #include "proxy/core/runtime.h"
@@ -35,16 +32,15 @@ class DownstreamConnection;
 using ObserverFactory = std::function<std::unique_ptr<RequestObserver>(
     size_t worker_index, const std::shared_ptr<const Runtime>& runtime)>;
 
-// State shared by all workers; outlives them.
+// State and services shared by all workers; outlives them. What a request passes through
+// besides forwarding (metering, admission, end-of-request sinks) comes from the two factories,
+// which proxy/app fills; core knows only their interfaces.
 struct SharedState {
   explicit SharedState(std::shared_ptr<const Runtime> initial) : runtime(std::move(initial)) {}
   RuntimeSlot runtime;  // the current configuration, prices and TLS contexts
   CoreMetrics* metrics = nullptr;
-  LineWriter* access_log = nullptr;
-  ObserverFactory observer_factory;
-  BudgetTracker* budgets = nullptr;  // null when no budgets are configured
-  SessionTracker* sessions = nullptr;
-  RecentErrors* recent_errors = nullptr;
+  ObserverFactory observer_factory;  // empty: requests are not observed
+  PipelineFactory pipeline_factory;  // empty: no admission policies, no sinks
   RequestBufferBudget* request_buffers = nullptr;  // null: buffered bodies are not limited
   std::atomic<uint32_t> open_downstream{0};
 };
@@ -65,6 +61,10 @@ class Worker {
   void stop_now();
   // Thread-safe: take the runtime snapshot now in SharedState for the requests that start next.
   void reload();
+  // Builds this worker's pipeline with shared().pipeline_factory on the calling thread, which
+  // must be the one that runs the loop. start() does it on the worker thread before the loop
+  // accepts; a loop driven by its owner instead (tests) calls it once before any connection.
+  void build_pipeline();
 
   // Loop-thread accessors.
   uv_loop_t* loop() { return &loop_; }
@@ -73,6 +73,7 @@ class Worker {
   const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
   const Config& config() const { return *runtime_->config; }
   SharedState& shared() { return shared_; }
+  Pipeline& pipeline() { return pipeline_; }
   WorkerMetrics& metrics() { return metrics_; }
   UpstreamPool& pool() { return pool_; }
   std::mt19937_64& rng() { return rng_; }
@@ -105,6 +106,7 @@ class Worker {
   std::thread thread_;
   std::function<void()> on_exit_;
   WorkerMetrics metrics_;
+  Pipeline pipeline_;
   UpstreamPool pool_;
   std::mt19937_64 rng_;
   std::unique_ptr<char[]> read_buffer_;

@@ -136,4 +136,8 @@ std::string access_log_line(const RequestContext& ctx,
   return line;
 }
 
+void AccessLogSink::on_request_end(const RequestContext& ctx) {
+  log_.write(access_log_line(ctx, ctx.wall_end));
+}
+
 }  // namespace tokentap

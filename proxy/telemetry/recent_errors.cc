@@ -1,5 +1,7 @@
 #include "proxy/telemetry/recent_errors.h"
 
+#include "common/log.h"
+
 namespace tokentap {
 
 void RecentErrors::record(const RequestContext& ctx, std::string_view time) {
@@ -39,6 +41,10 @@ nlohmann::ordered_json RecentErrors::list(size_t limit, std::string_view agent) 
     out.push_back(entry);
   }
   return out;
+}
+
+void RecentErrorsSink::on_request_end(const RequestContext& ctx) {
+  errors_.record(ctx, utc_timestamp(ctx.wall_end));
 }
 
 }  // namespace tokentap

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/core/exchange.h"
 #include "proxy/core/request_context.h"
 
 namespace tokentap {
@@ -28,6 +29,17 @@ class RecentErrors {
  private:
   mutable std::mutex mu_;
   std::deque<nlohmann::ordered_json> entries_;  // front = newest
+};
+
+// RecentErrors as a completion sink: records every finished request (the failed ones are
+// kept) with ctx.wall_end as its time. `errors` is shared by all workers and outlives the sink.
+class RecentErrorsSink final : public CompletionSink {
+ public:
+  explicit RecentErrorsSink(RecentErrors& errors) : errors_(errors) {}
+  void on_request_end(const RequestContext& ctx) override;
+
+ private:
+  RecentErrors& errors_;
 };
 
 }  // namespace tokentap

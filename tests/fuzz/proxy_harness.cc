@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "proxy/core/downstream_connection.h"
 #include "proxy/metering/metering.h"
+#include "proxy/telemetry/access_log.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/core/worker.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -285,14 +286,19 @@ ProxyHarness::Impl::Impl() {
   metering = std::make_unique<Metering>(*registry, config->metrics, 1);
   shared = std::make_unique<SharedState>(make_runtime(*config, 1));
   shared->metrics = metrics.get();
-  shared->access_log = access_log.get();
   shared->observer_factory =
       [this](size_t worker_index,
              const std::shared_ptr<const Runtime>& rt) -> std::unique_ptr<RequestObserver> {
     ++observers;
     return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt));
   };
+  shared->pipeline_factory = [this](size_t) {
+    Pipeline p;
+    p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log));
+    return p;
+  };
   worker = std::make_unique<Worker>(0, *shared, -1);
+  worker->build_pipeline();  // never start()ed: this thread drives the loop
 
   uv_tcp_init(loop(), &listener);
   listener.data = this;
