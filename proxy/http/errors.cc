@@ -25,11 +25,11 @@ constexpr ErrorTypeInfo kErrorTable[] = {
     {ErrorType::headers_too_large, "headers_too_large", 431, "request_too_large", S::downstream,
      kSdkDecides, false},
     {ErrorType::overloaded, "overloaded", 503, "overloaded", S::proxy, kRetryIn1s, false},
-    {ErrorType::request_buffer_full, "request_buffer_full", 503, "overloaded", S::proxy,
-     kRetryIn1s, false},
+    {ErrorType::request_buffer_full, "request_buffer_full", 503, "overloaded", S::proxy, kRetryIn1s,
+     false},
     {ErrorType::no_route, "no_route", 404, "not_found", S::downstream, kSdkDecides, false},
-    {ErrorType::upstream_connect_error, "upstream_connect_error", 502, "connect_error",
-     S::upstream, kRetry, false},
+    {ErrorType::upstream_connect_error, "upstream_connect_error", 502, "connect_error", S::upstream,
+     kRetry, false},
     {ErrorType::upstream_tls_error, "upstream_tls_error", 502, "tls_error", S::upstream, kRetry,
      false},
     {ErrorType::upstream_protocol_error, "upstream_protocol_error", 502, "protocol_error",
@@ -39,10 +39,9 @@ constexpr ErrorTypeInfo kErrorTable[] = {
     {ErrorType::timeout, "timeout", 504, "timeout", S::upstream, kSdkDecides, false},
     {ErrorType::client_cancelled, "client_cancelled", 499, "client_cancelled", S::downstream,
      kSdkDecides, false},
-    {ErrorType::shutting_down, "shutting_down", 503, "shutting_down", S::proxy, kRetryIn1s,
-     false},
-    {ErrorType::budget_exceeded, "budget_exceeded", 429, "budget_exceeded", S::proxy,
-     kDoNotRetry, true},
+    {ErrorType::shutting_down, "shutting_down", 503, "shutting_down", S::proxy, kRetryIn1s, false},
+    {ErrorType::budget_exceeded, "budget_exceeded", 429, "budget_exceeded", S::proxy, kDoNotRetry,
+     true},
     {ErrorType::runaway_session, "runaway_session", 429, "runaway_session", S::proxy, kDoNotRetry,
      false},
     {ErrorType::internal, "internal", 500, "internal", S::proxy, kSdkDecides, false},
@@ -69,11 +68,16 @@ const ErrorTypeInfo& error_info(ErrorType e) {
 
 const char* error_stage_name(ErrorStage s) {
   switch (s) {
-    case ErrorStage::none: return "none";
-    case ErrorStage::downstream: return "downstream";
-    case ErrorStage::proxy: return "proxy";
-    case ErrorStage::upstream: return "upstream";
-    case ErrorStage::provider: return "provider";
+    case ErrorStage::none:
+      return "none";
+    case ErrorStage::downstream:
+      return "downstream";
+    case ErrorStage::proxy:
+      return "proxy";
+    case ErrorStage::upstream:
+      return "upstream";
+    case ErrorStage::provider:
+      return "provider";
   }
   return "none";
 }

@@ -17,22 +17,22 @@ namespace tokentap {
 // row there (name, HTTP status, error_type value, stage, retry advice).
 enum class ErrorType {
   none,
-  bad_request,          // malformed HTTP from the client -> 400
-  header_timeout,       // downstream headers too slow -> 408
-  request_too_large,    // body over max_request_body -> 413
-  headers_too_large,    // header bytes / count over limits -> 431
-  overloaded,           // max_connections reached -> 503
-  request_buffer_full,  // limits.max_buffered_request_bytes in use -> 503, retry later
-  no_route,             // no route matches -> 404
-  upstream_connect_error,  // DNS/TCP -> 502
-  upstream_tls_error,      // handshake or verification -> 502
+  bad_request,              // malformed HTTP from the client -> 400
+  header_timeout,           // downstream headers too slow -> 408
+  request_too_large,        // body over max_request_body -> 413
+  headers_too_large,        // header bytes / count over limits -> 431
+  overloaded,               // max_connections reached -> 503
+  request_buffer_full,      // limits.max_buffered_request_bytes in use -> 503, retry later
+  no_route,                 // no route matches -> 404
+  upstream_connect_error,   // DNS/TCP -> 502
+  upstream_tls_error,       // handshake or verification -> 502
   upstream_protocol_error,  // malformed upstream response -> 502
-  upstream_reset,       // upstream closed mid-response (truncation made visible)
-  timeout,              // first byte / idle -> 504
-  client_cancelled,     // downstream went away before the response ended
-  shutting_down,        // drain deadline hit
-  budget_exceeded,      // a blocking budget is used up -> 429, no upstream contact
-  runaway_session,      // a session flagged runaway with action block -> 429
+  upstream_reset,           // upstream closed mid-response (truncation made visible)
+  timeout,                  // first byte / idle -> 504
+  client_cancelled,         // downstream went away before the response ended
+  shutting_down,            // drain deadline hit
+  budget_exceeded,          // a blocking budget is used up -> 429, no upstream contact
+  runaway_session,          // a session flagged runaway with action block -> 429
   internal,
 };
 inline constexpr size_t kErrorTypeCount = static_cast<size_t>(ErrorType::internal) + 1;
@@ -58,8 +58,8 @@ struct ErrorTypeInfo {
   int status;              // the HTTP status tokentap answers with
   const char* error_type;  // the error_type value of logs and metric labels (request_outcome)
   ErrorStage stage;
-  RetryAdvice retry;       // when nothing more is known about this error (see retry_advice)
-  bool spent_quota;        // a used-up quota: the provider words that clients do not retry
+  RetryAdvice retry;  // when nothing more is known about this error (see retry_advice)
+  bool spent_quota;   // a used-up quota: the provider words that clients do not retry
 };
 const ErrorTypeInfo& error_info(ErrorType e);
 inline const char* error_type_name(ErrorType e) { return error_info(e).name; }
