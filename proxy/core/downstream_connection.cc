@@ -439,7 +439,9 @@ void DownstreamConnection::start_upstream() {
   a.ctx.reused_connection = conn->reused();
   worker_.metrics().upstream_connection(a.ctx.route->name, a.ctx.reused_connection).Increment();
   a.upstream = conn;
-  conn->attach(this, a.head_request);
+  conn->attach(
+      this,
+      {.head_request = a.head_request, .timeouts = a.config->timeouts, .route = a.ctx.route->name});
   if (a.upstream == nullptr) return;  // failed synchronously; already answered
   std::string head = upstream_request_head();  // reads a.body.size(): before the move below
   if (a.buffer_body) {

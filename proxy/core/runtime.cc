@@ -16,7 +16,6 @@ std::shared_ptr<const Runtime> make_runtime(Config config, uint64_t generation) 
     UpstreamTarget t;
     t.host = route.upstream.host;
     t.port = route.upstream.port;
-    t.route_name = route.name;
     t.pool_key = (route.upstream.tls ? "https://" : "http://") + route.upstream.host + ":" +
                  std::to_string(route.upstream.port);
     if (route.upstream.tls) {

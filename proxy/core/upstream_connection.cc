@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
+#include "proxy/core/worker.h"
 #include "proxy/http/http1.h"
 #include "proxy/net/stream_write.h"
-#include "proxy/core/worker.h"
 
 namespace tokentap {
 
@@ -69,13 +70,12 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamTarget target)
     : worker_(worker), target_(std::move(target)) {
   uv_timer_init(worker_.loop(), &timer_);
   timer_.data = this;
-  ++pending_callbacks_;  // the timer's close
   worker_.metrics().core().upstream_connections.Increment();
   worker_.track_upstream(this, true);
 }
 
 void UpstreamConnection::start() {
-  arm_timer(worker_.config().timeouts.connect);
+  arm_timer(timeouts_.connect);
   dns_req_.data = this;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -91,16 +91,14 @@ void UpstreamConnection::start() {
          "cannot resolve " + target_.host + ": " + uv_strerror(rc), "dns");
     return;
   }
-  ++pending_callbacks_;
+  owe_callback();  // a cancelled lookup may still call back after the handles closed
   dns_pending_ = true;
 }
 
 void UpstreamConnection::on_resolved(int status, addrinfo* res) {
-  --pending_callbacks_;
   dns_pending_ = false;
-  if (state_ == State::closed) {
+  if (!callback_ran()) {
     if (res) uv_freeaddrinfo(res);
-    maybe_delete();
     return;
   }
   if (status != 0) {
@@ -127,7 +125,6 @@ void UpstreamConnection::connect_next() {
   tcp_ = new uv_tcp_t;
   uv_tcp_init(worker_.loop(), tcp_);
   tcp_->data = this;
-  ++pending_callbacks_;  // the tcp handle's close
   uv_tcp_nodelay(tcp_, 1);
   connect_req_.data = this;
   int rc = uv_tcp_connect(&connect_req_, tcp_, addr->ai_addr, [](uv_connect_t* req, int status) {
@@ -139,15 +136,10 @@ void UpstreamConnection::connect_next() {
     connect_next();
     return;
   }
-  ++pending_callbacks_;
 }
 
 void UpstreamConnection::on_tcp_connected(int status) {
-  --pending_callbacks_;
-  if (state_ == State::closed) {
-    maybe_delete();
-    return;
-  }
+  if (state_ == State::closed) return;  // cancelled by close_tcp()
   if (status != 0) {
     last_connect_error_ = uv_strerror(status);
     close_tcp();
@@ -188,19 +180,21 @@ void UpstreamConnection::became_ready() {
   if (handler_) handler_->on_upstream_connected();
   if (state_ != State::ready) return;
   flush_pending();
-  if (exchange_ == Exchange::awaiting_head) arm_timer(worker_.config().timeouts.first_byte);
-  if (exchange_ == Exchange::sending) arm_timer(worker_.config().timeouts.idle);
+  if (exchange_ == Exchange::awaiting_head) arm_timer(timeouts_.first_byte);
+  if (exchange_ == Exchange::sending) arm_timer(timeouts_.idle);
 }
 
-void UpstreamConnection::attach(UpstreamHandler* handler, bool head_request) {
+void UpstreamConnection::attach(UpstreamHandler* handler, const ExchangeSettings& settings) {
   handler_ = handler;
+  timeouts_ = settings.timeouts;
+  route_label_ = settings.route;
   if (!started_) {
     // Started here, not in the constructor, so that a synchronous failure reaches the handler.
     started_ = true;
     start();
     if (state_ == State::closed) return;
   }
-  head_request_ = head_request;
+  head_request_ = settings.head_request;
   exchange_ = Exchange::sending;
   request_done_ = false;
   in_pool_ = false;
@@ -210,7 +204,7 @@ void UpstreamConnection::attach(UpstreamHandler* handler, bool head_request) {
   head_bytes_ = 0;
   in_header_value_ = false;
   interim_ = false;
-  if (state_ == State::ready) arm_timer(worker_.config().timeouts.idle);
+  if (state_ == State::ready) arm_timer(timeouts_.idle);
 }
 
 void UpstreamConnection::write(std::string data, std::string more, BufferReservation held) {
@@ -300,7 +294,7 @@ void UpstreamConnection::send_raw(std::string bytes, std::string more) {
   if (queued == 0) {
     // Written at once: the progress on_write_done() would have noted.
     if (state_ == State::ready && exchange_ == Exchange::sending) {
-      arm_timer(worker_.config().timeouts.idle);
+      arm_timer(timeouts_.idle);
     }
     if (above_high_ && queued_bytes() <= kLowWatermark) {  // e.g. pending_ just flushed
       above_high_ = false;
@@ -310,16 +304,11 @@ void UpstreamConnection::send_raw(std::string bytes, std::string more) {
   }
   queued_bytes_ += static_cast<size_t>(queued);
   if (queued_bytes_ > kHighWatermark) above_high_ = true;
-  ++pending_callbacks_;
 }
 
 void UpstreamConnection::on_write_done(size_t bytes, int status) {
-  --pending_callbacks_;
   queued_bytes_ -= bytes;
-  if (state_ == State::closed) {
-    maybe_delete();
-    return;
-  }
+  if (state_ == State::closed) return;  // cancelled by close_tcp()
   if (status != 0) {
     fail(exchange_ == Exchange::receiving ? ErrorType::upstream_reset
                                           : ErrorType::upstream_connect_error,
@@ -328,9 +317,7 @@ void UpstreamConnection::on_write_done(size_t bytes, int status) {
   }
   // A request body still being sent is progress: a slow upload is not an idle exchange. (A
   // handshake write is not: the connect timeout covers the handshake.)
-  if (state_ == State::ready && exchange_ == Exchange::sending) {
-    arm_timer(worker_.config().timeouts.idle);
-  }
+  if (state_ == State::ready && exchange_ == Exchange::sending) arm_timer(timeouts_.idle);
   if (tls_ && !pending_.empty() && state_ == State::ready) {
     encrypt_pending();
     if (state_ == State::closed) return;
@@ -345,7 +332,7 @@ void UpstreamConnection::on_write_done(size_t bytes, int status) {
 void UpstreamConnection::request_finished() {
   request_done_ = true;
   if (exchange_ == Exchange::sending) exchange_ = Exchange::awaiting_head;
-  if (state_ == State::ready) arm_timer(worker_.config().timeouts.first_byte);
+  if (state_ == State::ready) arm_timer(timeouts_.first_byte);
 }
 
 void UpstreamConnection::pause_reading() {
@@ -362,7 +349,7 @@ void UpstreamConnection::resume_reading() {
 
 void UpstreamConnection::touch() {
   if (exchange_ == Exchange::receiving || exchange_ == Exchange::sending) {
-    arm_timer(worker_.config().timeouts.idle);
+    arm_timer(timeouts_.idle);
   }
 }
 
@@ -378,7 +365,7 @@ void UpstreamConnection::on_timer() {
     close();
     return;
   }
-  const Timeouts& t = worker_.config().timeouts;
+  const Timeouts& t = timeouts_;
   switch (state_) {
     case State::resolving:
     case State::connecting:
@@ -496,7 +483,7 @@ void UpstreamConnection::on_plaintext(std::string_view data) {
   if (exchange_ == Exchange::sending || exchange_ == Exchange::awaiting_head) {
     exchange_ = Exchange::receiving;
   }
-  arm_timer(worker_.config().timeouts.idle);
+  arm_timer(timeouts_.idle);
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   if (state_ == State::closed) return;
   if (err == HPE_PAUSED && exchange_ == Exchange::done) {
@@ -603,7 +590,7 @@ void UpstreamConnection::report_complete(bool bytes_after_response) {
 void UpstreamConnection::fail(ErrorType type, std::string detail, std::string_view metric_kind) {
   if (state_ == State::closed) return;
   if (!metric_kind.empty()) {
-    worker_.metrics().connect_error(target_.route_name, metric_kind).Increment();
+    worker_.metrics().connect_error(route_label_, metric_kind).Increment();
   }
   UpstreamHandler* h = handler_;
   handler_ = nullptr;
@@ -613,15 +600,8 @@ void UpstreamConnection::fail(ErrorType type, std::string detail, std::string_vi
 
 void UpstreamConnection::close_tcp() {
   if (tcp_ == nullptr) return;
-  uv_tcp_t* tcp = tcp_;
-  tcp_ = nullptr;
   reading_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) {
-    UpstreamConnection* conn = self(h);
-    delete reinterpret_cast<uv_tcp_t*>(h);
-    --conn->pending_callbacks_;
-    conn->maybe_delete();
-  });
+  close_and_free(std::exchange(tcp_, nullptr));
 }
 
 void UpstreamConnection::close() {
@@ -634,21 +614,14 @@ void UpstreamConnection::close() {
   if (in_pool_) worker_.pool().forget(this);
   if (dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&dns_req_));
   close_tcp();
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
-    UpstreamConnection* conn = self(h);
-    --conn->pending_callbacks_;
-    conn->maybe_delete();
-  });
+  close_handle(reinterpret_cast<uv_handle_t*>(&timer_));
   if (addresses_) {
     uv_freeaddrinfo(addresses_);
     addresses_ = next_address_ = nullptr;
   }
   worker_.metrics().core().upstream_connections.Decrement();
   worker_.track_upstream(this, false);
-}
-
-void UpstreamConnection::maybe_delete() {
-  if (state_ == State::closed && pending_callbacks_ == 0) delete this;
+  retire();
 }
 
 void UpstreamConnection::enter_pool() {

@@ -3,9 +3,15 @@
 //
 // Lifetime: a connection is created by UpstreamPool::acquire(), used by exactly one
 // UpstreamHandler at a time (attach), and either handed back with UpstreamPool::release() or
-// closed with close(). close() never deletes synchronously: the object is freed from its
-// libuv close callbacks, so it is safe to call from inside any callback, including the
-// handler's own. After close() or a failure report the handler is never called again.
+// closed with close(). Every way out (failure, idle expiry, pool eviction, drain) ends in
+// close(), which closes all handles; the object is freed by the last of their close callbacks
+// (net/closable.h), never synchronously, so close() is safe from inside any callback,
+// including the handler's own. After close() or a failure report the handler is never called
+// again.
+//
+// A pooled connection may serve any route with the same target, under any runtime snapshot:
+// what depends on the request (its timeouts, the route its connect errors are counted for)
+// comes with each attach(), from the snapshot the request started with.
 #pragma once
 
 #include <llhttp.h>
@@ -21,6 +27,7 @@
 
 #include "proxy/core/request_buffers.h"
 #include "proxy/core/request_context.h"
+#include "proxy/net/closable.h"
 #include "proxy/net/tls.h"
 
 namespace tokentap {
@@ -31,14 +38,21 @@ class Worker;
 inline constexpr size_t kHighWatermark = 256 * 1024;
 inline constexpr size_t kLowWatermark = 64 * 1024;
 
-// Everything that makes two upstream connections interchangeable.
+// Everything that makes two upstream connections interchangeable (routes may share one).
 struct UpstreamTarget {
   std::string pool_key;
   std::string host;
   uint16_t port = 0;
-  std::string route_name;
   std::shared_ptr<TlsClientContext> tls;  // null for plain http
   std::string sni;
+};
+
+// What one exchange brings from its request's runtime snapshot, for as long as it lasts: a
+// reload during the exchange changes none of it.
+struct ExchangeSettings {
+  bool head_request = false;
+  Timeouts timeouts;       // connect (a new connection), first byte and idle
+  std::string_view route;  // the request's route name: the label of its connect errors
 };
 
 struct ResponseHead {
@@ -69,15 +83,13 @@ class UpstreamHandler {
   virtual void on_upstream_read_done() = 0;
 };
 
-class UpstreamConnection {
+class UpstreamConnection : private Closable {
  public:
   UpstreamConnection(Worker& worker, UpstreamTarget target);
-  UpstreamConnection(const UpstreamConnection&) = delete;
-  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   // Binds the connection to one exchange. A new connection starts connecting here; a failure
   // may be reported to the handler before attach() returns.
-  void attach(UpstreamHandler* handler, bool head_request);
+  void attach(UpstreamHandler* handler, const ExchangeSettings& settings);
   // Queues plaintext request bytes, `data` then `more`, taking them over without a copy; sent
   // once connected, with one writev when possible. Over TLS they are encrypted in pieces as the
   // socket drains, so a large body is never held as plaintext and ciphertext at once. `held`
@@ -121,7 +133,6 @@ class UpstreamConnection {
   void arm_timer(std::chrono::milliseconds timeout);
   void start_reading();
   void close_tcp();
-  void maybe_delete();
   // Pool bookkeeping.
   void enter_pool();
   bool alive_for_reuse();
@@ -141,6 +152,8 @@ class UpstreamConnection {
   Worker& worker_;
   UpstreamTarget target_;
   UpstreamHandler* handler_ = nullptr;
+  Timeouts timeouts_;        // the attached exchange's
+  std::string route_label_;  // the attached exchange's route
   State state_ = State::resolving;
   bool started_ = false;
   Exchange exchange_ = Exchange::none;
@@ -153,7 +166,6 @@ class UpstreamConnection {
   uv_tcp_t* tcp_ = nullptr;
   uv_connect_t connect_req_{};
   uv_timer_t timer_{};
-  int pending_callbacks_ = 0;  // handle closes and requests still owed a callback
   bool reading_ = false;
   bool read_paused_ = false;
 

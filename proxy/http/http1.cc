@@ -146,23 +146,6 @@ ErrorShape error_shape(const Route* route, std::string_view method, std::string_
   return ErrorShape::openai;
 }
 
-RetryAdvice retry_advice(ErrorType type) {
-  switch (type) {
-    case ErrorType::overloaded:
-    case ErrorType::request_buffer_full:
-    case ErrorType::shutting_down:
-      return {.after_seconds = 1, .should_retry = std::nullopt};
-    case ErrorType::upstream_connect_error:
-    case ErrorType::upstream_tls_error:
-      return {.after_seconds = std::nullopt, .should_retry = true};
-    case ErrorType::runaway_session:
-    case ErrorType::budget_exceeded:
-      return {.after_seconds = std::nullopt, .should_retry = false};
-    default:
-      return {};
-  }
-}
-
 RetryAdvice retry_after(int64_t seconds) {
   seconds = std::max<int64_t>(seconds, 1);
   RetryAdvice advice{.after_seconds = seconds, .should_retry = std::nullopt};
@@ -180,8 +163,8 @@ struct ErrorVocabulary {
 };
 
 ErrorVocabulary error_vocabulary(ErrorType type, int status) {
-  // A spent budget is a used-up quota, which clients that read the type do not retry.
-  if (type == ErrorType::budget_exceeded) {
+  // Clients that read the type do not retry a used-up quota (a spent budget).
+  if (error_info(type).spent_quota) {
     return {"insufficient_quota", "rate_limit_error", "RESOURCE_EXHAUSTED"};
   }
   switch (status) {

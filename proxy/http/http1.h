@@ -55,23 +55,9 @@ enum class ErrorShape { openai, anthropic, gemini };
 // the path for auto_detect routes; the OpenAI shape when no route was chosen.
 ErrorShape error_shape(const Route* route, std::string_view method, std::string_view target);
 
-// What a client should do about an error, in the headers the SDKs read. `after_seconds` is sent
-// as retry-after (the OpenAI, Anthropic and Vercel AI SDKs wait that long before their next try;
-// the AI SDK only up to 60 s). `should_retry` is sent as x-should-retry, which the OpenAI and
-// Anthropic SDKs obey over their default of retrying 408, 409, 429 and 5xx; the AI SDK ignores
-// it and retries those statuses regardless.
-struct RetryAdvice {
-  std::optional<int64_t> after_seconds{};
-  std::optional<bool> should_retry{};
-};
-
 // Longest retry-after an SDK is left to wait out by itself; past it, x-should-retry: false.
 inline constexpr int64_t kLongestRetryWait = 60;
 
-// The advice for an error kind when nothing more is known about it: overloaded and
-// shutting_down retry after 1 s; upstream connect and TLS errors retry; a runaway session and a
-// budget without a known wait do not; anything else leaves the SDK's own rules.
-RetryAdvice retry_advice(ErrorType type);
 // A refusal that lifts in `seconds` (at least 1 is sent): retry-after, and x-should-retry: false
 // when that is longer than kLongestRetryWait.
 RetryAdvice retry_after(int64_t seconds);

@@ -261,6 +261,74 @@ class ReloadTest(ProxyTestCase):
         self.assertEqual(entry["pricing_version"], "r7")
         self.assertAlmostEqual(entry["cost_usd"], 16.0, places=9)
 
+    def lower_timeouts(self, proxy, **timeouts):
+        """Reloads with `timeouts` and proves, with a request that times out by them, that the
+        worker now runs the new snapshot."""
+        self.upstream.handlers["/v1/embeddings"] = fake_upstream.stall()
+        self.write(proxy.config_path, to_yaml(self.config(timeouts=timeouts)) + "\n")
+        os.kill(proxy.pid, signal.SIGHUP)
+        self.wait_reloads(proxy, "success", 1)
+        probe = proxy.request("POST", "/v1/embeddings", JSON, b'{"input": "x"}')
+        self.assertEqual(probe.status, 504, probe.body[:300])
+
+    def test_a_reload_keeps_the_first_byte_timeout_of_a_request_in_flight(self):
+        def slow(_request, reply):
+            reply.pause(1.2)  # longer than the reloaded first_byte, within the request's own
+            reply.respond(200, JSON, json.dumps(completion("house-model", 1, 1)).encode())
+
+        self.upstream.handlers["/v1/chat/completions"] = slow
+        proxy = self.start_proxy(self.config())
+        client = proxy.connect()
+        self.addCleanup(client.close)
+        # The request starts (its snapshot says first_byte 10s); its body ends after the reload,
+        # which is when the first-byte timer starts.
+        client.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy.test\r\n"
+                    b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                    b"X-Request-ID: in-flight\r\n\r\n" + b"%x\r\n" % len(CHAT) + CHAT + b"\r\n")
+        proxy.wait_metric("tokentap_inflight_requests", 1)  # its head was read
+        self.lower_timeouts(proxy, first_byte="300ms")
+        client.send(b"0\r\n\r\n")
+        response = client.read_response(method="POST")
+        self.assertEqual(response.status, 200, response.body[:300])
+        entry = proxy.log_for("in-flight")
+        self.assertEqual(entry["status"], 200)
+        self.assertEqual(entry["error_type"], "none")
+
+    def test_a_reload_keeps_the_idle_timeout_of_a_stream_in_flight(self):
+        release = threading.Event()
+        events = [b'data: {"id":"c","object":"chat.completion.chunk","model":"house-model",'
+                  b'"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'] * 3
+        events.append(b"data: [DONE]\n\n")
+
+        def stream(request, reply):
+            # First event; then, after the reload, one more (each read restarts the idle
+            # timer), then silence longer than the reloaded idle timeout.
+            reply.start_chunked(200, [("Content-Type", "text/event-stream")])
+            reply.chunk(events[0])
+            reply.wait(release)
+            reply.chunk(events[1])
+            reply.pause(1.2)
+            reply.chunk(events[2])
+            reply.chunk(events[3])
+            reply.end_chunks()
+
+        self.upstream.handlers["/v1/chat/completions"] = stream
+        proxy = self.start_proxy(self.config())
+        client = proxy.connect()
+        self.addCleanup(client.close)
+        body = json.dumps({"model": "house-model", "stream": True,
+                           "messages": [{"role": "user", "content": "hi"}]}).encode()
+        client.send_request("POST", "/v1/chat/completions",
+                            JSON + [("X-Request-ID", "streaming")], body)
+        head = client.read_head(method="POST")
+        self.assertEqual(head.status, 200)
+        self.lower_timeouts(proxy, idle="300ms", first_byte="300ms")
+        release.set()
+        response = client.finish_response(head)
+        self.assertIn(b"data: [DONE]", response.body)
+        entry = proxy.log_for("streaming")
+        self.assertEqual(entry["error_type"], "none")
+
 
 if __name__ == "__main__":
     unittest.main()
