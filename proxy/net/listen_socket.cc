@@ -1,6 +1,7 @@
 #include "proxy/net/listen_socket.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -34,6 +35,11 @@ int bind_listen_socket(const HostPort& address, PortSharing sharing) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (sharing == PortSharing::shared) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (addresses->ai_family == AF_INET6) {
+      // "::" takes IPv4 clients too, whatever net.ipv6.bindv6only says (libuv's default).
+      int zero = 0;
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    }
   }
   if (fd < 0 || ::bind(fd, addresses->ai_addr, addresses->ai_addrlen) != 0) {
     const int err = errno;

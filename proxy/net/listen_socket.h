@@ -13,8 +13,9 @@ enum class PortSharing { exclusive, shared };
 
 // Resolves `address` (a host name is resolved, blocking, and its first address used; an empty
 // host means every interface) and returns a bound TCP socket, non-blocking and close-on-exec,
-// with SO_REUSEADDR. It does not listen yet: the caller owns the descriptor and hands it to
-// uv_tcp_open() and uv_listen(). Throws std::runtime_error("cannot listen on HOST:PORT: reason").
+// with SO_REUSEADDR; an IPv6 socket also accepts IPv4 clients. It does not listen yet: the caller
+// owns the descriptor and hands it to uv_tcp_open() and uv_listen(). Throws
+// std::runtime_error("cannot listen on HOST:PORT: reason").
 int bind_listen_socket(const HostPort& address, PortSharing sharing);
 
 // The address `fd` is bound to (the real port when 0 was asked); {"", 0} if it cannot be read.
