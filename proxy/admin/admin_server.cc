@@ -1,11 +1,11 @@
 #include "proxy/admin/admin_server.h"
 
 #include <llhttp.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <prometheus/text_serializer.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +15,8 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "proxy/http/secrets.h"
+#include "proxy/net/address.h"
+#include "proxy/net/listen_socket.h"
 
 namespace tokentap {
 namespace {
@@ -69,11 +71,6 @@ AdminResponse text(int status, std::string body) {
   response.status = status;
   response.body = std::move(body);
   return response;
-}
-
-std::string format_host_port(const HostPort& address) {
-  bool ipv6 = address.host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
 }
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
@@ -515,48 +512,33 @@ AdminServer::AdminServer(uv_loop_t* loop, std::shared_ptr<prometheus::Registry> 
 AdminServer::~AdminServer() { close(); }
 
 void AdminServer::listen(const HostPort& address) {
-  const std::string where = format_host_port(address);
-  if (listener_ != nullptr)
-    throw std::runtime_error("cannot listen on " + where + ": already listening");
-
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(address.port);
-  int rc = getaddrinfo(address.host.empty() ? nullptr : address.host.c_str(), port.c_str(), &hints,
-                       &found);
-  if (rc != 0) throw std::runtime_error("cannot listen on " + where + ": " + gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, freeaddrinfo);
-
+  if (listener_ != nullptr) {
+    throw std::runtime_error("cannot listen on " + format_host_port(address) +
+                             ": already listening");
+  }
+  const int fd = bind_listen_socket(address, PortSharing::exclusive);
+  auto fail = [&address](int err) {
+    return std::runtime_error("cannot listen on " + format_host_port(address) + ": " +
+                              uv_strerror(err));
+  };
   auto* tcp = new uv_tcp_t;
   if (int err = uv_tcp_init(loop_, tcp); err != 0) {
+    ::close(fd);
     delete tcp;
-    throw std::runtime_error("cannot listen on " + where + ": " + uv_strerror(err));
+    throw fail(err);
   }
   tcp->data = this;
-  int err = uv_tcp_bind(tcp, addresses->ai_addr, 0);
-  if (err == 0) err = uv_listen(as_stream(tcp), kListenBacklog, on_connection);
-  if (err != 0) {
+  if (int err = uv_tcp_open(tcp, fd); err != 0) {
+    ::close(fd);  // not adopted by the handle
     uv_close(as_handle(tcp), delete_tcp);
-    throw std::runtime_error("cannot listen on " + where + ": " + uv_strerror(err));
+    throw fail(err);
+  }
+  if (int err = uv_listen(as_stream(tcp), kListenBacklog, on_connection); err != 0) {
+    uv_close(as_handle(tcp), delete_tcp);
+    throw fail(err);
   }
   listener_ = tcp;
-
-  sockaddr_storage bound{};
-  int length = sizeof bound;
-  uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &length);
-  std::array<char, 64> host{};
-  if (bound.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&bound);
-    uv_ip6_name(in6, host.data(), host.size());
-    bound_ = {host.data(), ntohs(in6->sin6_port)};
-  } else {
-    const auto* in4 = reinterpret_cast<const sockaddr_in*>(&bound);
-    uv_ip4_name(in4, host.data(), host.size());
-    bound_ = {host.data(), ntohs(in4->sin_port)};
-  }
+  bound_ = tokentap::bound_address(fd);
 }
 
 HostPort AdminServer::bound_address() const { return bound_; }

@@ -1,73 +1,22 @@
 #include "proxy/app/server.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <csignal>
 #include <cstring>
-#include <algorithm>
-#include <stdexcept>
 
 #include "common/log.h"
 #include "proxy/admin/admin_server.h"
+#include "proxy/admin/endpoints.h"
 #include "proxy/core/proxy_metrics.h"
+#include "proxy/net/address.h"
+#include "proxy/net/listen_socket.h"
 #include "proxy/policy/admission.h"
 #include "proxy/telemetry/access_log.h"
 #include "proxy/telemetry/process_metrics.h"
 
 namespace tokentap {
-
-namespace {
-
-std::string format_host_port(const HostPort& hp) {
-  if (hp.host.find(':') != std::string::npos) return "[" + hp.host + "]:" + std::to_string(hp.port);
-  return hp.host + ":" + std::to_string(hp.port);
-}
-
-// Listener sockets are made here, before any loop runs: SO_REUSEPORT lets every worker
-// accept on the same address with the kernel spreading connections.
-int make_listen_socket(const HostPort& address, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string port_text = std::to_string(port);
-  const char* host = address.host.empty() ? nullptr : address.host.c_str();
-  if (int rc = getaddrinfo(host, port_text.c_str(), &hints, &res); rc != 0) {
-    throw std::runtime_error("cannot listen on " + format_host_port(address) + ": " +
-                             gai_strerror(rc));
-  }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int one = 1;
-  if (fd >= 0) {
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  }
-  if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    int err = errno;
-    if (fd >= 0) ::close(fd);
-    freeaddrinfo(res);
-    throw std::runtime_error("cannot listen on " + format_host_port(address) + ": " +
-                             std::strerror(err));
-  }
-  freeaddrinfo(res);
-  return fd;
-}
-
-uint16_t bound_port(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-}
-
-}  // namespace
 
 Server::Server(Config config, ConfigSource source)
     : source_(std::move(source)),
@@ -122,8 +71,8 @@ Server::~Server() {
 void Server::bind_listeners() {
   uint16_t port = config_->listen.port;
   for (uint32_t i = 0; i < config_->workers; ++i) {
-    int fd = make_listen_socket(config_->listen, port);
-    if (port == 0) port = bound_port(fd);  // every worker shares the port the first one got
+    int fd = bind_listen_socket({config_->listen.host, port}, PortSharing::shared);
+    if (port == 0) port = bound_address(fd).port;  // every worker shares the first one's port
     listen_fds_.push_back(fd);
   }
   bound_listen_ = HostPort{config_->listen.host, port};
@@ -157,15 +106,13 @@ int Server::run() {
   uv_timer_init(&loop_, &session_sweep_);
   session_sweep_.data = this;
   start_session_sweep();
-  uv_signal_init(&loop_, &sighup_);
-  sighup_.data = this;
-  uv_signal_start(
-      &sighup_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->reload("SIGHUP"); },
-      SIGHUP);
-  uv_timer_init(&loop_, &reload_debounce_);
-  reload_debounce_.data = this;
-  watch_files();
-  register_admin_handlers(admin);
+  reloader_ = std::make_unique<ConfigReloader>(
+      &loop_, std::move(source_), shared_.runtime, *metrics_,
+      [this](const std::shared_ptr<const Runtime>& next) { apply_reload(*next); });
+  reloader_->start();
+  register_usage_endpoint(admin, usage_, shared_.runtime);
+  register_errors_endpoint(admin, recent_errors_);
+  register_sessions_endpoint(admin, *sessions_);
 
   for (uint32_t i = 0; i < config_->workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), shared_, listen_fds_[i]));
@@ -201,60 +148,6 @@ int Server::run() {
   return 0;
 }
 
-void Server::register_admin_handlers(AdminServer& admin) {
-  admin.add_handler("/v1/usage", [this](const AdminRequest& request) {
-    UsageStore::Query q;
-    auto param = [&](const char* name) -> const std::string* {
-      auto it = request.params.find(name);
-      return it == request.params.end() ? nullptr : &it->second;
-    };
-    if (const std::string* agent = param("agent")) q.agent = *agent;
-    if (const std::string* model = param("model")) q.model = *model;
-    if (const std::string* hours = param("hours")) {
-      char* end = nullptr;
-      const long h = std::strtol(hours->c_str(), &end, 10);
-      if (hours->empty() || *end != '\0' || h < 1 || h > 24) {
-        nlohmann::ordered_json error = {
-            {"error", {{"type", "invalid_request"},
-                       {"message", "hours must be a whole number from 1 to 24"}}}};
-        return AdminResponse{400, "application/json", error.dump()};
-      }
-      q.hours = static_cast<int>(h);
-    }
-    if (const std::string* minutes = param("minutes")) q.per_minute = *minutes == "true" || *minutes == "1";
-    nlohmann::ordered_json body = usage_.query(q);
-    body["pricing_version"] = shared_.runtime.get()->prices->version();
-    return AdminResponse{200, "application/json",
-                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-  });
-  admin.add_handler("/v1/errors", [this](const AdminRequest& request) {
-    size_t limit = 50;
-    if (auto it = request.params.find("limit"); it != request.params.end()) {
-      limit = std::clamp<size_t>(std::strtoul(it->second.c_str(), nullptr, 10), 1,
-                                 RecentErrors::kCapacity);
-    }
-    auto agent = request.params.find("agent");
-    nlohmann::ordered_json body = {
-        {"errors", recent_errors_.list(limit, agent == request.params.end() ? "" : agent->second)}};
-    return AdminResponse{200, "application/json",
-                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-  });
-  admin.add_handler("/v1/sessions", [this](const AdminRequest& request) {
-    auto it = request.params.find("agent");
-    std::string agent = it == request.params.end() ? "" : it->second;
-    nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
-    for (const SessionTracker::Snapshot& s : sessions_->snapshot(agent)) {
-      sessions.push_back({{"session", s.id}, {"agent", s.agent}, {"requests", s.requests},
-                          {"tokens", s.tokens},
-                          {"cost_usd", static_cast<double>(s.nano_usd) / 1e9},
-                          {"age_seconds", s.age_seconds}, {"runaway", s.runaway}});
-    }
-    nlohmann::ordered_json body = {{"sessions", std::move(sessions)}};
-    return AdminResponse{200, "application/json",
-                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-  });
-}
-
 void Server::on_signal(int signum) {
   if (draining_) {
     diag(LogLevel::warn, "second signal: exiting now", {{"signal", strsignal(signum)}});
@@ -269,6 +162,7 @@ void Server::on_signal(int signum) {
 void Server::start_drain() {
   draining_ = true;
   ready_ = false;
+  reloader_->ignore_triggers();
   for (auto& worker : workers_) worker->begin_drain();
   uv_timer_start(
       &drain_timer_,
@@ -288,9 +182,7 @@ void Server::on_worker_exit() {
   uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&session_sweep_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&reload_debounce_), nullptr);
-  stop_watching();
+  reloader_->close();
   if (admin_) admin_->close();
 }
 
@@ -304,92 +196,12 @@ void Server::start_session_sweep() {
       sweep_ms, sweep_ms);
 }
 
-void Server::reload(const char* trigger) {
-  if (draining_) return;
-  const std::shared_ptr<const Runtime> running = shared_.runtime.get();
-  std::shared_ptr<const Runtime> next;
-  try {
-    Config loaded = source_.load ? source_.load() : default_config();
-    std::vector<std::string> fixed = restart_only_changes(*running->config, loaded);
-    if (!fixed.empty()) {
-      std::string names;
-      for (const std::string& f : fixed) names += (names.empty() ? "" : ", ") + f;
-      diag(LogLevel::warn, "config reload: these settings take effect only after a restart",
-           {{"settings", names}});
-    }
-    next = make_runtime(keep_restart_only(*running->config, std::move(loaded)),
-                        running->generation + 1);
-  } catch (const std::exception& e) {
-    metrics_->config_reloads_error.Increment();
-    metrics_->config_last_reload_successful.Set(0);
-    diag(LogLevel::error, "config reload failed: keeping the running configuration",
-         {{"trigger", trigger}, {"error", e.what()}});
-    return;
-  }
-  shared_.runtime.publish(next);
-  if (admin_) admin_->set_token(next->config->admin.token);
-  budgets_->reconfigure(next->config->budgets);
-  sessions_->reconfigure(next->config->sessions);
+void Server::apply_reload(const Runtime& next) {
+  if (admin_) admin_->set_token(next.config->admin.token);
+  budgets_->reconfigure(next.config->budgets);
+  sessions_->reconfigure(next.config->sessions);
   start_session_sweep();
   for (auto& worker : workers_) worker->reload();
-  metrics_->config_reloads_success.Increment();
-  metrics_->config_last_reload_successful.Set(1);
-  metrics_->config_last_reload_seconds.SetToCurrentTime();
-  const std::string generation = std::to_string(next->generation);
-  const std::string routes = std::to_string(next->config->routes.size());
-  diag(LogLevel::info, "config reloaded",
-       {{"trigger", trigger}, {"config", next->config->source}, {"generation", generation},
-        {"routes", routes}, {"pricing_version", next->prices->version()}});
-  watch_files();  // the list of price files or the token file may have changed
-}
-
-void Server::watch_files() {
-  std::vector<std::string> paths;
-  if (!source_.path.empty()) paths.push_back(source_.path);
-  const std::shared_ptr<const Config> config = shared_.runtime.get()->config;
-  std::vector<std::string> files = config->pricing.files;
-  // A rotated admin token (a Kubernetes Secret update) is picked up like a config change.
-  if (!config->admin.token_file.empty()) files.push_back(config->admin.token_file);
-  for (const std::string& file : files) {
-    if (std::find(paths.begin(), paths.end(), file) == paths.end()) paths.push_back(file);
-  }
-  if (paths == watched_paths_) return;
-  stop_watching();
-  watched_paths_ = paths;
-  for (const std::string& path : paths) {
-    auto* poll = new uv_fs_poll_t;
-    uv_fs_poll_init(&loop_, poll);
-    poll->data = this;
-    // stat() every second on the libuv thread pool; a change in size, times or inode (the
-    // ConfigMap symlink swap) calls back. Errors (a missing file) are left to the reload.
-    int rc = uv_fs_poll_start(
-        poll,
-        [](uv_fs_poll_t* p, int status, const uv_stat_t*, const uv_stat_t*) {
-          if (status == 0) static_cast<Server*>(p->data)->on_file_changed();
-        },
-        path.c_str(), 1000);
-    if (rc != 0) {
-      diag(LogLevel::warn, "cannot watch file for changes: SIGHUP still reloads",
-           {{"file", path}, {"error", uv_strerror(rc)}});
-    }
-    watches_.push_back(poll);
-  }
-}
-
-void Server::stop_watching() {
-  for (uv_fs_poll_t* poll : watches_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(poll),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_poll_t*>(h); });
-  }
-  watches_.clear();
-  watched_paths_.clear();
-}
-
-void Server::on_file_changed() {
-  // Writers and kubelet change files in several steps: reload once they have settled.
-  uv_timer_start(
-      &reload_debounce_,
-      [](uv_timer_t* t) { static_cast<Server*>(t->data)->reload("file change"); }, 300, 0);
 }
 
 }  // namespace tokentap

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "proxy/app/reload.h"
 #include "proxy/core/exchange.h"
 #include "proxy/core/worker.h"
 #include "proxy/metering/metering.h"
@@ -24,14 +25,6 @@ namespace tokentap {
 
 class AdminServer;
 
-// Where the configuration comes from, for reloads: `load` reads it again (the file named
-// `path`, or the built-in defaults when `path` is empty, with the environment applied) and
-// throws ConfigError with FILE:LINE on a bad file.
-struct ConfigSource {
-  std::string path;
-  std::function<Config()> load;
-};
-
 class Server {
  public:
   explicit Server(Config config, ConfigSource source = {});
@@ -41,23 +34,16 @@ class Server {
 
   // Binds, starts workers and serves until drained (SIGTERM/SIGINT). Throws std::runtime_error
   // for startup failures (bind, TLS CA files). SIGHUP, or a change of the config file, a
-  // price file or the admin token file, reloads the configuration (see reload()).
+  // price file or the admin token file, reloads the configuration (see ConfigReloader).
   int run();
 
  private:
-  // Reads the config, price and admin token files again and, if they are good, publishes the
-  // new runtime to every worker and the new token to the admin listener; requests in flight
-  // finish on the old one. A bad file keeps the running
-  // configuration. Runs on the main loop.
-  void reload(const char* trigger);
+  // A reload published `next`: brings the admin token, budgets, sessions and workers along.
+  void apply_reload(const Runtime& next);
   // The admission policies and completion sinks of worker `worker_index`; runs on that
   // worker's thread before it accepts (SharedState::pipeline_factory).
   Pipeline build_pipeline(size_t worker_index);
-  void watch_files();
-  void stop_watching();
-  void on_file_changed();
   void start_session_sweep();
-  void register_admin_handlers(AdminServer& admin);
   void bind_listeners();
   void on_signal(int signum);
   void on_worker_exit();
@@ -86,12 +72,7 @@ class Server {
   uv_async_t worker_exit_{};
   uv_timer_t drain_timer_{};
   uv_timer_t session_sweep_{};
-  uv_signal_t sighup_{};
-  uv_timer_t reload_debounce_{};
-  // One stat poller per watched file (the config file and each price file). Pollers follow
-  // symlinks, so a Kubernetes ConfigMap update (an atomic swap of the ..data link) is seen.
-  std::vector<uv_fs_poll_t*> watches_;  // freed by their close callbacks
-  std::vector<std::string> watched_paths_;
+  std::unique_ptr<ConfigReloader> reloader_;  // made by run(), on the loop
   std::atomic<int> workers_running_{0};
   std::atomic<bool> ready_{false};
   bool draining_ = false;

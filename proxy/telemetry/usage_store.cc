@@ -11,21 +11,7 @@ namespace tokentap {
 
 namespace {
 
-constexpr const char* kTokenTypes[5] = {"input", "output", "cache_read", "cache_write",
-                                        "reasoning"};
 constexpr char kSep = '\x1f';
-
-std::string iso_minute(int64_t minute) {
-  const std::time_t t = static_cast<std::time_t>(minute * 60);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:00Z", &tm);
-  return buf;
-}
-
-// Seconds to 0.1 ms, printed short.
-double round_seconds(double v) { return std::round(v * 1e4) / 1e4; }
 
 }  // namespace
 
@@ -69,7 +55,7 @@ double SparseLatencyHistogram::quantile(double q) const {
   return bucket_middle(buckets_.back().first);
 }
 
-void UsageStore::Cell::add(const Cell& other) {
+void UsageTotals::add(const UsageTotals& other) {
   requests += other.requests;
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] += other.tokens[i];
   nano_usd += other.nano_usd;
@@ -85,6 +71,12 @@ void UsageStore::Cell::add(const Cell& other) {
   }
   latency.merge(other.latency);
   ttft.merge(other.ttft);
+}
+
+uint64_t UsageTotals::error_count() const {
+  uint64_t count = 0;
+  for (const auto& [type, n] : errors) count += n;
+  return count;
 }
 
 int64_t UsageStore::wall_minute() {
@@ -142,45 +134,7 @@ void UsageStore::record(const UsageSample& s) {
   if (s.ttft_seconds >= 0) c.ttft.add(s.ttft_seconds);
 }
 
-namespace {
-
-nlohmann::ordered_json describe(uint64_t requests,
-                                const std::array<uint64_t, 5>& tokens, int64_t nano_usd,
-                                uint64_t unpriced,
-                                const std::vector<std::pair<std::string, uint64_t>>& errors,
-                                const SparseLatencyHistogram& latency,
-                                const SparseLatencyHistogram& ttft) {
-  nlohmann::ordered_json j;
-  j["requests"] = requests;
-  nlohmann::ordered_json t = nlohmann::ordered_json::object();
-  for (size_t i = 0; i < 5; ++i) t[kTokenTypes[i]] = tokens[i];
-  j["tokens"] = std::move(t);
-  j["cost_usd"] = static_cast<double>(nano_usd) / 1e9;
-  j["unpriced_requests"] = unpriced;
-  uint64_t error_count = 0;
-  nlohmann::ordered_json e = nlohmann::ordered_json::object();
-  std::vector<std::pair<std::string, uint64_t>> sorted = errors;
-  std::sort(sorted.begin(), sorted.end());
-  for (const auto& [type, count] : sorted) {
-    e[type] = count;
-    error_count += count;
-  }
-  j["errors"] = error_count;
-  j["errors_by_type"] = std::move(e);
-  auto percentiles = [](const SparseLatencyHistogram& h) {
-    if (h.count() == 0) return nlohmann::ordered_json(nullptr);
-    return nlohmann::ordered_json{{"count", h.count()},
-                                  {"p50", round_seconds(h.quantile(0.50))},
-                                  {"p95", round_seconds(h.quantile(0.95))}};
-  };
-  j["latency_seconds"] = percentiles(latency);
-  j["ttft_seconds"] = percentiles(ttft);
-  return j;
-}
-
-}  // namespace
-
-nlohmann::ordered_json UsageStore::query(const Query& q) const { return summarize(snapshot(q)); }
+UsageReport UsageStore::query(const Query& q) const { return summarize(snapshot(q)); }
 
 UsageStore::Snapshot UsageStore::snapshot(const Query& q) const {
   Snapshot snap;
@@ -199,70 +153,44 @@ UsageStore::Snapshot UsageStore::snapshot(const Query& q) const {
   return snap;
 }
 
-nlohmann::ordered_json UsageStore::summarize(const Snapshot& snapshot) {
+UsageReport UsageStore::summarize(const Snapshot& snapshot) {
   const Query& q = snapshot.query_;
-  const int hours = q.hours;
-  const int64_t now = snapshot.now_;
-  const int64_t first = now - static_cast<int64_t>(hours) * 60 + 1;
+  UsageReport report;
+  report.hours = q.hours;
+  report.last_minute = snapshot.now_;
+  report.first_minute = snapshot.now_ - static_cast<int64_t>(q.hours) * 60 + 1;
+  report.agent = q.agent;
+  report.model = q.model;
+  report.per_minute = q.per_minute;
 
-  using GroupKey = std::tuple<std::string, std::string, std::string>;  // agent, provider, model
+  using SeriesKey = std::tuple<std::string, std::string, std::string>;  // agent, provider, model
   struct Group {
     Cell total;
     std::map<int64_t, Cell> minutes;
   };
-  std::map<GroupKey, Group> groups;
-  Cell all;
+  std::map<SeriesKey, Group> groups;
   for (const auto& [minute, cells] : snapshot.minutes_) {
     for (const auto& [key, cell] : *cells) {
       const size_t a = key.find(kSep);
       const size_t b = key.find(kSep, a + 1);
-      GroupKey g{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1)};
+      SeriesKey g{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1)};
       if (!q.agent.empty() && std::get<0>(g) != q.agent) continue;
       if (!q.model.empty() && std::get<2>(g) != q.model) continue;
       Group& group = groups[g];
       group.total.add(cell);
       if (q.per_minute) group.minutes[minute].add(cell);
-      all.add(cell);
+      report.totals.add(cell);
     }
   }
-
-  nlohmann::ordered_json out;
-  out["window"] = {{"from", iso_minute(first)},
-                   {"to", iso_minute(now + 1)},
-                   {"hours", hours},
-                   {"agent", q.agent.empty() ? nlohmann::ordered_json(nullptr)
-                                             : nlohmann::ordered_json(q.agent)},
-                   {"model", q.model.empty() ? nlohmann::ordered_json(nullptr)
-                                             : nlohmann::ordered_json(q.model)}};
-  out["totals"] = describe(all.requests, all.tokens, all.nano_usd, all.unpriced, all.errors,
-                           all.latency, all.ttft);
-  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  for (const auto& [key, group] : groups) {
-    nlohmann::ordered_json row = {{"agent", std::get<0>(key)},
-                                  {"provider", std::get<1>(key)},
-                                  {"model", std::get<2>(key)}};
-    const Cell& c = group.total;
-    row.update(describe(c.requests, c.tokens, c.nano_usd, c.unpriced, c.errors, c.latency,
-                        c.ttft));
-    if (q.per_minute) {
-      nlohmann::ordered_json minutes = nlohmann::ordered_json::array();
-      for (const auto& [minute, m] : group.minutes) {
-        uint64_t errors = 0;
-        for (const auto& [type, count] : m.errors) errors += count;
-        nlohmann::ordered_json t = nlohmann::ordered_json::object();
-        for (size_t i = 0; i < 5; ++i) t[kTokenTypes[i]] = m.tokens[i];
-        minutes.push_back({{"minute", iso_minute(minute)},
-                           {"requests", m.requests},
-                           {"tokens", std::move(t)},
-                           {"cost_usd", static_cast<double>(m.nano_usd) / 1e9},
-                           {"errors", errors}});
-      }
-      row["minutes"] = std::move(minutes);
-    }
-    rows.push_back(std::move(row));
+  report.series.reserve(groups.size());
+  for (auto& [key, group] : groups) {
+    UsageReport::Series& series = report.series.emplace_back();
+    std::tie(series.agent, series.provider, series.model) = key;
+    series.totals = std::move(group.total);
+    series.minutes.reserve(group.minutes.size());
+    for (auto& [minute, totals] : group.minutes) series.minutes.emplace_back(minute, std::move(totals));
   }
-  out["usage"] = std::move(rows);
-  return out;
+  return report;
 }
 
 }  // namespace tokentap

@@ -24,8 +24,6 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace tokentap {
 
 // A distribution of durations in log-scale buckets from 1 ms (below: the first bucket) to
@@ -63,6 +61,40 @@ struct UsageSample {
   double ttft_seconds = -1;  // < 0: not a stream with content
 };
 
+// Sums over a set of requests: a series, one minute of it, or a whole query window.
+struct UsageTotals {
+  static constexpr const char* kTokenTypes[5] = {"input", "output", "cache_read", "cache_write",
+                                                 "reasoning"};
+  uint64_t requests = 0;
+  std::array<uint64_t, 5> tokens{};  // in kTokenTypes order
+  int64_t nano_usd = 0;
+  uint64_t unpriced = 0;  // requests without a price
+  std::vector<std::pair<std::string, uint64_t>> errors;  // error_type -> count, unordered
+  SparseLatencyHistogram latency;
+  SparseLatencyHistogram ttft;
+  void add(const UsageTotals& other);
+  uint64_t error_count() const;
+};
+
+// The answer to a UsageStore::Query.
+struct UsageReport {
+  // The window: whole minutes since the Unix epoch, both ends included.
+  int64_t first_minute = 0;
+  int64_t last_minute = 0;
+  int hours = 1;
+  std::string agent;  // the query's filters, "" for none
+  std::string model;
+  bool per_minute = false;
+  UsageTotals totals;  // every request in the window that passes the filters
+  struct Series {
+    std::string agent, provider, model;
+    UsageTotals totals;
+    // With per_minute: the minutes that saw a request, oldest first.
+    std::vector<std::pair<int64_t, UsageTotals>> minutes;
+  };
+  std::vector<Series> series;  // sorted by agent, provider, model
+};
+
 class UsageStore {
  public:
   static constexpr int64_t kMinutes = 24 * 60;
@@ -81,26 +113,16 @@ class UsageStore {
     bool per_minute = false;  // add each group's non-empty minutes
   };
   class Snapshot;
-  // {"window": {...}, "totals": {...}, "usage": [{agent, provider, model, ...}, ...]}
   // Same as summarize(snapshot(q)).
-  nlohmann::ordered_json query(const Query& q) const;
+  UsageReport query(const Query& q) const;
   // The minutes of q's window as they are now; later record() calls do not change it. Holds the
   // lock for one reference per minute of the window, nothing more.
   Snapshot snapshot(const Query& q) const;
   // The answer to the snapshot's query, computed without any lock.
-  static nlohmann::ordered_json summarize(const Snapshot& snapshot);
+  static UsageReport summarize(const Snapshot& snapshot);
 
  private:
-  struct Cell {
-    uint64_t requests = 0;
-    std::array<uint64_t, 5> tokens{};  // input, output, cache_read, cache_write, reasoning
-    int64_t nano_usd = 0;
-    uint64_t unpriced = 0;
-    std::vector<std::pair<std::string, uint64_t>> errors;  // error_type -> count
-    SparseLatencyHistogram latency;
-    SparseLatencyHistogram ttft;
-    void add(const Cell& other);
-  };
+  using Cell = UsageTotals;
   using Cells = std::unordered_map<std::string, Cell>;  // key: agent \x1f provider \x1f model
   struct Minute {
     int64_t minute = -1;

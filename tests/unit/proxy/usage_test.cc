@@ -1,5 +1,7 @@
 #include "proxy/telemetry/usage_store.h"
 
+#include "proxy/admin/endpoints.h"
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -31,6 +33,11 @@ const nlohmann::ordered_json* row(const nlohmann::ordered_json& out, const std::
     if (r["agent"] == agent && r["model"] == model) return &r;
   }
   return nullptr;
+}
+
+// The store's report as /v1/usage shows it.
+nlohmann::ordered_json query(const UsageStore& store, const UsageStore::Query& q) {
+  return usage_report_json(store.query(q));
 }
 
 UsageStore::Query q(int hours, std::string agent = "", std::string model = "",
@@ -81,10 +88,10 @@ TEST_CASE("usage sums per agent and model over the asked hours", "[usage]") {
   now += 90;  // an hour and a half later
   store.record(sample("planner", "gpt-4o", 0.4, 500'000));
 
-  auto last_hour = store.query(q(1));
+  auto last_hour = query(store, q(1));
   CHECK(last_hour["totals"]["requests"] == 1);
   CHECK(last_hour["totals"]["cost_usd"] == 0.0005);
-  auto two = store.query(q(2));
+  auto two = query(store, q(2));
   CHECK(two["totals"]["requests"] == 4);
   CHECK(two["totals"]["cost_usd"] == Approx(0.004));
   CHECK(two["window"]["hours"] == 2);
@@ -109,10 +116,10 @@ TEST_CASE("usage sums per agent and model over the asked hours", "[usage]") {
   CHECK((*coder)["tokens"]["reasoning"] == 3);
   CHECK((*coder)["ttft_seconds"]["p50"].get<double>() == Approx(0.3).epsilon(0.1));
 
-  auto only_coder = store.query(q(24, "coder"));
+  auto only_coder = query(store, q(24, "coder"));
   CHECK(only_coder["usage"].size() == 1);
   CHECK(only_coder["totals"]["requests"] == 1);
-  auto only_model = store.query(q(24, "", "gpt-4o", true));
+  auto only_model = query(store, q(24, "", "gpt-4o", true));
   CHECK(only_model["totals"]["requests"] == 3);
   const auto& minutes = only_model["usage"][0]["minutes"];
   REQUIRE(minutes.size() == 2);
@@ -127,12 +134,12 @@ TEST_CASE("usage older than 24 hours is gone and hours are clamped", "[usage]") 
   UsageStore store([&] { return now; });
   store.record(sample("a", "m", 0.1));
   now += 24 * 60 - 1;
-  CHECK(store.query(q(24))["totals"]["requests"] == 1);
+  CHECK(query(store, q(24))["totals"]["requests"] == 1);
   now += 1;
-  CHECK(store.query(q(24))["totals"]["requests"] == 0);
+  CHECK(query(store, q(24))["totals"]["requests"] == 0);
   store.record(sample("a", "m", 0.1));  // reuses the slot of the minute that left
-  CHECK(store.query(q(99))["totals"]["requests"] == 1);
-  CHECK(store.query(q(99))["window"]["hours"] == 24);
+  CHECK(query(store, q(99))["totals"]["requests"] == 1);
+  CHECK(query(store, q(99))["window"]["hours"] == 24);
 }
 
 TEST_CASE("a minute holds a bounded number of series", "[usage]") {
@@ -141,7 +148,7 @@ TEST_CASE("a minute holds a bounded number of series", "[usage]") {
   for (size_t i = 0; i < UsageStore::kMaxSeriesPerMinute + 50; ++i) {
     store.record(sample("agent", "model-" + std::to_string(i), 0.1));
   }
-  auto out = store.query(q(1));
+  auto out = query(store, q(1));
   CHECK(out["totals"]["requests"] == UsageStore::kMaxSeriesPerMinute + 50);
   CHECK(out["usage"].size() == UsageStore::kMaxSeriesPerMinute + 1);
   const auto* other = row(out, "other", "other");
@@ -163,7 +170,7 @@ TEST_CASE("a query reads a snapshot: record() is not blocked by it and does not 
     }
   }
   const UsageStore::Query day = q(24, "", "", true);
-  const std::string before = store.query(day).dump();
+  const std::string before = query(store, day).dump();
 
   UsageStore::Snapshot snapshot = store.snapshot(day);
   // The lock is not held while the snapshot exists: a writer finishes (it would wait forever
@@ -176,15 +183,15 @@ TEST_CASE("a query reads a snapshot: record() is not blocked by it and does not 
   writer.get();
 
   // The snapshot still answers as of when it was taken; a new query sees the writes.
-  CHECK(UsageStore::summarize(snapshot).dump() == before);
-  auto after = store.query(day);
+  CHECK(usage_report_json(UsageStore::summarize(snapshot)).dump() == before);
+  auto after = query(store, day);
   CHECK(after["totals"]["requests"] == 3 * UsageStore::kMinutes + 101);
   CHECK(row(after, "newcomer", "gpt-4o") != nullptr);
 
   // A minute slot reused 24 hours later does not reach into the snapshot either.
   now += UsageStore::kMinutes;
   store.record(sample("tomorrow", "gpt-4o", 1.0));
-  CHECK(UsageStore::summarize(snapshot).dump() == before);
-  auto tomorrow = store.query(q(24));
+  CHECK(usage_report_json(UsageStore::summarize(snapshot)).dump() == before);
+  auto tomorrow = query(store, q(24));
   CHECK(tomorrow["totals"]["requests"] == 1);
 }
