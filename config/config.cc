@@ -19,6 +19,8 @@
 #include <span>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace tokentap {
 namespace {
 
@@ -56,13 +58,6 @@ int read_whole_file(const std::string& path, size_t max_bytes, bool regular_only
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), to_lower);
-  return out;
-}
 
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
@@ -117,7 +112,7 @@ UrlParse parse_url(std::string_view s) {
   constexpr const char* kShape = "an http:// or https:// URL like https://api.openai.com";
   size_t scheme_end = s.find("://");
   if (scheme_end == std::string_view::npos) return {std::nullopt, kShape};
-  std::string scheme = lower(s.substr(0, scheme_end));
+  std::string scheme = to_lower(s.substr(0, scheme_end));
   UpstreamUrl url;
   if (scheme == "https") {
     url.tls = true;
@@ -174,7 +169,7 @@ UrlParse parse_url(std::string_view s) {
   }
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
 
-  url.host = lower(host);
+  url.host = to_lower(host);
   url.base_path = std::string(path);
   url.authority = bracketed ? "[" + url.host + "]" : url.host;
   if (url.port != (url.tls ? 443 : 80)) url.authority += ":" + std::to_string(url.port);
@@ -318,7 +313,7 @@ std::string as_string(Context& ctx, const Value& v) {
 
 bool as_bool(Context& ctx, const Value& v) {
   if (v.node.IsScalar()) {
-    std::string text = lower(v.node.Scalar());
+    std::string text = to_lower(v.node.Scalar());
     if (text == "true") return true;
     if (text == "false") return false;
   }
@@ -355,7 +350,9 @@ uint64_t as_size(Context& ctx, const Value& v, uint64_t max) {
 std::string as_header_name(Context& ctx, const Value& v) {
   if (v.node.IsScalar()) {
     const std::string& text = v.node.Scalar();
-    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char)) return lower(text);
+    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char)) {
+      return to_lower(text);
+    }
   }
   fail(ctx, v, "an HTTP header name like x-agent-id");
 }
@@ -413,7 +410,7 @@ constexpr Field<TlsSettings> kTlsFields[] = {
     {"sni",
      [](Context& c, const Value& v, TlsSettings& t) {
        if (!v.node.IsScalar() || !is_hostname(v.node.Scalar())) fail(c, v, "a host name");
-       t.sni = lower(v.node.Scalar());
+       t.sni = to_lower(v.node.Scalar());
      }},
 };
 
@@ -788,7 +785,7 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
     }
     std::string_view host = s.substr(1, close - 1);
     if (!is_ipv6_literal(host)) return std::nullopt;
-    out.host = lower(host);
+    out.host = to_lower(host);
     port_text = s.substr(close + 2);
   } else {
     size_t colon = s.rfind(':');
@@ -797,7 +794,7 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
     if (host.empty()) {
       out.host = "0.0.0.0";
     } else if (is_hostname(host)) {
-      out.host = lower(host);
+      out.host = to_lower(host);
     } else {
       return std::nullopt;
     }
