@@ -20,10 +20,18 @@ std::string to_lower(std::string_view s) {
   return out;
 }
 
-// Length of the valid UTF-8 sequence starting at s[i] (RFC 3629), or 0 when invalid.
+std::string_view trim(std::string_view s, std::string_view whitespace) {
+  const size_t first = s.find_first_not_of(whitespace);
+  if (first == std::string_view::npos) return s.substr(s.size());
+  return s.substr(first, s.find_last_not_of(whitespace) - first + 1);
+}
+
+// The table of RFC 3629 section 4: the lead byte fixes the length and the range of the second
+// byte, which is what rules out overlong forms, surrogates and code points above U+10FFFF.
 size_t utf8_sequence_length(std::string_view s, size_t i) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char lead = byte(i);
+  if (lead < 0x80) return 1;
   size_t len = 0;
   unsigned char lo = 0x80;
   unsigned char hi = 0xbf;

@@ -153,7 +153,7 @@ std::string as_string(Context& ctx, const Value& v) {
 
 bool as_bool(Context& ctx, const Value& v) {
   if (v.node.IsScalar()) {
-    std::string text = lower(v.node.Scalar());
+    std::string text = to_lower(v.node.Scalar());
     if (text == "true") return true;
     if (text == "false") return false;
   }
@@ -190,7 +190,7 @@ uint64_t as_size(Context& ctx, const Value& v, uint64_t max) {
 std::string as_header_name(Context& ctx, const Value& v) {
   if (v.node.IsScalar()) {
     const std::string& text = v.node.Scalar();
-    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char)) return lower(text);
+    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char)) return to_lower(text);
   }
   fail(ctx, v, "an HTTP header name like x-agent-id");
 }
@@ -248,7 +248,7 @@ constexpr Field<TlsSettings> kTlsFields[] = {
     {"sni",
      [](Context& c, const Value& v, TlsSettings& t) {
        if (!v.node.IsScalar() || !is_hostname(v.node.Scalar())) fail(c, v, "a host name");
-       t.sni = lower(v.node.Scalar());
+       t.sni = to_lower(v.node.Scalar());
      }},
 };
 

@@ -7,12 +7,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/text.h"
 #include "config/config.h"
 
 namespace tokentap::config_detail {
 
-// ASCII lower case.
-std::string lower(std::string_view s);
 
 // Decimal digits only (no sign, no spaces) that fit in 64 bits.
 std::optional<uint64_t> parse_unsigned(std::string_view s);

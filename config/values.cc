@@ -16,19 +16,12 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
 }
 
 }  // namespace
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), to_lower);
-  return out;
-}
 
 std::optional<uint64_t> parse_unsigned(std::string_view s) {
   if (!all_digits(s)) return std::nullopt;
@@ -77,7 +70,7 @@ UrlParse parse_url(std::string_view s) {
   constexpr const char* kShape = "an http:// or https:// URL like https://api.openai.com";
   size_t scheme_end = s.find("://");
   if (scheme_end == std::string_view::npos) return {std::nullopt, kShape};
-  std::string scheme = lower(s.substr(0, scheme_end));
+  std::string scheme = to_lower(s.substr(0, scheme_end));
   UpstreamUrl url;
   if (scheme == "https") {
     url.tls = true;
@@ -134,7 +127,7 @@ UrlParse parse_url(std::string_view s) {
   }
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
 
-  url.host = lower(host);
+  url.host = to_lower(host);
   url.base_path = std::string(path);
   url.authority = bracketed ? "[" + url.host + "]" : url.host;
   if (url.port != (url.tls ? 443 : 80)) url.authority += ":" + std::to_string(url.port);
@@ -238,7 +231,7 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
     }
     std::string_view host = s.substr(1, close - 1);
     if (!is_ipv6_literal(host)) return std::nullopt;
-    out.host = lower(host);
+    out.host = to_lower(host);
     port_text = s.substr(close + 2);
   } else {
     size_t colon = s.rfind(':');
@@ -247,7 +240,7 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
     if (host.empty()) {
       out.host = "0.0.0.0";
     } else if (is_hostname(host)) {
-      out.host = lower(host);
+      out.host = to_lower(host);
     } else {
       return std::nullopt;
     }

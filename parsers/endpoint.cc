@@ -7,10 +7,6 @@ namespace {
 
 constexpr std::string_view kAzureDeployments = "/openai/deployments/";
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 bool query_has(std::string_view query, std::string_view param) {
   while (!query.empty()) {
     const size_t amp = query.find('&');
@@ -79,16 +75,16 @@ Endpoint classify_endpoint(std::optional<ApiProvider> configured, std::string_vi
     }
   }
   if (!detected) {
-    if (ends_with(path, "/messages/count_tokens") || ends_with(path, "/messages")) {
+    if (path.ends_with("/messages/count_tokens") || path.ends_with("/messages")) {
       e.format = WireFormat::anthropic;
       e.provider = ApiProvider::anthropic;
-      e.operation = ends_with(path, "/messages") ? Operation::messages : Operation::count_tokens;
+      e.operation = path.ends_with("/messages") ? Operation::messages : Operation::count_tokens;
       detected = true;
     }
   }
   if (!detected) {
     for (const OpenAiSuffix& s : kOpenAiSuffixes) {
-      if (!ends_with(path, s.suffix)) continue;
+      if (!path.ends_with(s.suffix)) continue;
       e.format = WireFormat::openai;
       e.operation = s.operation;
       detected = true;

@@ -5,104 +5,19 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/redact.h"
+#include "common/text.h"
+
 namespace tokentap::json_util {
 namespace {
 
+// Only the start of a provider message is kept (clean_message caps it far lower), so only the
+// start is scanned for credentials.
 constexpr size_t kMaxRedactScan = 1024;
 // Provider JSON nests a few levels deep; a DOM of "[[[[..." costs ~70 bytes per input byte.
 constexpr size_t kMaxNesting = 256;
-constexpr std::string_view kRedacted = "[REDACTED]";
-
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-// Characters of provider keys, including the '*' OpenAI uses to mask them in messages.
-bool is_key_char(char c) { return is_alnum(c) || c == '-' || c == '_' || c == '*'; }
-
-bool is_token68_char(char c) {
-  return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' ||
-         c == '=';
-}
-
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
-// Length of the UTF-8 sequence starting at s[i], or 0 when it is not a valid one.
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  size_t len = 0;
-  uint32_t min = 0;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  uint32_t cp = b0 & (0x7F >> len);
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-// Length of a credential-looking token at the start of `s`, or 0.
-size_t credential_length(std::string_view s) {
-  auto run = [&](size_t from, bool (*pred)(char)) {
-    size_t n = from;
-    while (n < s.size() && pred(s[n])) ++n;
-    return n;
-  };
-  if (s.substr(0, 3) == "sk-") {
-    const size_t n = run(3, is_key_char);
-    return n >= 3 + 8 ? n : 0;
-  }
-  if (s.substr(0, 4) == "AIza") {
-    const size_t n = run(4, is_key_char);
-    return n >= 4 + 20 ? n : 0;
-  }
-  if (istarts_with(s, "bearer ")) {
-    const size_t n = run(7, is_token68_char);
-    return n >= 7 + 8 ? n : 0;
-  }
-  return 0;
-}
-
-std::string redact(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const bool boundary = i == 0 || !is_key_char(text[i - 1]);
-    const size_t n = boundary ? credential_length(text.substr(i)) : 0;
-    if (n > 0) {
-      out.append(kRedacted);
-      i += n;
-    } else {
-      out.push_back(text[i]);
-      ++i;
-    }
-  }
-  return out;
-}
+// Provider messages mark what was cut in brackets; the access log and /v1/errors pin this form.
+constexpr std::string_view kRedactedInMessage = "[REDACTED]";
 
 // Reads one JSON text into the DOM nlohmann::json::parse(text, nullptr, false) would build,
 // accepting and rejecting exactly what it does: RFC 8259 grammar, one leading UTF-8 BOM
@@ -477,7 +392,7 @@ std::string clean_label(std::string_view text, size_t max_bytes) {
 }
 
 std::string clean_message(std::string_view text, size_t max_bytes) {
-  return clean_label(redact(text.substr(0, kMaxRedactScan)), max_bytes);
+  return clean_label(scrub(text.substr(0, kMaxRedactScan), {}, kRedactedInMessage), max_bytes);
 }
 
 }  // namespace tokentap::json_util

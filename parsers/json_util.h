@@ -38,8 +38,9 @@ std::optional<bool> parse_bool_literal(std::string_view raw);
 // A short identifier-like value fit for a label or log field: valid UTF-8 (invalid bytes
 // become '?'), control characters replaced by ' ', cut at a character boundary at max_bytes.
 std::string clean_label(std::string_view text, size_t max_bytes = 128);
-// Free text from a provider (error messages): cleaned like a label, and anything that looks
-// like a credential ("sk-...", "AIza...", "Bearer ...") replaced by "[REDACTED]".
+// Free text from a provider (error messages): cleaned like a label, and anything scrub() in
+// common/redact.h takes for a credential ("sk-...", "AIza...", "Bearer ...") replaced by
+// "[REDACTED]".
 std::string clean_message(std::string_view text, size_t max_bytes = 256);
 
 }  // namespace tokentap::json_util

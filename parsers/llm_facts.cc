@@ -2,16 +2,10 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace tokentap {
 namespace {
-
-std::string ascii_lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool is_any_of(std::string_view value, std::initializer_list<std::string_view> candidates) {
   return std::find(candidates.begin(), candidates.end(), value) != candidates.end();
@@ -19,7 +13,7 @@ bool is_any_of(std::string_view value, std::initializer_list<std::string_view> c
 
 bool mentions_context_length(const ProviderError& e) {
   if (e.code == "context_length_exceeded" || e.type == "context_length_exceeded") return true;
-  const std::string message = ascii_lowercase(e.message);
+  const std::string message = to_lower(e.message);
   for (std::string_view phrase :
        {"maximum context length", "prompt is too long", "context window",
         "exceeds the maximum number of tokens", "context_length_exceeded"}) {

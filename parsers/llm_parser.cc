@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
 #include "parsers/content_decoder.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
@@ -11,31 +12,6 @@ namespace {
 
 constexpr size_t kMaxToolNames = 64;
 constexpr size_t kMaxHeaderValueBytes = 256;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != b[i]) return false;
-  }
-  return true;
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out(s.substr(0, kMaxHeaderValueBytes));
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim_json_space(std::string_view s) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -95,7 +71,7 @@ void LlmParser::begin_response(int status) {
 void LlmParser::response_header(std::string_view name, std::string_view value) {
   try {
     if (iequals(name, "content-type")) {
-      content_type_ = lowercase(value);
+      content_type_ = to_lower(value.substr(0, kMaxHeaderValueBytes));
     } else if (iequals(name, "content-encoding")) {
       content_encoding_.assign(value.substr(0, kMaxHeaderValueBytes));
     } else {
@@ -230,7 +206,7 @@ void LlmParser::handle_sse(const SseEvent& event) {
     count_parse_error(ParseErrorKind::oversized);
     return;
   }
-  const std::string_view data = trim_json_space(event.data);
+  const std::string_view data = trim(event.data, kJsonWhitespace);
   if (data.empty()) return;
   if (data.front() != '{' && data.front() != '[') {
     on_text_event(event.type, data);

@@ -21,10 +21,6 @@ using Json = nlohmann::json;
 
 constexpr size_t kMaxTrackedToolCalls = 1024;
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Error codes are strings for OpenAI, numbers for some compatible servers.
 std::string scalar_text(const Json* value) {
   if (value == nullptr) return {};
@@ -280,7 +276,7 @@ class OpenAiParser final : public LlmParser {
   // item; built-in tools by their type (web_search_call -> web_search).
   void count_output_item(const Json& item) {
     const std::string_view type = string_member(item, "type");
-    if (!ends_with(type, "_call")) return;
+    if (!type.ends_with("_call")) return;
     const ToolKind kind = output_item_kind(type, item);
     if (kind == ToolKind::function) client_tool_calls_ = true;
     if (type == "function_call" || type == "custom_tool_call" || type == "mcp_call") {
@@ -331,7 +327,7 @@ class OpenAiParser final : public LlmParser {
       if (const Json* item = object_member(data, "item")) count_output_item(*item);
     } else if (type == "error") {
       set_error({}, scalar_text(member(data, "code")), string_member(data, "message"));
-    } else if (ends_with(type, ".delta")) {
+    } else if (type.ends_with(".delta")) {
       const Json* delta = member(data, "delta");
       if (delta == nullptr || !delta->is_string() || !as_string(*delta).empty()) note_content();
     }

@@ -3,26 +3,13 @@
 #include <cmath>
 #include <string>
 
+#include "common/text.h"
 #include "parsers/json_util.h"
 
 namespace tokentap {
 namespace {
 
 constexpr size_t kMaxRequestIdBytes = 128;
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<int64_t> parse_integer(std::string_view s) {
   s = trim(s);
@@ -128,7 +115,7 @@ std::optional<int64_t> parse_reset_duration(std::string_view text) {
 
 void ResponseHeaderReader::read(std::string_view name, std::string_view value, LlmFacts& facts) {
   if (name.size() > 64) return;
-  const std::string lower = lowercase(name);
+  const std::string lower = to_lower(name);
   if (const int rank = request_id_rank(lower); rank > 0) {
     // The best-ranked header wins whatever the order the headers came in.
     const std::string id = json_util::clean_label(trim(value), kMaxRequestIdBytes);

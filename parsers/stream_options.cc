@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
 #include "parsers/json_splitter.h"
 
 namespace tokentap {
@@ -22,13 +23,6 @@ std::optional<std::string> decoded_key(std::string_view raw) {
 }
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
-std::string_view trim_json_space(std::string_view s) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // `data` is a chunk with an empty choices array and a usage object.
 bool is_usage_only_chunk(std::string_view data) {
   bool empty_choices = false;
@@ -36,7 +30,7 @@ bool is_usage_only_chunk(std::string_view data) {
   const bool ok = for_each_member(data, [&](std::string_view key, std::string_view value) {
     if (key == "choices") {
       const std::string_view inner = value.size() >= 2 && value.front() == '['
-                                         ? trim_json_space(value.substr(1, value.size() - 2))
+                                         ? trim(value.substr(1, value.size() - 2), kJsonWhitespace)
                                          : std::string_view("x");
       empty_choices = inner.empty();
     } else if (key == "usage") {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <span>
 
+#include "common/text.h"
+
 namespace tokentap::pricing {
 
 using Json = nlohmann::json;
@@ -386,15 +388,7 @@ PriceFile read_litellm(const LinedJson& doc) {
 }  // namespace
 
 std::string normalize_model_key(std::string_view name) {
-  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) {
-    name.remove_prefix(1);
-  }
-  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) {
-    name.remove_suffix(1);
-  }
-  std::string key(name);
-  for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return key;
+  return to_lower(trim(name, kAsciiWhitespace));
 }
 
 PriceFile parse_price_file(std::string_view name, std::string_view text) {

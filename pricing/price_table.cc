@@ -1,10 +1,10 @@
 #include "pricing/price_table.h"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 #include <utility>
 
+#include "common/text.h"
 #include "pricing/builtin_prices.h"
 #include "pricing/price_file.h"
 
@@ -33,13 +33,6 @@ std::optional<std::string_view> strip_snapshot(std::string_view name) {
     return name.substr(0, n - 4);  // Gemini: gemini-2.0-flash-001
   }
   return std::nullopt;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 template <typename Map>

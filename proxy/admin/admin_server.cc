@@ -98,17 +98,11 @@ void delete_tcp(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle
 // The token of "Bearer <token>" (scheme case-insensitive, RFC 6750), or "" for anything else.
 std::string_view bearer_token(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer";
-  if (authorization.size() <= kScheme.size() ||
-      !iequals(authorization.substr(0, kScheme.size()), kScheme) ||
+  if (authorization.size() <= kScheme.size() || !istarts_with(authorization, kScheme) ||
       (authorization[kScheme.size()] != ' ' && authorization[kScheme.size()] != '\t')) {
     return {};
   }
-  authorization.remove_prefix(kScheme.size());
-  while (!authorization.empty() && (authorization.front() == ' ' || authorization.front() == '\t'))
-    authorization.remove_prefix(1);
-  while (!authorization.empty() && (authorization.back() == ' ' || authorization.back() == '\t'))
-    authorization.remove_suffix(1);
-  return authorization;
+  return trim(authorization.substr(kScheme.size()));
 }
 
 }  // namespace

@@ -10,19 +10,6 @@
 namespace tokentap {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-const std::string* header_value(const HeaderList& headers, std::string_view lower_name) {
-  for (const Header& h : headers) {
-    if (iequals(h.name, lower_name)) return &h.value;
-  }
-  return nullptr;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -83,7 +70,7 @@ bool is_secret_query_param(std::string_view name) {
 }
 
 std::string extract_api_key(const HeaderList& headers, std::string_view target) {
-  if (const std::string* auth = header_value(headers, "authorization")) {
+  if (const std::string* auth = find_header(headers, "authorization")) {
     // Split before trimming the end, so that "Bearer " is a scheme without credentials.
     std::string_view value = *auth;
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
@@ -94,7 +81,7 @@ std::string extract_api_key(const HeaderList& headers, std::string_view target) 
     if (!credentials.empty()) return std::string(credentials);
   }
   for (std::string_view name : {"x-api-key", "api-key", "x-goog-api-key"}) {
-    if (const std::string* v = header_value(headers, name)) {
+    if (const std::string* v = find_header(headers, name)) {
       std::string_view value = trim(*v);
       if (!value.empty()) return std::string(value);
     }

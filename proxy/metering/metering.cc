@@ -1,7 +1,5 @@
 #include "proxy/metering/metering.h"
 
-#include <strings.h>
-
 #include <cmath>
 
 #include <cerrno>
@@ -118,8 +116,7 @@ class MeteringObserver final : public RequestObserver {
     if (!usage_added_ || status < 200 || status >= 300) return;
     // The filter reads SSE text: only an identity-encoded event stream can be filtered.
     for (const Header& h : headers) {
-      if (h.name.size() == 16 && strcasecmp(h.name.c_str(), "content-encoding") == 0 &&
-          strcasecmp(h.value.c_str(), "identity") != 0) {
+      if (iequals(h.name, "content-encoding") && !iequals(h.value, "identity")) {
         return;
       }
     }

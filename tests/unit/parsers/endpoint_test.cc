@@ -175,7 +175,7 @@ TEST_CASE("strings kept from providers are cleaned", "[errors]") {
   CHECK(clean_message("key AIzaSyCANARY0123456789canary is invalid") ==
         "key [REDACTED] is invalid");
   CHECK(clean_message("got header Authorization: Bearer abcdefghijkl.mnop") ==
-        "got header Authorization: [REDACTED]");
+        "got header Authorization: Bearer [REDACTED]");
   CHECK(clean_message("task-sk-12 and disk-space are fine") ==
         "task-sk-12 and disk-space are fine");
   CHECK(clean_label("a\nb\tc\x7f") == "a b c ");
