@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "proxy/admin/admin_server.h"
+#include "proxy/app/metering_sinks.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/telemetry/process_metrics.h"
 
@@ -81,19 +82,22 @@ Server::Server(Config config, ConfigSource source)
   metering_ = std::make_unique<Metering>(*registry_, config_->metrics, config_->workers);
   // Always present (possibly empty): a reload may add budgets.
   budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
-  metering_->set_budgets(budgets_.get());
   shared_.budgets = budgets_.get();
   sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
-  metering_->set_sessions(sessions_.get());
-  metering_->set_usage(&usage_);
   shared_.sessions = sessions_.get();
   shared_.recent_errors = &recent_errors_;
   request_buffers_ = std::make_unique<RequestBufferBudget>(*registry_);
   shared_.request_buffers = request_buffers_.get();
-  shared_.observer_factory = [metering = metering_.get()](
-                                 size_t worker_index, const std::shared_ptr<const Runtime>& rt) {
-    return metering->make_observer(worker_index, rt);
-  };
+  shared_.observer_factory = with_completion_sinks(
+      [metering = metering_.get()](size_t worker_index, const std::shared_ptr<const Runtime>& rt) {
+        return metering->make_observer(worker_index, rt);
+      },
+      [this](size_t) {
+        Pipeline pipeline;
+        add_metering_sinks(pipeline, *metering_, *budgets_, *sessions_, usage_);
+        return pipeline;
+      },
+      config_->workers);
   metrics_->config_last_reload_successful.Set(1);
   metrics_->config_last_reload_seconds.SetToCurrentTime();
 }

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/metering/metering.h"
+#include "proxy/metering/metering_observer.h"
 #include "proxy/telemetry/usage_store.h"
 #include "proxy/core/worker.h"
 

@@ -16,7 +16,8 @@
 #include "config/config.h"
 #include "common/log.h"
 #include "proxy/core/downstream_connection.h"
-#include "proxy/metering/metering.h"
+#include "proxy/app/metering_sinks.h"
+#include "proxy/metering/metering_observer.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/core/worker.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -286,12 +287,18 @@ ProxyHarness::Impl::Impl() {
   shared = std::make_unique<SharedState>(make_runtime(*config, 1));
   shared->metrics = metrics.get();
   shared->access_log = access_log.get();
-  shared->observer_factory =
+  shared->observer_factory = with_completion_sinks(
       [this](size_t worker_index,
              const std::shared_ptr<const Runtime>& rt) -> std::unique_ptr<RequestObserver> {
-    ++observers;
-    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt));
-  };
+        ++observers;
+        return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt));
+      },
+      [this](size_t) {
+        Pipeline pipeline;
+        pipeline.sinks.push_back(std::make_unique<LlmMetricsSink>(metering->llm_metrics()));
+        return pipeline;
+      },
+      1);
   worker = std::make_unique<Worker>(0, *shared, -1);
 
   uv_tcp_init(loop(), &listener);
