@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "common/log.h"
-#include "proxy/metering/metering.h"
+#include "proxy/core/runtime.h"
 #include "proxy/app/server.h"
 
 namespace {

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/admin/endpoints.h"
+#include "proxy/app/metering_sinks.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/net/address.h"
 #include "proxy/net/listen_socket.h"
@@ -31,10 +32,7 @@ Server::Server(Config config, ConfigSource source)
   metering_ = std::make_unique<Metering>(*registry_, config_->metrics, config_->workers);
   // Always present (possibly empty): a reload may add budgets.
   budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
-  metering_->set_budgets(budgets_.get());
   sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
-  metering_->set_sessions(sessions_.get());
-  metering_->set_usage(&usage_);
   request_buffers_ = std::make_unique<RequestBufferBudget>(*registry_);
   shared_.request_buffers = request_buffers_.get();
   shared_.observer_factory = [metering = metering_.get()](
@@ -57,6 +55,7 @@ Pipeline Server::build_pipeline(size_t /*worker_index*/) {
   // request (recent errors, then the access log, last): a reader who saw the log line finds
   // every counter already moved. Sinks that record (LLM metrics, budgets, sessions, the usage
   // store) are registered here, above the two that report.
+  add_metering_sinks(p, *metering_, *budgets_, *sessions_, usage_);
   p.sinks.push_back(std::make_unique<RecentErrorsSink>(recent_errors_));
   p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log_));
   return p;

@@ -15,7 +15,7 @@
 #include "proxy/app/reload.h"
 #include "proxy/core/exchange.h"
 #include "proxy/core/worker.h"
-#include "proxy/metering/metering.h"
+#include "proxy/metering/metering_observer.h"
 #include "proxy/policy/budgets.h"
 #include "proxy/policy/sessions.h"
 #include "proxy/telemetry/recent_errors.h"

@@ -24,4 +24,17 @@ class LabelLimiter {
   std::unordered_map<std::string, std::unordered_set<std::string>> seen_;
 };
 
+// LabelLimiter::cap remembered per worker, so a value seen before costs a hash lookup, not the
+// limiter's lock; bounded like HandleCache. Used from one loop thread only.
+class CappedValues {
+ public:
+  static constexpr size_t kMaxValues = 20'000;
+  explicit CappedValues(LabelLimiter& limiter) : limiter_(limiter) {}
+  const std::string& get(std::string_view label, std::string_view value);
+
+ private:
+  LabelLimiter& limiter_;
+  std::unordered_map<std::string, std::string> values_;  // label \x1f value -> capped value
+};
+
 }  // namespace tokentap

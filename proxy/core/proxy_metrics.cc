@@ -1,5 +1,7 @@
 #include "proxy/core/proxy_metrics.h"
 
+#include <charconv>
+
 namespace tokentap {
 
 using prometheus::BuildCounter;
@@ -69,31 +71,19 @@ std::vector<prometheus::MetricFamily> CallbackCounter::Collect() const {
   return {std::move(family)};
 }
 
-prometheus::Counter& WorkerMetrics::cached(prometheus::Family<prometheus::Counter>& family,
-                                           std::string key, const prometheus::Labels& labels) {
-  auto it = counters_.find(key);
-  if (it != counters_.end()) return *it->second;
-  prometheus::Counter& counter = family.Add(labels);
-  counters_.emplace(std::move(key), &counter);
-  return counter;
-}
-
 prometheus::Counter& WorkerMetrics::request(std::string_view route, int code) {
-  std::string key = "r\x1f" + std::string(route) + "\x1f" + std::to_string(code);
-  return cached(core_.requests, std::move(key),
-                {{"route", std::string(route)}, {"code", std::to_string(code)}});
+  char buf[16];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, code);
+  return cache_.counter(core_.requests, {{"route", route}, {"code", std::string_view(buf, end)}});
 }
 
 prometheus::Counter& WorkerMetrics::connect_error(std::string_view route, std::string_view kind) {
-  std::string key = "c\x1f" + std::string(route) + "\x1f" + std::string(kind);
-  return cached(core_.connect_errors, std::move(key),
-                {{"route", std::string(route)}, {"kind", std::string(kind)}});
+  return cache_.counter(core_.connect_errors, {{"route", route}, {"kind", kind}});
 }
 
 prometheus::Counter& WorkerMetrics::upstream_connection(std::string_view route, bool reused) {
-  std::string key = "u\x1f" + std::string(route) + (reused ? "\x1f" "1" : "\x1f" "0");
-  return cached(core_.upstream_connections_total, std::move(key),
-                {{"route", std::string(route)}, {"reused", reused ? "true" : "false"}});
+  return cache_.counter(core_.upstream_connections_total,
+                        {{"route", route}, {"reused", reused ? "true" : "false"}});
 }
 
 }  // namespace tokentap

@@ -1,12 +1,10 @@
 // Core proxy metrics. CoreMetrics owns the families in the shared registry; each worker keeps
-// a WorkerMetrics that resolves label sets to handles once and reuses them (Family::Add locks
-// and hashes, so it must not run per request for a label set already seen).
+// a WorkerMetrics that resolves label sets to handles through its HandleCache.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -14,6 +12,8 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+
+#include "proxy/core/handle_cache.h"
 
 namespace tokentap {
 
@@ -49,7 +49,8 @@ class CallbackCounter : public prometheus::Collectable {
   std::function<double()> read_;
 };
 
-// Per-worker handle cache; used only from the worker's loop thread.
+// One worker's handles on the core families; used only from the worker's loop thread. Route
+// names come from the config, so no label here is capped.
 class WorkerMetrics {
  public:
   explicit WorkerMetrics(CoreMetrics& core) : core_(core) {}
@@ -60,11 +61,8 @@ class WorkerMetrics {
   prometheus::Counter& upstream_connection(std::string_view route, bool reused);
 
  private:
-  prometheus::Counter& cached(prometheus::Family<prometheus::Counter>& family,
-                              std::string key, const prometheus::Labels& labels);
-
   CoreMetrics& core_;
-  std::unordered_map<std::string, prometheus::Counter*> counters_;
+  HandleCache cache_;
 };
 
 }  // namespace tokentap

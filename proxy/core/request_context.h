@@ -2,6 +2,7 @@
 // access log line and the metrics are derived from it once, when the request ends.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -10,8 +11,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 #include "parsers/llm_facts.h"
@@ -22,13 +21,15 @@ namespace tokentap {
 
 using Clock = std::chrono::steady_clock;
 
-// What an LLM request was billed, computed once when it ends (by the metering observer); the
-// access log, the llm_* metrics, the usage store, the session and budget records and
-// /v1/errors all read these values, so they cannot disagree.
+// What an LLM request was billed and what the provider reported, computed once when it ends
+// (by the metering observer); the access log, the llm_* metrics, the usage store, the session
+// and budget records and /v1/errors all read these values, so they cannot disagree.
 struct LlmSummary {
   bool metered = false;  // false: not an LLM API request (or not parsed); the rest is empty
-  std::string provider;  // api_provider_name()
-  std::string operation;
+  ApiProvider api = ApiProvider::openai;
+  std::string provider;  // api_provider_name(api)
+  Operation api_operation = Operation::other;
+  std::string operation;  // operation_name(api_operation)
   std::string model;  // requested, else the response model, else "unknown"
   std::string response_model;
   bool stream = false;
@@ -46,6 +47,18 @@ struct LlmSummary {
   ErrorClass provider_error_class = ErrorClass::none;
   ProviderError provider_error;
   double ttft_seconds = -1;  // streams with content only
+  // Streams with more than one output token: time between the first and the last content
+  // event per output token after the first.
+  double tpot_seconds = -1;
+
+  // As the provider reported them (see LlmFacts).
+  std::string finish_reason;
+  std::vector<ToolCallCount> tool_calls;      // by (name, kind), in order of first appearance
+  std::vector<ToolResultCount> tool_results;  // in order of first appearance
+  std::array<RateLimit, kRateLimitResourceCount> rate_limits{};
+  std::array<uint32_t, kParseErrorKindCount> parse_errors{};
+  uint32_t parse_error_count = 0;  // the sum of parse_errors
+  bool stream_usage_added = false;  // tokentap added stream_options.include_usage
 };
 
 struct RequestContext {
@@ -83,9 +96,6 @@ struct RequestContext {
 
   // Billed facts of an LLM request, filled by the metering observer's on_complete().
   LlmSummary llm;
-  // Further fields an observer adds to the access log line (appended after the core and the
-  // LlmSummary fields; their names must differ from those).
-  nlohmann::ordered_json log_fields = nlohmann::ordered_json::object();
 
   ErrorOutcome outcome() const { return request_outcome(error, status, llm.provider_error_class); }
 

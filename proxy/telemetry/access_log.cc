@@ -1,8 +1,13 @@
 #include "proxy/telemetry/access_log.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "common/text.h"
@@ -124,13 +129,41 @@ std::string access_log_line(const RequestContext& ctx,
       string_field("message", llm.provider_error.message);
       line += '}';
     }
-  }
-  if (!ctx.log_fields.empty()) {
-    std::string fields =
-        ctx.log_fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    // "{...}" of the observer's fields, spliced in after the core ones.
-    line += ',';
-    line.append(fields, 1, fields.size() - 2);
+    string_field("finish_reason", llm.finish_reason);
+    // tool_calls counts every call by name, whoever ran it; server_tool_calls (only when there
+    // were any) repeats the ones the provider ran itself.
+    auto tool_counts = [&](std::string_view name, bool server_only) {
+      std::vector<std::pair<std::string_view, uint64_t>> counts;
+      for (const ToolCallCount& t : llm.tool_calls) {
+        if (server_only && t.kind != ToolKind::server) continue;
+        auto it = std::find_if(counts.begin(), counts.end(),
+                               [&](const auto& c) { return c.first == t.name; });
+        if (it == counts.end()) {
+          counts.emplace_back(t.name, t.count);
+        } else {
+          it->second = server_only ? t.count : it->second + t.count;
+        }
+      }
+      if (server_only && counts.empty()) return;
+      key(name);
+      line += '{';
+      for (const auto& [tool, count] : counts) {
+        if (line.back() != '{') line += ',';
+        append_json_string(line, tool);
+        line += ':';
+        char buf[24];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, count);
+        line.append(buf, end);
+      }
+      line += '}';
+    };
+    tool_counts("tool_calls", false);
+    tool_counts("server_tool_calls", true);
+    if (llm.stream_usage_added) {
+      key("stream_usage_added");
+      line += "true";
+    }
+    if (llm.parse_error_count > 0) integer_field("parse_errors", llm.parse_error_count);
   }
   line += '}';
   return line;

@@ -12,7 +12,7 @@
 namespace tokentap {
 
 // The access log line for a finished request: one JSON object, no trailing newline. The core
-// fields, the one error_type (ctx.outcome()), then ctx.llm when metered, then log_fields.
+// fields, the one error_type (ctx.outcome()), then ctx.llm when metered.
 // `wall_end` is the wall-clock time the request ended.
 std::string access_log_line(const RequestContext& ctx,
                             std::chrono::system_clock::time_point wall_end);

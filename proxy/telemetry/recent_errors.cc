@@ -9,24 +9,21 @@ void RecentErrors::record(const RequestContext& ctx, std::string_view time) {
   if (!outcome.failed()) return;
 
   const LlmSummary& llm = ctx.llm;
-  nlohmann::ordered_json entry;
-  entry["time"] = time;
-  entry["request_id"] = ctx.request_id;
-  entry["agent"] = ctx.agent;
-  entry["session"] = ctx.session;
-  entry["provider"] = llm.provider;
-  entry["model"] = llm.model;
-  entry["stage"] = error_stage_name(outcome.stage);
-  entry["status"] = ctx.status;
-  entry["error_type"] = outcome.error_type;
-  std::string message = ctx.error_detail;
+  Entry entry{.time = std::string(time),
+              .request_id = ctx.request_id,
+              .agent = ctx.agent,
+              .session = ctx.session,
+              .provider = llm.provider,
+              .model = llm.model,
+              .stage = error_stage_name(outcome.stage),
+              .status = ctx.status,
+              .error_type = std::string(outcome.error_type),
+              .provider_error = std::nullopt,
+              .message = ctx.error_detail};
   if (llm.provider_error.present()) {
-    entry["provider_error"] = {{"type", llm.provider_error.type},
-                               {"code", llm.provider_error.code},
-                               {"message", llm.provider_error.message}};
-    if (message.empty()) message = llm.provider_error.message;
+    entry.provider_error = llm.provider_error;
+    if (entry.message.empty()) entry.message = llm.provider_error.message;
   }
-  entry["message"] = message;
   std::lock_guard<std::mutex> lock(mu_);
   entries_.push_front(std::move(entry));
   if (entries_.size() > kCapacity) entries_.pop_back();
@@ -37,8 +34,24 @@ nlohmann::ordered_json RecentErrors::list(size_t limit, std::string_view agent) 
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& entry : entries_) {
     if (out.size() >= limit) break;
-    if (!agent.empty() && entry["agent"] != agent) continue;
-    out.push_back(entry);
+    if (!agent.empty() && entry.agent != agent) continue;
+    nlohmann::ordered_json item;
+    item["time"] = entry.time;
+    item["request_id"] = entry.request_id;
+    item["agent"] = entry.agent;
+    item["session"] = entry.session;
+    item["provider"] = entry.provider;
+    item["model"] = entry.model;
+    item["stage"] = entry.stage;
+    item["status"] = entry.status;
+    item["error_type"] = entry.error_type;
+    if (entry.provider_error) {
+      item["provider_error"] = {{"type", entry.provider_error->type},
+                                {"code", entry.provider_error->code},
+                                {"message", entry.provider_error->message}};
+    }
+    item["message"] = entry.message;
+    out.push_back(std::move(item));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,8 +28,22 @@ class RecentErrors {
   nlohmann::ordered_json list(size_t limit, std::string_view agent) const;
 
  private:
+  struct Entry {
+    std::string time;
+    std::string request_id;
+    std::string agent;
+    std::string session;
+    std::string provider;
+    std::string model;
+    const char* stage;
+    int status;
+    std::string error_type;
+    std::optional<ProviderError> provider_error;
+    std::string message;
+  };
+
   mutable std::mutex mu_;
-  std::deque<nlohmann::ordered_json> entries_;  // front = newest
+  std::deque<Entry> entries_;  // front = newest
 };
 
 // RecentErrors as a completion sink: records every finished request (the failed ones are

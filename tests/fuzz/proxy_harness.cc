@@ -16,7 +16,8 @@
 #include "config/config.h"
 #include "common/log.h"
 #include "proxy/core/downstream_connection.h"
-#include "proxy/metering/metering.h"
+#include "proxy/metering/llm_metrics.h"
+#include "proxy/metering/metering_observer.h"
 #include "proxy/telemetry/access_log.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/core/worker.h"
@@ -294,6 +295,7 @@ ProxyHarness::Impl::Impl() {
   };
   shared->pipeline_factory = [this](size_t) {
     Pipeline p;
+    p.sinks.push_back(std::make_unique<LlmMetricsSink>(metering->llm_metrics()));
     p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log));
     return p;
   };

@@ -7,11 +7,13 @@
 #include <set>
 #include <string>
 
-#include "proxy/metering/metering.h"
+#include "proxy/metering/metering_observer.h"
 #include "proxy/telemetry/recent_errors.h"
 #include "proxy/core/runtime.h"
 #include "proxy/http/secrets.h"
 #include "proxy/policy/sessions.h"
+#include "proxy/policy/spend_sinks.h"
+#include "proxy/telemetry/usage_sink.h"
 #include "proxy/telemetry/usage_store.h"
 
 using namespace tokentap;
@@ -104,8 +106,9 @@ TEST_CASE("a million distinct 8 KiB identities keep the stores within their boun
     int64_t minute = 29'000'000;
     UsageStore usage([&] { return minute; });
     RecentErrors errors;
-    metering.set_sessions(&sessions);
-    metering.set_usage(&usage);
+    LlmMetricsSink llm_metrics(metering.llm_metrics());
+    SessionSink session_sink(sessions);
+    UsageSink usage_sink(usage, metering.limiter());
 
     const HeaderList request_headers = {{"Content-Type", "application/json"}};
     const std::string request_body =
@@ -143,6 +146,10 @@ TEST_CASE("a million distinct 8 KiB identities keep the stores within their boun
         observer->on_response_headers(ctx, ctx.status, response_headers);
         observer->on_response_body(ctx, response_body);
         observer->on_complete(ctx);
+        for (CompletionSink* sink :
+             std::initializer_list<CompletionSink*>{&llm_metrics, &session_sink, &usage_sink}) {
+          sink->on_request_end(ctx);
+        }
         errors.record(ctx, "2026-01-01T00:00:00Z");
       } else {
         sessions.record(ctx.session, 10, 1'500);

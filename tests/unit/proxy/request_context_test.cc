@@ -91,7 +91,6 @@ TEST_CASE("The access log's error fields and LLM fields come from the context", 
   ok.llm.provider_error_class = ErrorClass::overloaded;
   ok.llm.provider_error = ProviderError{200, "overloaded_error", "", "Overloaded \"now\""};
   ok.llm.ttft_seconds = 0.0123456;
-  ok.log_fields["finish_reason"] = "";
   line = log_of(ok);
   CHECK(line["error_type"] == "overloaded");
   CHECK(line["error_stage"] == "provider");
@@ -137,4 +136,32 @@ TEST_CASE("RecentErrors records what the access log says", "[errors]") {
   CHECK(list[0]["model"] == "claude-sonnet-4");
   CHECK(list[0]["message"] == "Overloaded");
   CHECK(list[0]["error_type"] == log_of(cut)["error_type"]);
+}
+
+TEST_CASE("The access log renders the provider's typed facts after the LLM fields", "[errors]") {
+  RequestContext ctx;
+  ctx.status = 200;
+  ctx.llm.metered = true;
+  ctx.llm.provider = "anthropic";
+  ctx.llm.finish_reason = "tool_use";
+  std::string line = access_log_line(ctx, std::chrono::system_clock::now());
+  CHECK(line.ends_with(R"("finish_reason":"tool_use","tool_calls":{}})"));
+
+  // Counted by name whoever ran them; the provider's own repeated under server_tool_calls.
+  ctx.llm.tool_calls = {{"get_weather", 2, ToolKind::function},
+                        {"web_search", 1, ToolKind::server},
+                        {"get_weather", 1, ToolKind::server},
+                        {"t\"ab", 4, ToolKind::function}};
+  ctx.llm.stream_usage_added = true;
+  ctx.llm.parse_error_count = 3;
+  line = access_log_line(ctx, std::chrono::system_clock::now());
+  CHECK(line.ends_with(R"("finish_reason":"tool_use",)"
+                       R"("tool_calls":{"get_weather":3,"web_search":1,"t\"ab":4},)"
+                       R"("server_tool_calls":{"web_search":1,"get_weather":1},)"
+                       R"("stream_usage_added":true,"parse_errors":3})"));
+  CHECK(nlohmann::json::parse(line)["tool_calls"]["get_weather"] == 3);
+
+  ctx.llm.metered = false;
+  CHECK(access_log_line(ctx, std::chrono::system_clock::now()).find("finish_reason") ==
+        std::string::npos);
 }

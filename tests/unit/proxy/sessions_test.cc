@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "proxy/metering/metering.h"
+#include "proxy/core/label_limiter.h"
 
 using namespace tokentap;
 using namespace std::chrono_literals;

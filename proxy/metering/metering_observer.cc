@@ -1,0 +1,191 @@
+#include "proxy/metering/metering_observer.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "parsers/llm_parser.h"
+#include "pricing/cost.h"
+#include "proxy/metering/stream_usage_rewriter.h"
+
+namespace tokentap {
+
+namespace {
+
+bool bills_tokens(Operation op) {
+  return op != Operation::other && op != Operation::count_tokens;
+}
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+class MeteringObserver final : public RequestObserver {
+ public:
+  MeteringObserver(HandleCache& cache, LlmMetrics& metrics, std::shared_ptr<const Runtime> runtime)
+      : cache_(cache), m_(metrics), runtime_(std::move(runtime)) {}
+
+  void on_request_headers(RequestContext& ctx, const HeaderList& headers) override {
+    std::optional<ApiProvider> provider =
+        ctx.route ? api_provider_for(ctx.route->provider) : std::nullopt;
+    parser_ = LlmParser::create(provider, ctx.method, ctx.path);
+    if (!parser_) return;
+    parser_->on_request_headers(headers);
+    provider_name_ = api_provider_name(parser_->facts().provider);
+    inflight_ = &cache_.gauge(m_.inflight, {{"agent", ctx.agent}, {"provider", provider_name_}});
+    inflight_->Increment();
+  }
+
+  void on_request_body(RequestContext& ctx, std::string_view body) override {
+    if (parser_ && ctx.request_is_json) parser_->on_request_body(body);
+  }
+
+  std::optional<std::string> replace_request_body(RequestContext&, std::string_view body) override {
+    if (!parser_ || !runtime_->config->metering.include_stream_usage) return std::nullopt;
+    std::optional<std::string> rewritten = rewriter_.replace_request_body(parser_->facts(), body);
+    if (rewritten) cache_.counter(m_.stream_usage_added, {{"provider", provider_name_}}).Increment();
+    return rewritten;
+  }
+
+  void on_response_headers(RequestContext&, int status, const HeaderList& headers) override {
+    if (!parser_) return;
+    parser_->on_response_headers(status, headers);
+    rewriter_.on_response_headers(status, headers);
+  }
+
+  void on_response_body(RequestContext&, std::string_view chunk) override {
+    if (!parser_) return;
+    FeedResult r = parser_->feed(chunk);
+    if (r.content) {
+      Clock::time_point now = Clock::now();
+      if (r.first_content || first_content_ == Clock::time_point{}) first_content_ = now;
+      last_content_ = now;
+    }
+  }
+
+  bool filters_response() const override { return rewriter_.filters_response(); }
+  void filter_response(std::string_view in, std::string& out) override { rewriter_.filter(in, out); }
+  void finish_response_filter(std::string& out) override { rewriter_.finish(out); }
+
+  void on_complete(RequestContext& ctx) override {
+    if (!parser_) return;
+    if (inflight_) inflight_->Decrement();
+    parser_->finish();
+    const LlmFacts& f = parser_->facts();
+    summarize(ctx, f);
+    if (ctx.upstream_request_id.empty()) ctx.upstream_request_id = f.upstream_request_id;
+  }
+
+ private:
+  // Computes the request's facts once, into ctx.llm; every sink reads them from there.
+  void summarize(RequestContext& ctx, const LlmFacts& f) {
+    LlmSummary& s = ctx.llm;
+    s.metered = true;
+    s.api = f.provider;
+    s.provider = provider_name_;
+    s.api_operation = f.operation;
+    s.operation = operation_name(f.operation);
+    s.model = !f.requested_model.empty()
+                  ? f.requested_model
+                  : (!f.response_model.empty() ? f.response_model : kUnknown);
+    s.response_model = f.response_model;
+    s.stream = f.stream;
+    s.provider_error_class = f.error_class;
+    s.provider_error = f.error;
+    s.finish_reason = f.finish_reason;
+    s.tool_calls = f.tool_calls;
+    s.tool_results = f.tool_results;
+    s.rate_limits = f.rate_limits;
+    s.parse_errors = f.parse_errors;
+    s.parse_error_count = f.parse_error_count();
+    s.stream_usage_added = rewriter_.added();
+
+    // Without final usage, a cut stream may still have reported its input side exactly
+    // (Anthropic's message_start); output counts seen so far are placeholders, not bills.
+    s.billed = f.usage;
+    if (!f.usage.present) s.billed.output = s.billed.reasoning = 0;
+    if (f.stream && first_content_ != Clock::time_point{}) {
+      s.ttft_seconds = seconds_between(ctx.start, first_content_);
+      if (s.billed.output > 1 && last_content_ > first_content_) {
+        s.tpot_seconds = seconds_between(first_content_, last_content_) /
+                         static_cast<double>(s.billed.output - 1);
+      }
+    }
+    int status = ctx.status;
+    if (f.usage.present) {
+      s.usage_source = "reported";
+    } else if (bills_tokens(f.operation) && status >= 200 && status < 300) {
+      s.usage_source = "missing";
+      if (f.usage_not_reported_by_api) {
+        s.usage_missing_reason = "not_reported_by_api";
+      } else if (ctx.error == ErrorType::client_cancelled) {
+        s.usage_missing_reason = "client_cancelled";
+      } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
+        s.usage_missing_reason = "upstream_error";
+      } else if (s.parse_error_count > 0) {
+        s.usage_missing_reason = "parse_error";
+      } else {
+        s.usage_missing_reason = "not_reported";
+      }
+    } else {
+      s.usage_source = "none";
+    }
+
+    if (s.billed.input + s.billed.output == 0) return;
+    s.pricing_version = runtime_->prices->version();
+    const pricing::ModelPrice* price = price_for(f);
+    if (price == nullptr) {
+      s.unpriced = true;
+      return;
+    }
+    s.priced = true;
+    s.nano_usd = pricing::cost_nano_usd(pricing::billable_usage(s.billed), *price);
+    s.priced_as = price->name;
+  }
+
+  // The price of the most specific model name that resolves: the provider's response model
+  // (e.g. a dated snapshot) before the requested one; Azure deployments through the config map.
+  const pricing::ModelPrice* price_for(const LlmFacts& f) const {
+    const pricing::PriceTable& prices = *runtime_->prices;
+    if (f.provider == ApiProvider::azure_openai) {
+      if (const auto* p = prices.find_deployment(f.requested_model,
+                                                 runtime_->config->pricing.azure_deployments)) {
+        return p;
+      }
+    }
+    if (!f.response_model.empty()) {
+      if (const auto* p = prices.find(f.response_model)) return p;
+    }
+    return f.requested_model.empty() ? nullptr : prices.find(f.requested_model);
+  }
+
+  static inline const std::string kUnknown = "unknown";
+
+  HandleCache& cache_;
+  LlmMetrics& m_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::unique_ptr<LlmParser> parser_;
+  std::string provider_name_ = "unknown";
+  prometheus::Gauge* inflight_ = nullptr;
+  StreamUsageRewriter rewriter_;
+  Clock::time_point first_content_{};
+  Clock::time_point last_content_{};
+};
+
+}  // namespace
+
+Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metrics,
+                   size_t workers)
+    : metrics_(registry, metrics) {
+  caches_.reserve(workers);
+  for (size_t i = 0; i < workers; ++i) caches_.push_back(metrics_.make_cache());
+}
+
+std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index,
+                                                         std::shared_ptr<const Runtime> runtime) {
+  return std::make_unique<MeteringObserver>(caches_.at(worker_index), metrics_,
+                                            std::move(runtime));
+}
+
+}  // namespace tokentap

@@ -1,0 +1,44 @@
+// Provider-aware metering of each proxied request: the observer drives the provider's parser
+// (parsers/) over both bodies, times the stream's content, prices the billed tokens, and fills
+// RequestContext::llm (LlmSummary) in on_complete(). It records nothing itself: the llm_*
+// metrics, budgets, sessions and the usage store are completion sinks that read ctx.llm.
+// While a request runs the observer moves llm_inflight_requests, and its StreamUsageRewriter
+// may add stream_options (counted in tokentap_stream_usage_requested_total).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <prometheus/registry.h>
+
+#include "config/config.h"
+#include "proxy/core/handle_cache.h"
+#include "proxy/core/label_limiter.h"
+#include "proxy/core/request_context.h"
+#include "proxy/core/runtime.h"
+#include "proxy/metering/llm_metrics.h"
+
+namespace tokentap {
+
+class Metering {
+ public:
+  // Registers the LLM metric families; `metrics` is fixed for the life of the process.
+  Metering(prometheus::Registry& registry, const MetricsSettings& metrics, size_t workers);
+
+  // A new observer for one request served by worker `worker_index` (on that worker's loop
+  // thread), priced and configured by `runtime` (the snapshot the request started with).
+  std::unique_ptr<RequestObserver> make_observer(size_t worker_index,
+                                                 std::shared_ptr<const Runtime> runtime);
+
+  // The families every worker's LlmMetricsSink records into.
+  LlmMetrics& llm_metrics() { return metrics_; }
+  // Caps agent, model, tool and finish-reason label values; shared with the session metrics.
+  LabelLimiter& limiter() { return metrics_.limiter; }
+
+ private:
+  LlmMetrics metrics_;
+  std::vector<HandleCache> caches_;  // per worker, for the observers' live metrics
+};
+
+}  // namespace tokentap
