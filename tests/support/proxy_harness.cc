@@ -1,4 +1,4 @@
-#include "tests/fuzz/proxy_harness.h"
+#include "tests/support/proxy_harness.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,7 +19,7 @@
 #include "proxy/metering/metering.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/core/worker.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

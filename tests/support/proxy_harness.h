@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/fuzz/http_reference.h"
+#include "tests/support/http_reference.h"
 
 namespace tokentap::fuzz {
 
