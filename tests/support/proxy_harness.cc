@@ -158,7 +158,8 @@ void write_owned(uv_stream_t* stream, std::string data) {
 // Checks the observer contract of proxy/core/request_context.h around the real metering observer.
 class CheckingObserver final : public RequestObserver {
  public:
-  explicit CheckingObserver(std::unique_ptr<RequestObserver> inner) : inner_(std::move(inner)) {}
+  CheckingObserver(std::unique_ptr<RequestObserver> inner, std::vector<RequestContext>& completed)
+      : inner_(std::move(inner)), completed_contexts_(completed) {}
   ~CheckingObserver() override {
     FUZZ_CHECK(completed_ == 1, "an observer was destroyed after " + std::to_string(completed_) +
                                     " on_complete calls");
@@ -184,6 +185,7 @@ class CheckingObserver final : public RequestObserver {
     FUZZ_CHECK(completed_ == 0, "on_complete called twice");
     ++completed_;
     inner_->on_complete(ctx);
+    completed_contexts_.push_back(ctx);
   }
   std::optional<std::string> replace_request_body(RequestContext& ctx,
                                                   std::string_view body) override {
@@ -206,6 +208,7 @@ class CheckingObserver final : public RequestObserver {
   }
 
   std::unique_ptr<RequestObserver> inner_;
+  std::vector<RequestContext>& completed_contexts_;
   bool headers_seen_ = false;
   int completed_ = 0;
 };
@@ -254,6 +257,7 @@ struct ProxyHarness::Impl {
   std::vector<HttpMessage> upstream_requests;
   std::vector<std::string> upstream_errors;
   size_t observers = 0;
+  std::vector<RequestContext> completed;
 };
 
 ProxyHarness::Impl::Impl() {
@@ -290,7 +294,7 @@ ProxyHarness::Impl::Impl() {
       [this](size_t worker_index,
              const std::shared_ptr<const Runtime>& rt) -> std::unique_ptr<RequestObserver> {
     ++observers;
-    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt));
+    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt), completed);
   };
   worker = std::make_unique<Worker>(0, *shared, -1);
 
@@ -443,6 +447,7 @@ void ProxyHarness::start_client(std::optional<Canned> answer) {
   h.upstream_requests.clear();
   h.upstream_errors.clear();
   h.observers = 0;
+  h.completed.clear();
 
   int sv[2];
   FUZZ_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair failed");
@@ -538,6 +543,7 @@ ProxyResult ProxyHarness::finish() {
   r.upstream_requests = std::move(h.upstream_requests);
   r.upstream_streams = std::move(h.streams);
   r.observers = h.observers;
+  r.completed = std::move(h.completed);
   r.pooled_upstream = pooled_upstream;
 
   h.access_log->flush();

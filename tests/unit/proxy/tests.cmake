@@ -5,9 +5,17 @@ tokentap_unit_test(test_proxy_net SOURCES ${P}/net/tls_test.cc LIBS tokentap_net
 tokentap_unit_test(test_proxy_http
   SOURCES ${P}/http/http_test.cc ${P}/http/secrets_test.cc ${P}/http/identity_test.cc
   LIBS tokentap_http tokentap_metering tokentap_policy tokentap_telemetry)
+# The connection tests drive a real worker through tests/support/proxy_harness.h.
 tokentap_unit_test(test_proxy_core
   SOURCES ${P}/core/request_context_test.cc ${P}/core/request_buffers_test.cc
-  LIBS tokentap_core tokentap_telemetry)
+          ${P}/core/downstream_connection_test.cc ${P}/core/upstream_connection_test.cc
+  LIBS tokentap_core tokentap_telemetry tokentap_proxy_harness)
+tokentap_unit_test(test_proxy_metering
+  SOURCES ${P}/metering/metering_test.cc
+          ${PROJECT_SOURCE_DIR}/tests/unit/parsers/golden_support.cc
+  LIBS tokentap_proxy_harness)
+target_compile_definitions(test_proxy_metering PRIVATE
+  TOKENTAP_GOLDEN_DIR="${PROJECT_SOURCE_DIR}/tests/golden")
 tokentap_unit_test(test_proxy_policy
   SOURCES ${P}/policy/budgets_test.cc ${P}/policy/sessions_test.cc
   LIBS tokentap_policy tokentap_metering)
