@@ -12,7 +12,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

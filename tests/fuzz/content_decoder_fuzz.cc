@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "parsers/content_decoder.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

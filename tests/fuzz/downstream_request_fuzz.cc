@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "parsers/stream_options.h"
-#include "tests/fuzz/fuzz_support.h"
-#include "tests/fuzz/http_reference.h"
-#include "tests/fuzz/proxy_harness.h"
+#include "tests/support/fuzz_support.h"
+#include "tests/support/http_reference.h"
+#include "tests/support/proxy_harness.h"
 
 namespace tokentap::fuzz {
 namespace {

@@ -14,7 +14,7 @@
 #include "parsers/content_decoder.h"
 #include "parsers/llm_facts.h"
 #include "parsers/llm_parser.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

@@ -11,7 +11,7 @@
 #include "pricing/cost.h"
 #include "pricing/price_file.h"
 #include "pricing/price_table.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

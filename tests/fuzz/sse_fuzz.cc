@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "parsers/sse.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

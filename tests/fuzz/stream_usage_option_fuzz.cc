@@ -11,7 +11,7 @@
 #include <string>
 
 #include "parsers/stream_options.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace {
 

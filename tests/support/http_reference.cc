@@ -1,6 +1,6 @@
-#include "tests/fuzz/http_reference.h"
+#include "tests/support/http_reference.h"
 
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 #include <brotli/encode.h>
 #include <zlib.h>

@@ -42,7 +42,7 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-TEST_CASE("LineWriter appends lines to a file, adding missing newlines", "[access_log]") {
+TEST_CASE("LineWriter appends lines to a file, adding missing newlines", "[log]") {
   TempDir dir;
   fs::path file = dir.path / "access.log";
   { std::ofstream(file) << "earlier\n"; }
@@ -56,7 +56,7 @@ TEST_CASE("LineWriter appends lines to a file, adding missing newlines", "[acces
   CHECK(writer.dropped() == 0);
 }
 
-TEST_CASE("LineWriter destructor writes everything queued", "[access_log]") {
+TEST_CASE("LineWriter destructor writes everything queued", "[log]") {
   TempDir dir;
   fs::path file = dir.path / "access.log";
   {
@@ -69,7 +69,7 @@ TEST_CASE("LineWriter destructor writes everything queued", "[access_log]") {
   CHECK(lines.back() == "line 499");
 }
 
-TEST_CASE("LineWriter keeps lines whole under concurrent writers", "[access_log]") {
+TEST_CASE("LineWriter keeps lines whole under concurrent writers", "[log]") {
   TempDir dir;
   fs::path file = dir.path / "access.log";
   constexpr int kThreads = 4;
@@ -96,7 +96,7 @@ TEST_CASE("LineWriter keeps lines whole under concurrent writers", "[access_log]
   CHECK(unique.count("thread 3 line 1999 padding-padding-padding") == 1);
 }
 
-TEST_CASE("LineWriter drops and counts lines when its queue is full", "[access_log]") {
+TEST_CASE("LineWriter drops and counts lines when its queue is full", "[log]") {
   // A pipe that is already full blocks the writer thread, so queued bytes cannot drain until
   // the test reads from the pipe.
   int fds[2];
@@ -139,7 +139,7 @@ TEST_CASE("LineWriter drops and counts lines when its queue is full", "[access_l
   ::close(fds[1]);
 }
 
-TEST_CASE("LineWriter counts lines lost to write errors as dropped", "[access_log]") {
+TEST_CASE("LineWriter counts lines lost to write errors as dropped", "[log]") {
   LineWriter writer("/dev/full");
   CHECK(writer.write("one"));
   CHECK(writer.write("two"));
@@ -149,7 +149,7 @@ TEST_CASE("LineWriter counts lines lost to write errors as dropped", "[access_lo
   CHECK(writer.dropped() == 3);
 }
 
-TEST_CASE("LineWriter destinations off, stdout, and an unopenable path", "[access_log]") {
+TEST_CASE("LineWriter destinations off, stdout, and an unopenable path", "[log]") {
   LineWriter off("off");
   CHECK_FALSE(off.enabled());
   CHECK(off.write("discarded"));
@@ -165,7 +165,7 @@ TEST_CASE("LineWriter destinations off, stdout, and an unopenable path", "[acces
   CHECK_THROWS_AS(LineWriter(""), std::runtime_error);
 }
 
-TEST_CASE("append_json_string always produces valid JSON", "[access_log]") {
+TEST_CASE("append_json_string always produces valid JSON", "[log]") {
   auto roundtrip = [](std::string_view s) {
     std::string out;
     append_json_string(out, s);
@@ -186,7 +186,7 @@ TEST_CASE("append_json_string always produces valid JSON", "[access_log]") {
   CHECK(out == "\"\\u0000\"");
 }
 
-TEST_CASE("utc_timestamp format", "[access_log]") {
+TEST_CASE("utc_timestamp format", "[log]") {
   CHECK(std::regex_match(utc_timestamp(),
                          std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)")));
 }
@@ -210,7 +210,7 @@ class StderrCapture {
   int saved_ = -1;
 };
 
-TEST_CASE("LineWriters sharing stderr never interleave inside a line", "[access_log]") {
+TEST_CASE("LineWriters sharing stderr never interleave inside a line", "[log]") {
   // Pipe writes above PIPE_BUF may be split, so two unsynchronised writers would mix lines.
   int fds[2];
   REQUIRE(pipe(fds) == 0);
@@ -252,7 +252,7 @@ TEST_CASE("LineWriters sharing stderr never interleave inside a line", "[access_
   }
 }
 
-TEST_CASE("diag writes one JSON object per line to stderr", "[access_log]") {
+TEST_CASE("diag writes one JSON object per line to stderr", "[log]") {
   TempDir dir;
   fs::path file = dir.path / "stderr.log";
   {
@@ -289,7 +289,7 @@ TEST_CASE("diag writes one JSON object per line to stderr", "[access_log]") {
   CHECK(second["detail"] == "key REDACTED");
 }
 
-TEST_CASE("diag is safe from many threads", "[access_log]") {
+TEST_CASE("diag is safe from many threads", "[log]") {
   TempDir dir;
   fs::path file = dir.path / "stderr.log";
   {

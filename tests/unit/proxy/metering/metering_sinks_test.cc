@@ -1,3 +1,4 @@
+#include "proxy/admin/endpoints.h"
 #include "proxy/core/handle_cache.h"
 
 #include <catch2/catch.hpp>
@@ -96,7 +97,7 @@ TEST_CASE("Spend and usage sinks record metered requests only", "[metrics]") {
   session_sink.on_request_end(ctx);  // not metered: nothing recorded
   usage_sink.on_request_end(ctx);
   CHECK(sessions.snapshot().at(0).tokens == 0);
-  CHECK(usage.query({}).dump().find("a1") == std::string::npos);
+  CHECK(usage_report_json(usage.query({})).dump().find("a1") == std::string::npos);
 
   ctx.llm.metered = true;
   ctx.llm.provider = "openai";
@@ -108,12 +109,12 @@ TEST_CASE("Spend and usage sinks record metered requests only", "[metrics]") {
   usage_sink.on_request_end(ctx);
   CHECK(sessions.snapshot().at(0).tokens == 10);
   CHECK(sessions.snapshot().at(0).nano_usd == 50);
-  std::string recorded = usage.query({}).dump();
+  std::string recorded = usage_report_json(usage.query({})).dump();
   CHECK(recorded.find("\"a1\"") != std::string::npos);
 
   // Capped like the llm_* labels: the limiter admits one agent, the next is "other".
   ctx.agent = "a2";
   usage_sink.on_request_end(ctx);
-  CHECK(usage.query({}).dump().find("\"a2\"") == std::string::npos);
-  CHECK(usage.query({}).dump().find("\"other\"") != std::string::npos);
+  CHECK(usage_report_json(usage.query({})).dump().find("\"a2\"") == std::string::npos);
+  CHECK(usage_report_json(usage.query({})).dump().find("\"other\"") != std::string::npos);
 }

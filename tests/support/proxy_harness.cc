@@ -1,4 +1,4 @@
-#include "tests/fuzz/proxy_harness.h"
+#include "tests/support/proxy_harness.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,7 +21,7 @@
 #include "proxy/telemetry/access_log.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/core/worker.h"
-#include "tests/fuzz/fuzz_support.h"
+#include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {
 namespace {
@@ -160,7 +160,8 @@ void write_owned(uv_stream_t* stream, std::string data) {
 // Checks the observer contract of proxy/core/request_context.h around the real metering observer.
 class CheckingObserver final : public RequestObserver {
  public:
-  explicit CheckingObserver(std::unique_ptr<RequestObserver> inner) : inner_(std::move(inner)) {}
+  CheckingObserver(std::unique_ptr<RequestObserver> inner, std::vector<RequestContext>& completed)
+      : inner_(std::move(inner)), completed_contexts_(completed) {}
   ~CheckingObserver() override {
     FUZZ_CHECK(completed_ == 1, "an observer was destroyed after " + std::to_string(completed_) +
                                     " on_complete calls");
@@ -186,6 +187,7 @@ class CheckingObserver final : public RequestObserver {
     FUZZ_CHECK(completed_ == 0, "on_complete called twice");
     ++completed_;
     inner_->on_complete(ctx);
+    completed_contexts_.push_back(ctx);
   }
   std::optional<std::string> replace_request_body(RequestContext& ctx,
                                                   std::string_view body) override {
@@ -208,6 +210,7 @@ class CheckingObserver final : public RequestObserver {
   }
 
   std::unique_ptr<RequestObserver> inner_;
+  std::vector<RequestContext>& completed_contexts_;
   bool headers_seen_ = false;
   int completed_ = 0;
 };
@@ -256,6 +259,7 @@ struct ProxyHarness::Impl {
   std::vector<HttpMessage> upstream_requests;
   std::vector<std::string> upstream_errors;
   size_t observers = 0;
+  std::vector<RequestContext> completed;
 };
 
 ProxyHarness::Impl::Impl() {
@@ -291,7 +295,7 @@ ProxyHarness::Impl::Impl() {
       [this](size_t worker_index,
              const std::shared_ptr<const Runtime>& rt) -> std::unique_ptr<RequestObserver> {
     ++observers;
-    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt));
+    return std::make_unique<CheckingObserver>(metering->make_observer(worker_index, rt), completed);
   };
   shared->pipeline_factory = [this](size_t) {
     Pipeline p;
@@ -451,6 +455,7 @@ void ProxyHarness::start_client(std::optional<Canned> answer) {
   h.upstream_requests.clear();
   h.upstream_errors.clear();
   h.observers = 0;
+  h.completed.clear();
 
   int sv[2];
   FUZZ_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair failed");
@@ -546,6 +551,7 @@ ProxyResult ProxyHarness::finish() {
   r.upstream_requests = std::move(h.upstream_requests);
   r.upstream_streams = std::move(h.streams);
   r.observers = h.observers;
+  r.completed = std::move(h.completed);
   r.pooled_upstream = pooled_upstream;
 
   h.access_log->flush();

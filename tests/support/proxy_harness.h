@@ -1,9 +1,9 @@
-// An in-process tokentap worker for the proxy fuzz targets. The real DownstreamConnection,
-// UpstreamConnection, keep-alive pool, metering observer, metrics and access log run on the
-// Worker's libuv loop, which the fuzz thread drives itself: the Worker is never start()ed, so
-// there is no worker thread and every input runs to the same end. The client is one end of a
-// Unix socketpair adopted with uv_tcp_open (so TCP_NODELAY and the peer address are no-ops);
-// the upstream is a fake HTTP/1.1 server on 127.0.0.1:0 in the same loop that reads every
+// An in-process tokentap worker for the proxy fuzz targets and unit tests. The real
+// DownstreamConnection, UpstreamConnection, keep-alive pool, metering observer, metrics and access
+// log run on the Worker's libuv loop, which the fuzz thread drives itself: the Worker is never
+// start()ed, so there is no worker thread and every input runs to the same end. The client is one
+// end of a Unix socketpair adopted with uv_tcp_open (so TCP_NODELAY and the peer address are
+// no-ops); the upstream is a fake HTTP/1.1 server on 127.0.0.1:0 in the same loop that reads every
 // forwarded request with llhttp and answers it, with a canned response or with bytes the target
 // sends. After each step the loop runs until nothing more can happen without new input.
 //
@@ -11,7 +11,8 @@
 // upstream side, upstream_send() / upstream_close(), then client_half_close() and finish().
 // finish() checks what must hold after any input (the connection closed, no request left in
 // flight, every observer told of its end exactly once, every access-log line valid JSON, the
-// fake upstream never saw malformed HTTP) and returns what each side saw.
+// fake upstream never saw malformed HTTP) and returns what each side saw. A broken invariant
+// aborts the process (FUZZ_CHECK): in a unit test, that test fails.
 #pragma once
 
 #include <llhttp.h>
@@ -23,7 +24,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/fuzz/http_reference.h"
+#include "proxy/core/request_context.h"
+#include "tests/support/http_reference.h"
 
 namespace tokentap::fuzz {
 
@@ -48,6 +50,8 @@ struct ProxyResult {
   std::vector<std::string> access_log;         // lines written for this input
   size_t observers = 0;                        // metering observers created
   size_t pooled_upstream = 0;                  // idle upstream connections kept for reuse
+  // Each metered request as its observer's on_complete() left it (ctx.llm filled), in order.
+  std::vector<RequestContext> completed;
 };
 
 class ProxyHarness {
