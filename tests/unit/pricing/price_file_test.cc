@@ -197,7 +197,11 @@ TEST_CASE("LiteLLM format: chat and embedding entries, tiers, prefixes", "[price
                                               .cache_read = 600'000,
                                               .cache_write = 7'500'000,
                                               .cache_write_1h = 12'000'000,
-                                              .reasoning = 22'500'000});
+                                              .reasoning = 22'500'000,
+                                              .input_audio = 6'000'000,
+                                              .output_audio = 22'500'000,
+                                              .output_image = 22'500'000});
+  CHECK(sonnet.service_tiers.empty());  // a priority long-context price without a base one
 
   // The unprefixed entry wins over "gemini/..." of the same name, whatever the order.
   const ModelPrice& pro = model_in(file, "gemini-2.5-pro");
@@ -316,7 +320,8 @@ TEST_CASE("invalid prices and fields report their line", "[price_file][errors]")
           "ouput": 2}
   }
 })") == "user.json:4: unknown key \"ouput\" in model \"a\"; expected one of: provider, kind, "
-        "input, output, cache_read, cache_write, cache_write_1h, reasoning, tiers, aliases, notes");
+        "input, output, cache_read, cache_write, cache_write_1h, reasoning, input_audio, "
+        "output_audio, output_image, tiers, service_tiers, regions, aliases, notes");
   CHECK(error_of(R"({
   "models": {
     "a": {"output": 2}
