@@ -62,8 +62,8 @@ struct TokenUsage {
   uint64_t output_audio = 0;     // subset of output
   uint64_t output_image = 0;     // subset of output
   uint64_t tool_use_prompt = 0;  // subset of input (Gemini)
-  std::string service_tier;
-  std::string inference_geo;
+  std::string service_tier{};  // {}: designated initializers may leave it out
+  std::string inference_geo{};
 };
 
 // Who runs a tool the model called. `function`: the response hands the call to the client,

@@ -138,7 +138,7 @@ struct CostResult {
   // ':' and joined by '+', in this order: the service tier ("priority"), the long-context tier
   // ("long_context_200k"), the region ("region_us"). "gpt-5:priority+long_context_272k";
   // just "gpt-4o" for standard terms. Also set for an unknown tier or region ("gpt-5:scale"),
-  // empty for an unknown model. At most ~150 bytes.
+  // empty for an unknown model. The model name (at most 256 bytes) plus at most 140 bytes.
   std::string pricing_rule;
 
   bool priced() const { return unpriced == UnpricedReason::none; }

@@ -16,6 +16,7 @@ namespace {
 
 constexpr size_t kMaxModelNameBytes = 256;
 constexpr size_t kMaxVersionBytes = 64;
+constexpr size_t kMaxTermNameBytes = 48;  // a service tier or region name
 constexpr std::string_view kUnit = "usd_per_million_tokens";
 
 // Prices as written: a field the file leaves out takes its documented default.
@@ -270,7 +271,7 @@ void read_service_tiers(const LinedJson& doc, const Json& tiers, ModelPrice& mod
   }
   for (const auto& [raw_name, entry] : tiers.items()) {
     std::string name = normalize_service_tier(raw_name);
-    if (name.empty() || name.size() > 48) {
+    if (name.empty() || name.size() > kMaxTermNameBytes) {
       doc.fail(entry, "service tier " + in_quotes(raw_name) +
                           " must name a non-standard tier of at most 48 bytes, e.g. \"priority\", "
                           "\"flex\" or \"batch\" (the standard tier is the model's own prices)");
@@ -310,7 +311,7 @@ void read_regions(const LinedJson& doc, const Json& regions, ModelPrice& model) 
   }
   for (const auto& [raw_name, entry] : regions.items()) {
     std::string name = normalize_region(raw_name);
-    if (name.empty() || name.size() > 48) {
+    if (name.empty() || name.size() > kMaxTermNameBytes) {
       doc.fail(entry, "region " + in_quotes(raw_name) +
                           " must name a non-default region of at most 48 bytes, e.g. \"us\"");
     }

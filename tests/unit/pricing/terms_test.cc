@@ -227,42 +227,31 @@ TEST_CASE("service tier, region and data-residency names", "[cost][terms]") {
   CHECK(data_residency_region("myres.openai.azure.com").empty());
 }
 
-std::string error_of(std::string_view text) {
-  try {
-    parse_price_file("user.json", text);
-  } catch (const PricingError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-TEST_CASE("service tiers and regions in a price file are checked", "[price_file][terms]") {
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "service_tiers": {"default": {"multiplier": 2}}}}})")
-            .starts_with("user.json:2: service tier \"default\" must name a non-standard tier"));
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "service_tiers": {"flex": {"multiplier": 0.5, "input": 1}}}}})") ==
-        "user.json:2: service tier \"flex\" has a \"multiplier\" and prices: give one or the "
-        "other");
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "service_tiers": {"flex": {"input": 1}}}}})") ==
-        "user.json:2: service tier \"flex\" needs a \"multiplier\", or \"input\" and \"output\" "
-        "prices");
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "service_tiers": {"flex": {"multiplier": 0}}}}})") ==
-        "user.json:2: \"multiplier\" must be a number above 0 and at most 1000, e.g. 0.5 or 1.1");
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "service_tiers": {"flex": {"multiplier": 0.5, "speed": 2}}}}})")
-            .starts_with("user.json:2: unknown key \"speed\" in service tier \"flex\""));
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "regions": {"global": {"multiplier": 1.1}}}}})")
-            .starts_with("user.json:2: region \"global\" must name a non-default region"));
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "regions": {"us": {}}}}})") == "user.json:2: region \"us\" needs a \"multiplier\"");
-  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
-    "service_tiers": {"flex": {"input": 1, "output": 1,
-      "tiers": [{"above_input_tokens": 10, "input": 2}, {"above_input_tokens": 5, "input": 3}]}}}}})")
-            .find("tiers must be listed by increasing") != std::string::npos);
+TEST_CASE("built-in service tiers and regions give hand-computed bills", "[cost][terms][builtin]") {
+  const PriceTable& builtin = PriceTable::builtin();
+  const BillableUsage usage{.input = 10'000, .output = 2000, .cache_read = 4000};
+  // gpt-5 priority processing: $2.50 / $0.25 cached / $20.
+  CHECK(price_request(usage, builtin.find("gpt-5-2025-08-07"), {"priority", {}}).nano_usd ==
+        6000 * 2500 + 4000 * 250 + 2000 * 20'000);
+  // Flex and batch: half the standard price.
+  CHECK(price_request(usage, builtin.find("gpt-5"), {"flex", {}}).nano_usd ==
+        (6000 * 1250 + 4000 * 125 + 2000 * 10'000) / 2);
+  CHECK(price_request(usage, builtin.find("gpt-5"), {"scale", {}}).unpriced ==
+        UnpricedReason::unknown_service_tier);
+  // Claude Opus 4.6 with US-only inference: 1.1x.
+  const CostResult us = price_request(usage, builtin.find("claude-opus-4-6"), {"standard", "us"});
+  CHECK(us.nano_usd == (6000 * 5000 + 4000 * 500 + 2000 * 25'000) * 11 / 10);
+  CHECK(us.pricing_rule == "claude-opus-4-6:region_us");
+  // Older Claude models do not offer inference_geo; a US report there is not priced silently.
+  CHECK(price_request(usage, builtin.find("claude-sonnet-4-5"), {"standard", "us"}).unpriced ==
+        UnpricedReason::unknown_region);
+  // Gemini 2.5 Pro on flex above 200K tokens: half the long-context prices ($2.50, $15).
+  const BillableUsage long_prompt{.input = 250'000, .output = 1000};
+  const CostResult flex =
+      price_request(long_prompt, builtin.find("models/gemini-2.5-pro"), {"flex", {}});
+  CHECK(flex.nano_usd == (250'000LL * 2500 + 1000 * 15'000) / 2);
+  CHECK(flex.pricing_rule == "gemini-2.5-pro:flex+long_context_200k");
+  CHECK(PriceTable::builtin().version() == "2026-12-04");
 }
 
 constexpr std::string_view kLiteLlm = R"({
