@@ -183,20 +183,24 @@ class AnthropicParser final : public LlmParser {
         const std::string_view block_type = string_member(*block, "type");
         if (is_tool_use_block(block_type)) {
           add_tool_call(string_member(*block, "name"), tool_use_kind(block_type));
+          note_generated_text(string_member(*block, "name"));
           note_content();
         } else if (!string_member(*block, "text").empty() ||
                    !string_member(*block, "thinking").empty()) {
+          note_generated_text(string_member(*block, "text"));
+          note_generated_text(string_member(*block, "thinking"));
           note_content();
         }
       }
     } else if (type == "content_block_delta") {
       if (const Json* delta = object_member(data, "delta")) {
+        bool content = false;
         for (std::string_view field : {"text", "partial_json", "thinking"}) {
-          if (!string_member(*delta, field).empty()) {
-            note_content();
-            break;
-          }
+          const std::string_view text = string_member(*delta, field);
+          note_generated_text(text);
+          content = content || !text.empty();
         }
+        if (content) note_content();
       }
     } else if (type == "message_delta") {
       if (const Json* delta = object_member(data, "delta")) {
@@ -211,12 +215,19 @@ class AnthropicParser final : public LlmParser {
   }
 
   void on_end() override {
-    if (!input_ && !output_ && !cache_write_ && !cache_read_) return;
     TokenUsage& u = mutable_facts().usage;
+    u.service_tier = service_tier_;
+    u.inference_geo = inference_geo_;
+    if (!input_ && !output_ && !cache_write_ && !cache_read_ && !cache_write_5m_ &&
+        !cache_write_1h_) {
+      return;
+    }
     // Without the final usage (message_delta, or a whole Message) the counts are partial.
     u.present = final_usage_seen_;
     u.cache_read = cache_read_.value_or(0);
-    u.cache_write = cache_write_.value_or(0);
+    // cache_creation_input_tokens is the sum of the TTL breakdown; trust the breakdown when
+    // the sum is absent.
+    u.cache_write = cache_write_.value_or(cache_write_5m_.value_or(0) + cache_write_1h_.value_or(0));
     u.cache_write_1h = std::min(cache_write_1h_.value_or(0), u.cache_write);
     u.input = input_.value_or(0) + u.cache_read + u.cache_write;
     u.output = output_.value_or(0);
@@ -233,7 +244,16 @@ class AnthropicParser final : public LlmParser {
     // "cache_creation": {"ephemeral_5m_input_tokens": N, "ephemeral_1h_input_tokens": M}
     // splits cache_creation_input_tokens by TTL; the 1-hour writes cost more.
     if (const Json* by_ttl = object_member(usage, "cache_creation")) {
+      if (auto v = count_member(*by_ttl, "ephemeral_5m_input_tokens")) cache_write_5m_ = v;
       if (auto v = count_member(*by_ttl, "ephemeral_1h_input_tokens")) cache_write_1h_ = v;
+    }
+    // "standard", "priority" or "batch"; "global", "us" or "not_available" (US-only inference
+    // costs more on newer models).
+    if (const std::string_view tier = string_member(usage, "service_tier"); !tier.empty()) {
+      service_tier_ = json_util::clean_label(tier, kMaxUsageTermBytes);
+    }
+    if (const std::string_view geo = string_member(usage, "inference_geo"); !geo.empty()) {
+      inference_geo_ = json_util::clean_label(geo, kMaxUsageTermBytes);
     }
     if (final) final_usage_seen_ = true;
   }
@@ -242,7 +262,9 @@ class AnthropicParser final : public LlmParser {
     set_error(string_member(error, "type"), {}, string_member(error, "message"));
   }
 
-  std::optional<uint64_t> input_, output_, cache_write_, cache_write_1h_, cache_read_;
+  std::optional<uint64_t> input_, output_, cache_write_, cache_write_5m_, cache_write_1h_,
+      cache_read_;
+  std::string service_tier_, inference_geo_;
   bool final_usage_seen_ = false;
 };
 

@@ -69,9 +69,11 @@ class GeminiParser final : public LlmParser {
     if (facts().finish_reason.empty()) set_finish_reason(block_reason_);
     const bool ended = finished_ || !block_reason_.empty();
     if (ended && is_sse()) mark_complete();  // SSE has no end marker: the last chunk says it
+    mutable_facts().usage.service_tier = service_tier_;
     if (!usage_) return;
     TokenUsage& u = mutable_facts().usage;
     u = *usage_;
+    u.service_tier = service_tier_;
     // Every chunk of a stream carries the counts so far; only the last one is final.
     u.present = !facts().stream || ended;
   }
@@ -117,12 +119,17 @@ class GeminiParser final : public LlmParser {
       for (const Json& part : *parts) {
         if (const Json* call = object_member(part, "functionCall")) {
           note_function_call(index, *call);
+          note_generated_text(string_member(*call, "name"));
+          if (const Json* args = object_member(*call, "args")) {
+            note_generated_text(args->dump());
+          }
           if (!call->empty()) content = true;
         } else if (object_member(part, "executableCode") != nullptr) {
           add_tool_call("code_execution", ToolKind::server);
           content = true;
         } else if (!string_member(part, "text").empty() ||
                    object_member(part, "inlineData") != nullptr) {
+          note_generated_text(string_member(part, "text"));
           content = true;
         }
       }
@@ -167,10 +174,39 @@ class GeminiParser final : public LlmParser {
     if (!prompt && !candidates && !thoughts) return;
     TokenUsage u;
     u.cache_read = count_member(usage, "cachedContentTokenCount").value_or(0);
-    u.input = prompt.value_or(0) + count_member(usage, "toolUsePromptTokenCount").value_or(0);
+    u.tool_use_prompt = count_member(usage, "toolUsePromptTokenCount").value_or(0);
+    u.input = prompt.value_or(0) + u.tool_use_prompt;
     u.reasoning = thoughts.value_or(0);
     u.output = candidates.value_or(0) + u.reasoning;
+    u.input_audio = modality_count(usage, "promptTokensDetails", "AUDIO") +
+                    modality_count(usage, "toolUsePromptTokensDetails", "AUDIO");
+    u.input_image = modality_count(usage, "promptTokensDetails", "IMAGE") +
+                    modality_count(usage, "toolUsePromptTokensDetails", "IMAGE");
+    u.output_audio = modality_count(usage, "candidatesTokensDetails", "AUDIO");
+    u.output_image = modality_count(usage, "candidatesTokensDetails", "IMAGE");
     usage_ = u;
+    // The Gemini API reports serviceTier; Vertex AI reports trafficType instead.
+    for (std::string_view key : {"serviceTier", "trafficType"}) {
+      if (const std::string_view tier = string_member(usage, key); !tier.empty()) {
+        service_tier_ = json_util::clean_label(tier, kMaxUsageTermBytes);
+        break;
+      }
+    }
+  }
+
+  // The tokens of one modality ("TEXT", "IMAGE", "AUDIO", "VIDEO", "DOCUMENT") in a list of
+  // {"modality", "tokenCount"} entries.
+  static uint64_t modality_count(const Json& usage, std::string_view list,
+                                 std::string_view modality) {
+    const Json* entries = array_member(usage, list);
+    if (entries == nullptr) return 0;
+    uint64_t total = 0;
+    for (const Json& entry : *entries) {
+      if (string_member(entry, "modality") == modality) {
+        total += count_member(entry, "tokenCount").value_or(0);
+      }
+    }
+    return total;
   }
 
   struct CurrentCall {
@@ -183,6 +219,7 @@ class GeminiParser final : public LlmParser {
   std::array<CurrentCall, kMaxTrackedCandidates> current_calls_{};
   std::optional<TokenUsage> usage_;
   std::string block_reason_;
+  std::string service_tier_;
   bool finished_ = false;  // a candidate carried a finishReason
 };
 

@@ -38,14 +38,32 @@ const char* otel_operation_name(Operation op);
 
 // `present` means the provider reported its final counts. When false the fields may still hold
 // what a cut stream reported before it ended (e.g. Anthropic's input side from message_start).
+//
+// The counts after `reasoning` are further subsets the provider broke out and that some models
+// price apart: audio and image tokens by modality (OpenAI *_tokens_details.audio_tokens /
+// image_tokens, Gemini promptTokensDetails / candidatesTokensDetails), and Gemini's
+// toolUsePromptTokenCount (input the provider's own tools fed back to the model). The two
+// strings say under which terms the provider served the request, as it reported them (cleaned,
+// at most kMaxUsageTermBytes): `service_tier` is OpenAI's and Anthropic's service_tier
+// ("default", "flex", "priority", "scale"; "standard", "priority", "batch") or Gemini's
+// serviceTier, else its Vertex AI trafficType ("ON_DEMAND", "PROVISIONED_THROUGHPUT");
+// `inference_geo` is Anthropic's ("global", "us", "not_available"). Empty when not reported.
+inline constexpr size_t kMaxUsageTermBytes = 32;
 struct TokenUsage {
   bool present = false;
   uint64_t input = 0;
   uint64_t output = 0;
   uint64_t cache_read = 0;
-  uint64_t cache_write = 0;
+  uint64_t cache_write = 0;     // every TTL: OpenAI cache_write_tokens, Anthropic 5m + 1h
   uint64_t cache_write_1h = 0;  // the part of cache_write with a 1-hour TTL (Anthropic)
   uint64_t reasoning = 0;
+  uint64_t input_audio = 0;      // subset of input
+  uint64_t input_image = 0;      // subset of input
+  uint64_t output_audio = 0;     // subset of output
+  uint64_t output_image = 0;     // subset of output
+  uint64_t tool_use_prompt = 0;  // subset of input (Gemini)
+  std::string service_tier{};  // {}: designated initializers may leave it out
+  std::string inference_geo{};
 };
 
 // Who runs a tool the model called. `function`: the response hands the call to the client,
@@ -155,6 +173,12 @@ struct LlmFacts {
   // closed JSON body or array). False for a stream cut short between events.
   bool response_complete = false;
   uint32_t content_events = 0;  // stream events that carried generated content
+
+  // What a cut stream's usage can be estimated from (parsers/usage_estimate.h): the bytes of
+  // text in the request body (prompt_text_bytes()) and the UTF-8 bytes of generated text,
+  // thinking and tool-call arguments received in stream events so far.
+  uint64_t request_text_bytes = 0;
+  uint64_t generated_text_bytes = 0;
 
   std::array<uint32_t, kParseErrorKindCount> parse_errors{};
 

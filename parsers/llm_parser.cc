@@ -6,6 +6,7 @@
 #include "parsers/content_decoder.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
+#include "parsers/usage_estimate.h"
 
 namespace tokentap {
 namespace {
@@ -55,6 +56,7 @@ void LlmParser::on_request_body(std::string_view body) {
   const bool first = !request_seen_;
   request_seen_ = true;
   if (!first || request_encoded_ || body.empty()) return;
+  facts_.request_text_bytes = prompt_text_bytes(body);
   try {
     parse_request(body);
   } catch (...) {
@@ -278,6 +280,10 @@ void LlmParser::finish() {
 void LlmParser::note_content() {
   content_in_feed_ = true;
   ++facts_.content_events;
+}
+
+void LlmParser::note_generated_text(std::string_view text) {
+  facts_.generated_text_bytes += text.size();
 }
 
 void LlmParser::count_parse_error(ParseErrorKind kind) {

@@ -110,6 +110,9 @@ class LlmParser {
   LlmFacts& mutable_facts() { return facts_; }
 
   void note_content();  // a content-bearing stream event was seen
+  // Generated text, thinking or tool-call arguments received in a stream event, counted for
+  // estimating the output of a stream cut before its usage (LlmFacts::generated_text_bytes).
+  void note_generated_text(std::string_view text);
   void mark_complete() { facts_.response_complete = true; }
   void count_parse_error(ParseErrorKind kind);
   // Counts one call of tool `name` (empty: "unknown"); the proxy labels it with `kind`.

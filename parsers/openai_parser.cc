@@ -63,10 +63,11 @@ class OpenAiParser final : public LlmParser {
   bool wants_member(std::string_view key) const override {
     if (responses_api()) {
       return key == "model" || key == "status" || key == "incomplete_details" || key == "error" ||
-             key == "usage" || key == "output";
+             key == "usage" || key == "output" || key == "service_tier";
     }
     return key == "model" || key == "choices" || key == "usage" || key == "x_groq" ||
-           key == "error" || key == "message" || key == "type" || key == "code";
+           key == "error" || key == "message" || key == "type" || key == "code" ||
+           key == "service_tier";
   }
 
   void on_member(std::string_view key, const Json& value) override {
@@ -102,6 +103,8 @@ class OpenAiParser final : public LlmParser {
   }
 
   void on_end() override {
+    // The tier that served the request; it may differ from the one requested ("auto").
+    if (!service_tier_.empty()) mutable_facts().usage.service_tier = service_tier_;
     if (responses_api()) {
       set_finish_reason(responses_finish_reason());
       // A background request is answered before the model has run; its usage comes later,
@@ -135,6 +138,8 @@ class OpenAiParser final : public LlmParser {
       if (value.is_array()) return apply_choices(value, streaming);
     } else if (key == "usage") {
       apply_usage(value);
+    } else if (key == "service_tier") {
+      set_service_tier(value);
     } else if (key == "x_groq") {
       if (const Json* usage = object_member(value, "usage")) apply_usage(*usage);
     } else if (key == "error") {
@@ -156,7 +161,10 @@ class OpenAiParser final : public LlmParser {
       if (!reason.empty() && (index == 0 || facts().finish_reason.empty())) {
         set_finish_reason(reason);
       }
-      if (!string_member(choice, "text").empty()) content = true;  // legacy completions
+      if (const std::string_view text = string_member(choice, "text"); !text.empty()) {
+        content = true;  // legacy completions
+        if (streaming) note_generated_text(text);
+      }
       if (!streaming) {
         if (const Json* message = object_member(choice, "message")) count_message_tools(*message);
         continue;
@@ -164,12 +172,16 @@ class OpenAiParser final : public LlmParser {
       const Json* delta = object_member(choice, "delta");
       if (delta == nullptr) continue;
       for (std::string_view field : {"content", "refusal", "reasoning_content", "reasoning"}) {
-        if (!string_member(*delta, field).empty()) content = true;
+        const std::string_view text = string_member(*delta, field);
+        if (!text.empty()) content = true;
+        note_generated_text(text);
       }
       if (const Json* calls = array_member(*delta, "tool_calls")) {
         if (!calls->empty()) content = true;
         for (size_t pos = 0; pos < calls->size(); ++pos) {
           const Json& call = (*calls)[pos];
+          note_generated_text(tool_call_name(call));
+          note_generated_text(tool_call_arguments(call));
           const uint64_t tool_index = count_member(call, "index").value_or(pos);
           note_streamed_tool_call(index << 32 | (tool_index & 0xFFFFFFFFu),
                                   string_member(call, "id"), tool_call_name(call));
@@ -177,6 +189,8 @@ class OpenAiParser final : public LlmParser {
       }
       if (const Json* fn = object_member(*delta, "function_call")) {
         content = true;
+        note_generated_text(string_member(*fn, "name"));
+        note_generated_text(string_member(*fn, "arguments"));
         note_streamed_tool_call(index << 32 | 0xFFFFFFFFu, {}, string_member(*fn, "name"));
       }
     }
@@ -187,6 +201,18 @@ class OpenAiParser final : public LlmParser {
     if (const Json* fn = object_member(call, "function")) return string_member(*fn, "name");
     if (const Json* custom = object_member(call, "custom")) return string_member(*custom, "name");
     return {};
+  }
+
+  static std::string_view tool_call_arguments(const Json& call) {
+    if (const Json* fn = object_member(call, "function")) return string_member(*fn, "arguments");
+    if (const Json* custom = object_member(call, "custom")) return string_member(*custom, "input");
+    return {};
+  }
+
+  void set_service_tier(const Json& value) {
+    if (value.is_string()) {
+      service_tier_ = json_util::clean_label(as_string(value), kMaxUsageTermBytes);
+    }
   }
 
   void count_message_tools(const Json& message) {
@@ -230,9 +256,14 @@ class OpenAiParser final : public LlmParser {
     t.present = true;
     t.input = prompt.value_or(input.value_or(0));
     t.output = completion.value_or(output.value_or(0));
+    // Cache writes (cache_write_tokens, on models that bill them), audio and image tokens are
+    // reported inside the input and output totals, like cached and reasoning tokens.
     for (std::string_view details : {"prompt_tokens_details", "input_tokens_details"}) {
       if (const Json* d = object_member(usage, details)) {
         if (auto cached = count_member(*d, "cached_tokens")) t.cache_read = *cached;
+        if (auto written = count_member(*d, "cache_write_tokens")) t.cache_write = *written;
+        if (auto audio = count_member(*d, "audio_tokens")) t.input_audio = *audio;
+        if (auto image = count_member(*d, "image_tokens")) t.input_image = *image;
       }
     }
     if (t.cache_read == 0) {
@@ -241,6 +272,8 @@ class OpenAiParser final : public LlmParser {
     for (std::string_view details : {"completion_tokens_details", "output_tokens_details"}) {
       if (const Json* d = object_member(usage, details)) {
         if (auto reasoning = count_member(*d, "reasoning_tokens")) t.reasoning = *reasoning;
+        if (auto audio = count_member(*d, "audio_tokens")) t.output_audio = *audio;
+        if (auto image = count_member(*d, "image_tokens")) t.output_image = *image;
       }
     }
     mutable_facts().usage = t;
@@ -267,6 +300,8 @@ class OpenAiParser final : public LlmParser {
       apply_error(value);
     } else if (key == "usage") {
       apply_usage(value);
+    } else if (key == "service_tier") {
+      set_service_tier(value);
     } else if (key == "output" && count_output && value.is_array()) {
       for (const Json& item : value) count_output_item(item);
     }
@@ -330,12 +365,17 @@ class OpenAiParser final : public LlmParser {
     } else if (type.ends_with(".delta")) {
       const Json* delta = member(data, "delta");
       if (delta == nullptr || !delta->is_string() || !as_string(*delta).empty()) note_content();
+      // Audio deltas are base64 audio (and its transcript), not a measure of tokens.
+      if (delta != nullptr && type.find("audio") == std::string_view::npos) {
+        note_generated_text(as_string(*delta));
+      }
     }
   }
 
   std::vector<StreamedToolCall> seen_tool_calls_;
   std::string status_;  // Responses API status
   std::string incomplete_reason_;
+  std::string service_tier_;
   bool client_tool_calls_ = false;  // the Responses output holds calls for the client to run
   struct {
     std::string type, code, message;

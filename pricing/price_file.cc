@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <span>
@@ -17,12 +18,41 @@ namespace {
 
 constexpr size_t kMaxModelNameBytes = 256;
 constexpr size_t kMaxVersionBytes = 64;
+constexpr size_t kMaxTermNameBytes = 48;  // a service tier or region name
 constexpr std::string_view kUnit = "usd_per_million_tokens";
 
 // Prices as written: a field the file leaves out takes its documented default.
 struct PartialPrices {
-  std::optional<int64_t> input, output, cache_read, cache_write, cache_write_1h, reasoning;
+  std::optional<int64_t> input, output, cache_read, cache_write, cache_write_1h, reasoning,
+      input_audio, output_audio, output_image;
+
+  bool any() const {
+    return input || output || cache_read || cache_write || cache_write_1h || reasoning ||
+           input_audio || output_audio || output_image;
+  }
 };
+
+using PriceField = std::optional<int64_t> PartialPrices::*;
+using ResolvedField = int64_t TokenPrices::*;
+// Every price, with the side of the request it bills: input-side prices follow `input` where a
+// file leaves them out, output-side prices follow `output`.
+struct FieldInfo {
+  std::string_view name;
+  PriceField partial;
+  ResolvedField resolved;
+  bool input_side;
+};
+constexpr std::array<FieldInfo, 9> kFields = {{
+    {"input", &PartialPrices::input, &TokenPrices::input, true},
+    {"output", &PartialPrices::output, &TokenPrices::output, false},
+    {"cache_read", &PartialPrices::cache_read, &TokenPrices::cache_read, true},
+    {"cache_write", &PartialPrices::cache_write, &TokenPrices::cache_write, true},
+    {"cache_write_1h", &PartialPrices::cache_write_1h, &TokenPrices::cache_write_1h, true},
+    {"reasoning", &PartialPrices::reasoning, &TokenPrices::reasoning, false},
+    {"input_audio", &PartialPrices::input_audio, &TokenPrices::input_audio, true},
+    {"output_audio", &PartialPrices::output_audio, &TokenPrices::output_audio, false},
+    {"output_image", &PartialPrices::output_image, &TokenPrices::output_image, false},
+}};
 
 // Base prices: cache reads and writes default to the input price and reasoning to the output
 // price, so that a file that does not know about a token class never bills it at zero.
@@ -34,6 +64,9 @@ TokenPrices resolve_base(const PartialPrices& p) {
   t.cache_write = p.cache_write.value_or(t.input);
   t.cache_write_1h = p.cache_write_1h.value_or(t.cache_write);
   t.reasoning = p.reasoning.value_or(t.output);
+  t.input_audio = p.input_audio.value_or(t.input);
+  t.output_audio = p.output_audio.value_or(t.output);
+  t.output_image = p.output_image.value_or(t.output);
   return t;
 }
 
@@ -41,12 +74,68 @@ TokenPrices resolve_base(const PartialPrices& p) {
 // then apply within the tier (an unlisted reasoning price follows the tier's output price).
 TokenPrices resolve_tier(const PartialPrices& tier, const PartialPrices& base) {
   PartialPrices merged = base;
-  for (auto field :
-       {&PartialPrices::input, &PartialPrices::output, &PartialPrices::cache_read,
-        &PartialPrices::cache_write, &PartialPrices::cache_write_1h, &PartialPrices::reasoning}) {
-    if (tier.*field) merged.*field = tier.*field;
+  for (const FieldInfo& f : kFields) {
+    if (tier.*f.partial) merged.*f.partial = tier.*f.partial;
   }
   return resolve_base(merged);
+}
+
+// A non-standard service tier as written: a multiplier of the standard prices, or prices of
+// its own (and long-context tiers of its own, by threshold).
+struct PartialServiceTier {
+  std::optional<int64_t> multiplier_ppm;
+  PartialPrices prices;
+  std::map<uint64_t, PartialPrices> tiers;
+};
+
+// pico * num / den, rounded to the nearest pico-USD.
+int64_t scale(int64_t pico, int64_t num, int64_t den) {
+  __extension__ typedef __int128 Int128;
+  const Int128 product = static_cast<Int128>(pico) * num;
+  return static_cast<int64_t>((product + den / 2) / den);
+}
+
+// Maps the standard prices `from` into a service tier: a price the tier lists is taken as is;
+// another one follows the standard price in the ratio of the tier's input (input side) or
+// output (output side) price to the standard one, or the multiplier. Cache reads at flex
+// prices are then cheaper by as much as flex input is, as providers price them.
+TokenPrices map_into_tier(const TokenPrices& from, const TokenPrices& standard,
+                          const PartialServiceTier& svc, const TokenPrices& svc_base,
+                          const PartialPrices& listed) {
+  TokenPrices out;
+  for (const FieldInfo& f : kFields) {
+    if (listed.*f.partial) {
+      out.*f.resolved = *(listed.*f.partial);
+    } else if (svc.multiplier_ppm) {
+      out.*f.resolved = scale(from.*f.resolved, *svc.multiplier_ppm, 1'000'000);
+    } else {
+      const int64_t num = f.input_side ? svc_base.input : svc_base.output;
+      const int64_t den = f.input_side ? standard.input : standard.output;
+      out.*f.resolved = den > 0 ? scale(from.*f.resolved, num, den) : num;
+    }
+  }
+  return out;
+}
+
+ServiceTierPrice resolve_service_tier(std::string name, const PartialServiceTier& svc,
+                                      const ModelPrice& model) {
+  ServiceTierPrice out;
+  out.name = std::move(name);
+  // The tier's own base: listed prices, the rest mapped from the standard base.
+  TokenPrices own = resolve_base(svc.prices);
+  out.base = map_into_tier(model.base, model.base, svc, own, svc.prices);
+  std::map<uint64_t, TokenPrices> tiers;
+  for (const PriceTier& standard_tier : model.tiers) {
+    auto listed = svc.tiers.find(standard_tier.above_input_tokens);
+    tiers[standard_tier.above_input_tokens] =
+        map_into_tier(standard_tier.prices, model.base, svc, out.base,
+                      listed != svc.tiers.end() ? listed->second : PartialPrices{});
+  }
+  for (const auto& [above, listed] : svc.tiers) {
+    if (!tiers.contains(above)) tiers[above] = map_into_tier(out.base, out.base, {}, out.base, listed);
+  }
+  for (const auto& [above, prices] : tiers) out.tiers.push_back(PriceTier{above, prices});
+  return out;
 }
 
 std::string in_quotes(std::string_view s) {
@@ -125,31 +214,34 @@ int64_t expect_litellm_price(const LinedJson& doc, const Json& value, std::strin
 // The keys of tokentap's own format.
 constexpr std::array<std::string_view, 5> kTopKeys = {"pricing_version", "unit", "sources", "notes",
                                                       "models"};
-constexpr std::array<std::string_view, 11> kModelKeys = {
-    "provider",       "kind",      "input", "output",  "cache_read", "cache_write",
-    "cache_write_1h", "reasoning", "tiers", "aliases", "notes"};
-constexpr std::array<std::string_view, 7> kTierKeys = {
-    "above_input_tokens", "input",          "output",   "cache_read",
-    "cache_write",        "cache_write_1h", "reasoning"};
-constexpr std::array<std::string_view, 6> kPriceFields = {
-    "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning"};
-
-std::optional<int64_t>& price_slot(PartialPrices& p, std::string_view field) {
-  if (field == "input") return p.input;
-  if (field == "output") return p.output;
-  if (field == "cache_read") return p.cache_read;
-  if (field == "cache_write") return p.cache_write;
-  if (field == "cache_write_1h") return p.cache_write_1h;
-  return p.reasoning;
-}
+constexpr std::array<std::string_view, 16> kModelKeys = {
+    "provider",    "kind",         "input",        "output",        "cache_read", "cache_write",
+    "cache_write_1h", "reasoning", "input_audio", "output_audio", "output_image", "tiers",
+    "service_tiers",  "regions",   "aliases",     "notes"};
+constexpr std::array<std::string_view, 10> kTierKeys = {
+    "above_input_tokens", "input",       "output",       "cache_read",  "cache_write",
+    "cache_write_1h",     "reasoning",   "input_audio",  "output_audio", "output_image"};
+constexpr std::array<std::string_view, 11> kServiceTierKeys = {
+    "multiplier",     "input",       "output",       "cache_read",   "cache_write", "cache_write_1h",
+    "reasoning",      "input_audio", "output_audio", "output_image", "tiers"};
+constexpr std::array<std::string_view, 1> kRegionKeys = {"multiplier"};
+constexpr double kMaxMultiplier = 1000.0;
 
 PartialPrices read_prices(const LinedJson& doc, const Json& object) {
   PartialPrices p;
-  for (std::string_view field : kPriceFields) {
-    auto it = object.find(field);
-    if (it != object.end()) price_slot(p, field) = expect_price(doc, *it, field);
+  for (const FieldInfo& f : kFields) {
+    auto it = object.find(f.name);
+    if (it != object.end()) p.*f.partial = expect_price(doc, *it, f.name);
   }
   return p;
+}
+
+int64_t expect_multiplier(const LinedJson& doc, const Json& value) {
+  const double m = value.is_number() ? value.get<double>() : -1.0;
+  if (!(m > 0 && m <= kMaxMultiplier)) {
+    doc.fail(value, "\"multiplier\" must be a number above 0 and at most 1000, e.g. 0.5 or 1.1");
+  }
+  return std::llround(m * 1e6);
 }
 
 std::vector<PriceTier> read_tiers(const LinedJson& doc, const Json& tiers,
@@ -173,6 +265,67 @@ std::vector<PriceTier> read_tiers(const LinedJson& doc, const Json& tiers,
     out.push_back(PriceTier{above, resolve_tier(read_prices(doc, tier), base)});
   }
   return out;
+}
+
+void read_service_tiers(const LinedJson& doc, const Json& tiers, ModelPrice& model) {
+  if (!tiers.is_object()) {
+    doc.fail(tiers, "\"service_tiers\" must be an object of tier name -> prices or multiplier");
+  }
+  for (const auto& [raw_name, entry] : tiers.items()) {
+    std::string name = normalize_service_tier(raw_name);
+    if (name.empty() || name.size() > kMaxTermNameBytes) {
+      doc.fail(entry, "service tier " + in_quotes(raw_name) +
+                          " must name a non-standard tier of at most 48 bytes, e.g. \"priority\", "
+                          "\"flex\" or \"batch\" (the standard tier is the model's own prices)");
+    }
+    if (model.service_tier(name) != nullptr) {
+      doc.fail(entry, "service tier " + in_quotes(name) + " is listed twice");
+    }
+    if (!entry.is_object()) doc.fail(entry, "a service tier must be an object");
+    check_keys(doc, entry, kServiceTierKeys, "service tier " + in_quotes(name));
+    PartialServiceTier svc;
+    svc.prices = read_prices(doc, entry);
+    if (auto m = entry.find("multiplier"); m != entry.end()) {
+      if (svc.prices.any() || entry.contains("tiers")) {
+        doc.fail(*m, "service tier " + in_quotes(name) +
+                         " has a \"multiplier\" and prices: give one or the other");
+      }
+      svc.multiplier_ppm = expect_multiplier(doc, *m);
+    } else {
+      if (!svc.prices.input || (!svc.prices.output && model.kind == ModelKind::chat)) {
+        doc.fail(entry, "service tier " + in_quotes(name) +
+                            " needs a \"multiplier\", or \"input\" and \"output\" prices");
+      }
+      if (auto t = entry.find("tiers"); t != entry.end()) {
+        read_tiers(doc, *t, svc.prices);  // checks thresholds, order and keys
+        for (const Json& tier : *t) {
+          svc.tiers[tier.at("above_input_tokens").get<uint64_t>()] = read_prices(doc, tier);
+        }
+      }
+    }
+    model.service_tiers.push_back(resolve_service_tier(std::move(name), svc, model));
+  }
+}
+
+void read_regions(const LinedJson& doc, const Json& regions, ModelPrice& model) {
+  if (!regions.is_object()) {
+    doc.fail(regions, "\"regions\" must be an object of region name -> {\"multiplier\": N}");
+  }
+  for (const auto& [raw_name, entry] : regions.items()) {
+    std::string name = normalize_region(raw_name);
+    if (name.empty() || name.size() > kMaxTermNameBytes) {
+      doc.fail(entry, "region " + in_quotes(raw_name) +
+                          " must name a non-default region of at most 48 bytes, e.g. \"us\"");
+    }
+    if (model.region(name) != nullptr) {
+      doc.fail(entry, "region " + in_quotes(name) + " is listed twice");
+    }
+    if (!entry.is_object()) doc.fail(entry, "a region must be an object");
+    check_keys(doc, entry, kRegionKeys, "region " + in_quotes(name));
+    auto m = entry.find("multiplier");
+    if (m == entry.end()) doc.fail(entry, "region " + in_quotes(name) + " needs a \"multiplier\"");
+    model.regions.push_back(RegionPrice{name, expect_multiplier(doc, *m)});
+  }
 }
 
 ModelPrice read_model(const LinedJson& doc, const std::string& name, const Json& entry) {
@@ -202,6 +355,10 @@ ModelPrice read_model(const LinedJson& doc, const std::string& name, const Json&
   if (auto it = entry.find("tiers"); it != entry.end()) {
     model.tiers = read_tiers(doc, *it, prices);
   }
+  if (auto it = entry.find("service_tiers"); it != entry.end()) {
+    read_service_tiers(doc, *it, model);
+  }
+  if (auto it = entry.find("regions"); it != entry.end()) read_regions(doc, *it, model);
   return model;
 }
 
@@ -281,7 +438,21 @@ std::optional<int64_t>* litellm_slot(PartialPrices& p, std::string_view base_key
   if (base_key == "cache_creation_input_token_cost") return &p.cache_write;
   if (base_key == "cache_creation_input_token_cost_above_1hr") return &p.cache_write_1h;
   if (base_key == "output_cost_per_reasoning_token") return &p.reasoning;
+  if (base_key == "input_cost_per_audio_token") return &p.input_audio;
+  if (base_key == "output_cost_per_audio_token") return &p.output_audio;
+  if (base_key == "output_cost_per_image_token") return &p.output_image;
   return nullptr;
+}
+
+// Splits "input_cost_per_token_flex" into ("input_cost_per_token", "flex"); LiteLLM's service
+// tier suffixes are _priority, _flex and _batches. No suffix: ("...", "").
+std::pair<std::string_view, std::string_view> split_service_tier_key(std::string_view key) {
+  for (std::string_view suffix : {"_priority", "_flex", "_batches"}) {
+    if (key.size() > suffix.size() && key.ends_with(suffix)) {
+      return {key.substr(0, key.size() - suffix.size()), suffix.substr(1)};
+    }
+  }
+  return {key, {}};
 }
 
 // Splits "input_cost_per_token_above_200k_tokens" into ("input_cost_per_token", 200000).
@@ -310,12 +481,21 @@ std::optional<ModelPrice> read_litellm_entry(const LinedJson& doc, const std::st
       mode->get_ref<const std::string&>() == "embedding" ? ModelKind::embedding : ModelKind::chat;
   PartialPrices base;
   std::map<uint64_t, PartialPrices> tiers;
+  std::map<std::string, PartialServiceTier, std::less<>> service_tiers;
   for (const auto& [key, value] : entry.items()) {
     if (value.is_null()) continue;  // LiteLLM's way of saying "unknown"
-    if (auto* slot = litellm_slot(base, key)) {
+    const auto [unsuffixed, service_tier] = split_service_tier_key(key);
+    PartialPrices* prices = &base;
+    std::map<uint64_t, PartialPrices>* tier_prices = &tiers;
+    if (!service_tier.empty()) {
+      PartialServiceTier& svc = service_tiers[normalize_service_tier(service_tier)];
+      prices = &svc.prices;
+      tier_prices = &svc.tiers;
+    }
+    if (auto* slot = litellm_slot(*prices, unsuffixed)) {
       *slot = expect_litellm_price(doc, value, key);
-    } else if (auto tier = split_tier_key(key)) {
-      if (auto* tier_slot = litellm_slot(tiers[tier->second], tier->first)) {
+    } else if (auto tier = split_tier_key(unsuffixed)) {
+      if (auto* tier_slot = litellm_slot((*tier_prices)[tier->second], tier->first)) {
         *tier_slot = expect_litellm_price(doc, value, key);
       }
     }
@@ -332,9 +512,13 @@ std::optional<ModelPrice> read_litellm_entry(const LinedJson& doc, const std::st
   }
   model.base = resolve_base(base);
   for (const auto& [above, prices] : tiers) {
-    bool any = prices.input || prices.output || prices.cache_read || prices.cache_write ||
-               prices.cache_write_1h || prices.reasoning;
-    if (any) model.tiers.push_back(PriceTier{above, resolve_tier(prices, base)});
+    if (prices.any()) model.tiers.push_back(PriceTier{above, resolve_tier(prices, base)});
+  }
+  // A service tier without its own input and output price cannot be priced: leave it out, so
+  // that requests served under it are reported unpriced rather than priced as standard.
+  for (auto& [tier_name, svc] : service_tiers) {
+    if (!svc.prices.input || (kind == ModelKind::chat && !svc.prices.output)) continue;
+    model.service_tiers.push_back(resolve_service_tier(tier_name, svc, model));
   }
   return model;
 }

@@ -143,7 +143,7 @@ class CostTest(ProxyTestCase):
                     300 * per_token(price["output"]))
         self.assertAlmostEqual(entry["cost_usd"], expected, places=9)
         self.assertEqual(entry["priced_as"], "gpt-4o-mini")
-        self.assertEqual(entry["pricing_version"], "2026-11-22")
+        self.assertEqual(entry["pricing_version"], "2026-12-04")
         self.assertAlmostEqual(self.cost_metric("coster", "gpt-4o-mini"), expected, places=9)
         samples = self.proxy.metrics()
         self.assertEqual(metric_value(samples, "llm_request_cost_usd_count", agent="coster"), 1)
@@ -320,7 +320,7 @@ class CostTest(ProxyTestCase):
 
         usage = json.loads(self.proxy.admin_get("/v1/usage?hours=1").body)
         self.assertEqual(usage["window"]["hours"], 1)
-        self.assertEqual(usage["pricing_version"], "2026-11-22")
+        self.assertEqual(usage["pricing_version"], "2026-12-04")
         self.assertEqual(usage["totals"]["requests"], 4)
         self.assertAlmostEqual(usage["totals"]["cost_usd"], bills["a"] + bills["b"], places=9)
         self.assertEqual(usage["totals"]["tokens"]["input"], 4500)

@@ -119,7 +119,16 @@ json facts_to_json(const LlmFacts& f) {
                   {"output", u.output},           {"cache_read", u.cache_read},
                   {"cache_write", u.cache_write}, {"reasoning", u.reasoning}};
     if (u.cache_write_1h != 0) j["usage"]["cache_write_1h"] = u.cache_write_1h;
+    for (const auto& [name, count] : {std::pair{"input_audio", u.input_audio},
+                                      {"input_image", u.input_image},
+                                      {"output_audio", u.output_audio},
+                                      {"output_image", u.output_image},
+                                      {"tool_use_prompt", u.tool_use_prompt}}) {
+      if (count != 0) j["usage"][name] = count;
+    }
   }
+  if (!u.service_tier.empty()) j["service_tier"] = u.service_tier;
+  if (!u.inference_geo.empty()) j["inference_geo"] = u.inference_geo;
   if (f.usage_not_reported_by_api) j["usage_not_reported_by_api"] = true;
   if (!f.finish_reason.empty()) j["finish_reason"] = f.finish_reason;
   // Calls the client is to run under "tool_calls", calls the provider ran under

@@ -197,7 +197,11 @@ TEST_CASE("LiteLLM format: chat and embedding entries, tiers, prefixes", "[price
                                               .cache_read = 600'000,
                                               .cache_write = 7'500'000,
                                               .cache_write_1h = 12'000'000,
-                                              .reasoning = 22'500'000});
+                                              .reasoning = 22'500'000,
+                                              .input_audio = 6'000'000,
+                                              .output_audio = 22'500'000,
+                                              .output_image = 22'500'000});
+  CHECK(sonnet.service_tiers.empty());  // a priority long-context price without a base one
 
   // The unprefixed entry wins over "gemini/..." of the same name, whatever the order.
   const ModelPrice& pro = model_in(file, "gemini-2.5-pro");
@@ -316,7 +320,8 @@ TEST_CASE("invalid prices and fields report their line", "[price_file][errors]")
           "ouput": 2}
   }
 })") == "user.json:4: unknown key \"ouput\" in model \"a\"; expected one of: provider, kind, "
-        "input, output, cache_read, cache_write, cache_write_1h, reasoning, tiers, aliases, notes");
+        "input, output, cache_read, cache_write, cache_write_1h, reasoning, input_audio, "
+        "output_audio, output_image, tiers, service_tiers, regions, aliases, notes");
   CHECK(error_of(R"({
   "models": {
     "a": {"output": 2}
@@ -348,6 +353,35 @@ TEST_CASE("invalid prices and fields report their line", "[price_file][errors]")
   CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 1,
     "tiers": [{"above_input_tokens": 1.5}]}}})") ==
         "user.json:2: \"above_input_tokens\" must be a positive integer");
+}
+
+TEST_CASE("service tiers and regions in a price file are checked", "[price_file][terms]") {
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "service_tiers": {"default": {"multiplier": 2}}}}})")
+            .starts_with("user.json:2: service tier \"default\" must name a non-standard tier"));
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "service_tiers": {"flex": {"multiplier": 0.5, "input": 1}}}}})") ==
+        "user.json:2: service tier \"flex\" has a \"multiplier\" and prices: give one or the "
+        "other");
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "service_tiers": {"flex": {"input": 1}}}}})") ==
+        "user.json:2: service tier \"flex\" needs a \"multiplier\", or \"input\" and \"output\" "
+        "prices");
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "service_tiers": {"flex": {"multiplier": 0}}}}})") ==
+        "user.json:2: \"multiplier\" must be a number above 0 and at most 1000, e.g. 0.5 or 1.1");
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "service_tiers": {"flex": {"multiplier": 0.5, "speed": 2}}}}})")
+            .starts_with("user.json:2: unknown key \"speed\" in service tier \"flex\""));
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "regions": {"global": {"multiplier": 1.1}}}}})")
+            .starts_with("user.json:2: region \"global\" must name a non-default region"));
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "regions": {"us": {}}}}})") == "user.json:2: region \"us\" needs a \"multiplier\"");
+  CHECK(error_of(R"({"models": {"a": {"input": 1, "output": 2,
+    "service_tiers": {"flex": {"input": 1, "output": 1,
+      "tiers": [{"above_input_tokens": 10, "input": 2}, {"above_input_tokens": 5, "input": 3}]}}}}})")
+            .find("tiers must be listed by increasing") != std::string::npos);
 }
 
 TEST_CASE("names must be unique and file-level keys valid", "[price_file][errors]") {

@@ -15,7 +15,7 @@ std::string resolved(std::string_view model) {
 }
 
 TEST_CASE("the built-in table parses and is dated", "[price_table][builtin]") {
-  CHECK(table().version() == "2026-11-22");
+  CHECK(table().version() == "2026-12-04");
   CHECK(table().model_count() >= 70);
 }
 
