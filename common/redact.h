@@ -17,4 +17,7 @@ inline constexpr std::string_view kRedacted = "REDACTED";
 // process: error bodies sent to clients, diagnostic logs, error_detail.
 std::string scrub(std::string_view text, const std::vector<std::string>& secrets);
 
+// Length of a provider-API-key-shaped run (sk-..., AIza...) starting at text[i], or 0.
+size_t api_key_length(std::string_view text, size_t i);
+
 }  // namespace tokentap
