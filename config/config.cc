@@ -27,6 +27,8 @@ using namespace config_detail;
 namespace {
 
 constexpr size_t kMaxConfigFileBytes = 16u << 20;
+// The PII scrubber scans at most 16 KiB per field (proxy/tracing/pii.h kMaxScrubInput).
+constexpr uint64_t kTracingContentMax = 16u << 10;
 constexpr size_t kMaxTokenFileBytes = 4096;
 
 // Reads the file at `path` whole into `out`. Returns 0, or the errno that stopped it (EFBIG past
@@ -573,7 +575,7 @@ constexpr Field<TracingSettings> kTracingFields[] = {
      [](Context& c, const Value& v, TracingSettings& t) { t.capture_content = as_bool(c, v); }},
     {"content_max_bytes",
      [](Context& c, const Value& v, TracingSettings& t) {
-       t.content_max_bytes = static_cast<size_t>(as_integer(c, v, 1, 16 * 1024));
+       t.content_max_bytes = static_cast<size_t>(as_integer(c, v, 1, kTracingContentMax));
      }},
     {"pii", parse_pii},
     {"propagate_response_traceparent",

@@ -25,8 +25,8 @@ struct OtlpExporterOptions {
   std::string endpoint;  // http://otel-collector:4318/v1/traces
   std::string service_name = "tokentap";
   size_t max_queue_spans = 2048;
-  size_t max_queue_bytes = 8 * 1024 * 1024;
-  size_t max_span_bytes = 256 * 1024;
+  size_t max_queue_bytes = size_t{8} << 20;
+  size_t max_span_bytes = size_t{256} << 10;
   size_t max_batch_spans = 512;
   std::chrono::milliseconds flush_interval{1000};
   std::chrono::milliseconds timeout{5000};

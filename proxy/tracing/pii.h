@@ -19,7 +19,7 @@ const char* pii_kind_name(PiiKind k);    // "email", ... (the metric label)
 const char* pii_placeholder(PiiKind k);  // "<EMAIL>", ..., "<REDACTED>" for custom
 
 // Input per field is cut to this many bytes (at a UTF-8 boundary) before scanning.
-inline constexpr size_t kMaxScrubInput = 16 * 1024;
+inline constexpr size_t kMaxScrubInput = size_t{16} << 10;
 inline constexpr std::string_view kTruncatedMark = "...<TRUNCATED>";
 
 struct PiiCounts {
