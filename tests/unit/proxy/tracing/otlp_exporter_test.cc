@@ -186,3 +186,28 @@ TEST_CASE("exporter: refuses an endpoint it cannot use") {
   o.endpoint = "not a url";
   CHECK_THROWS_AS(OtlpExporter(o), std::invalid_argument);
 }
+
+#include <prometheus/text_serializer.h>
+
+#include "proxy/tracing/tracing_metrics.h"
+
+TEST_CASE("metrics: exporter and PII counters render on /metrics") {
+  OtlpExporterOptions o;
+  o.endpoint = "http://127.0.0.1:1/v1/traces";
+  o.max_queue_spans = 1;
+  o.flush_interval = std::chrono::milliseconds(60'000);
+  auto exporter = std::make_shared<OtlpExporter>(o);
+  exporter->enqueue(test_span(1));
+  exporter->enqueue(test_span(2));  // queue full
+  auto pii = std::make_shared<SharedPiiCounts>();
+  PiiCounts c;
+  PiiScrubber().scrub("a@example.com and b@example.org", c);
+  pii->add(c);
+  TracingCollector collector(exporter, pii);
+  std::string text = prometheus::TextSerializer().Serialize(collector.Collect());
+  CHECK(text.find("tokentap_trace_spans_dropped_total{reason=\"queue_full\"} 1") !=
+        std::string::npos);
+  CHECK(text.find("tokentap_trace_spans_exported_total 0") != std::string::npos);
+  CHECK(text.find("tokentap_pii_redactions_total{kind=\"email\"} 2") != std::string::npos);
+  CHECK(text.find("tokentap_pii_redactions_total{kind=\"phone\"} 0") != std::string::npos);
+}
