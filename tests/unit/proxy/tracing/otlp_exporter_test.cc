@@ -122,7 +122,9 @@ TEST_CASE("exporter: batches spans into OTLP JSON POSTs") {
   o.endpoint = collector.endpoint();
   o.service_name = "svc-a";
   o.max_batch_spans = 3;
-  o.flush_interval = std::chrono::milliseconds(50);
+  // Long enough that the timer does not fire while the 7 spans are enqueued (full batches are
+  // sent on the batch-size wake-up), short enough for the last, partial batch.
+  o.flush_interval = std::chrono::milliseconds(500);
   OtlpExporter exporter(o);
   for (int i = 0; i < 7; ++i) REQUIRE(exporter.enqueue(test_span(i)));
   REQUIRE(eventually([&] { return exporter.stats().exported == 7; }));
