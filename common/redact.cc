@@ -108,4 +108,6 @@ std::string scrub(std::string_view text, const std::vector<std::string>& secrets
   return out;
 }
 
+size_t api_key_length(std::string_view text, size_t i) { return key_pattern_length(text, i); }
+
 }  // namespace tokentap

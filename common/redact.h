@@ -41,4 +41,7 @@ inline constexpr std::string_view kRedacted = "REDACTED";
 std::string scrub(std::string_view text, const std::vector<std::string>& secrets,
                   std::string_view marker = kRedacted);
 
+// Length of a provider-API-key-shaped run (sk-..., AIza...) starting at text[i], or 0.
+size_t api_key_length(std::string_view text, size_t i);
+
 }  // namespace tokentap

@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <regex>
 #include <span>
 #include <sstream>
 
@@ -26,6 +27,8 @@ using namespace config_detail;
 namespace {
 
 constexpr size_t kMaxConfigFileBytes = 16u << 20;
+// The PII scrubber scans at most 16 KiB per field (proxy/tracing/pii.h kMaxScrubInput).
+constexpr uint64_t kTracingContentMax = 16u << 10;
 constexpr size_t kMaxTokenFileBytes = 4096;
 
 // Reads the file at `path` whole into `out`. Returns 0, or the errno that stopped it (EFBIG past
@@ -514,6 +517,73 @@ constexpr Field<AdminSettings> kAdminFields[] = {
     {"token_file", parse_admin_token_file},
 };
 
+double as_ratio(Context& ctx, const Value& v) {
+  if (v.node.IsScalar()) {
+    const std::string& text = v.node.Scalar();
+    char* end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && value >= 0 && value <= 1 &&
+        text.find_first_not_of("0123456789.") == std::string::npos) {
+      return value;
+    }
+  }
+  fail(ctx, v, "a ratio from 0 to 1");
+}
+
+void parse_tracing_endpoint(Context& ctx, const Value& v, TracingSettings& t) {
+  t.endpoint = as_string(ctx, v);
+  auto url = parse_upstream_url(t.endpoint);
+  if (!url || url->tls)
+    fail(ctx, v, "an http:// OTLP endpoint like http://collector:4318/v1/traces");
+}
+
+// Each pattern is compiled here so a bad one is a load error with its line, not a crash later.
+void parse_pii(Context& ctx, const Value& v, TracingSettings& t) {
+  if (!v.node.IsMap()) fail(ctx, v, "a mapping with patterns");
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    int line = line_of(it->first, v.line);
+    if (it->first.Scalar() != "patterns") {
+      fail(ctx, line, v.path, "the key patterns", it->first.Scalar());
+    }
+    Value list{it->second, v.path + ".patterns", line_of(it->second, line)};
+    if (!list.node.IsSequence()) fail(ctx, list, "a list of regular expressions");
+    t.pii_patterns.clear();
+    for (size_t i = 0; i < list.node.size(); ++i) {
+      Value item{list.node[i], list.path + "[" + std::to_string(i) + "]",
+                 line_of(list.node[i], list.line)};
+      std::string pattern = as_string(ctx, item);
+      try {
+        std::regex check(pattern, std::regex::ECMAScript);
+      } catch (const std::regex_error&) {
+        fail(ctx, item, "a valid ECMAScript regular expression");
+      }
+      t.pii_patterns.push_back(std::move(pattern));
+    }
+  }
+}
+
+constexpr Field<TracingSettings> kTracingFields[] = {
+    {"enabled", [](Context& c, const Value& v, TracingSettings& t) { t.enabled = as_bool(c, v); }},
+    {"endpoint", parse_tracing_endpoint},
+    {"service_name",
+     [](Context& c, const Value& v, TracingSettings& t) { t.service_name = as_string(c, v); }},
+    {"sample_ratio",
+     [](Context& c, const Value& v, TracingSettings& t) { t.sample_ratio = as_ratio(c, v); }},
+    {"session_traces",
+     [](Context& c, const Value& v, TracingSettings& t) { t.session_traces = as_bool(c, v); }},
+    {"capture_content",
+     [](Context& c, const Value& v, TracingSettings& t) { t.capture_content = as_bool(c, v); }},
+    {"content_max_bytes",
+     [](Context& c, const Value& v, TracingSettings& t) {
+       t.content_max_bytes = static_cast<size_t>(as_integer(c, v, 1, kTracingContentMax));
+     }},
+    {"pii", parse_pii},
+    {"propagate_response_traceparent",
+     [](Context& c, const Value& v, TracingSettings& t) {
+       t.propagate_response_traceparent = as_bool(c, v);
+     }},
+};
+
 constexpr Field<Config> kSections[] = {
     {"listen", [](Context& c, const Value& v, Config& cfg) { cfg.listen = as_host_port(c, v); }},
     {"admin_listen",
@@ -544,6 +614,8 @@ constexpr Field<Config> kSections[] = {
     {"budgets", parse_budgets},
     {"sessions", [](Context& c, const Value& v,
                     Config& cfg) { parse_mapping(c, v, kSessionFields, cfg.sessions); }},
+    {"tracing", [](Context& c, const Value& v,
+                   Config& cfg) { parse_mapping(c, v, kTracingFields, cfg.tracing); }},
 };
 
 std::string host_port_text(const HostPort& hp) {
@@ -553,6 +625,10 @@ std::string host_port_text(const HostPort& hp) {
 
 // Checks that need more than one key.
 void validate(const Context& ctx, const Config& config) {
+  if (config.tracing.enabled && config.tracing.endpoint.empty()) {
+    fail(ctx, line_or(ctx, "tracing", 1), "tracing.endpoint", "an OTLP endpoint when enabled",
+         "none");
+  }
   const HostPort& a = config.listen;
   const HostPort& b = config.admin_listen;
   if (a.port != 0 && a.port == b.port && a.host == b.host) {

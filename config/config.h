@@ -93,7 +93,6 @@ struct Limits {
   uint64_t max_buffered_request_bytes = 256ull << 20;
 };
 
-
 struct LogSettings {
   // "stdout" (default), "stderr", "off", or a file path (appended to).
   std::string access = "stdout";
@@ -147,6 +146,19 @@ struct SessionSettings {
   BudgetAction runaway_action = BudgetAction::alert;
 };
 
+// OpenTelemetry traces over OTLP/HTTP JSON (proxy/tracing). Off unless enabled.
+struct TracingSettings {
+  bool enabled = false;
+  std::string endpoint;  // http://otel-collector:4318/v1/traces (required when enabled)
+  std::string service_name = "tokentap";
+  double sample_ratio = 1.0;  // for requests without an incoming sampled flag; failures kept
+  bool session_traces = false;
+  bool capture_content = false;  // prompts/completions as span events, PII-scrubbed
+  size_t content_max_bytes = 4096;
+  std::vector<std::string> pii_patterns;  // ECMAScript regexes, checked at load
+  bool propagate_response_traceparent = false;
+};
+
 struct AdminSettings {
   // A file holding the bearer token that /v1/* on the admin port requires from clients that are
   // not on loopback. Relative to the config file. Read when the config is loaded (start and every
@@ -174,6 +186,7 @@ struct Config {
   PricingSettings pricing;
   std::vector<Budget> budgets;
   SessionSettings sessions;
+  TracingSettings tracing;
 };
 
 // The configuration used when no file is given: routes for OpenAI, Anthropic and Gemini.

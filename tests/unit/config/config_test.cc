@@ -266,7 +266,7 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors
   CHECK(error_of("workers: 2\nlisten_addr: :80\n") ==
         "t.yaml:2: expected one of the keys listen, admin_listen, admin, workers, agent, "
         "session_header, request_id_header, routes, timeouts, limits, log, metrics, metering, "
-        "pricing, budgets, sessions, got unknown key \"listen_addr\"");
+        "pricing, budgets, sessions, tracing, got unknown key \"listen_addr\"");
   CHECK(error_of("metrics:\n  max_labels: 5\n") ==
         "t.yaml:2: metrics: expected one of the keys max_values_per_label, otel_semconv, got "
         "unknown key \"max_labels\"");

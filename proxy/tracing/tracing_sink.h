@@ -1,0 +1,49 @@
+// The tracing completion sink: builds the span of every finished LLM request, takes the tail
+// sampling decision and hands kept spans to the exporter's bounded queue (never blocks).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "proxy/core/exchange.h"
+#include "proxy/tracing/span.h"
+#include "proxy/tracing/trace_context.h"
+
+namespace tokentap {
+
+// Where kept spans go; OtlpExporter implements it. Must not block; false when the span was
+// dropped (the implementation counts why).
+class SpanQueue {
+ public:
+  virtual ~SpanQueue() = default;
+  virtual bool enqueue(nlohmann::json span) = 0;
+};
+
+struct TracingSinkOptions {
+  double sample_ratio = 1.0;
+  bool llm_only = true;  // spans for metered LLM requests only
+};
+
+class TracingSink : public CompletionSink {
+ public:
+  // `trace_of` returns the trace decided when the request headers arrived (see the
+  // RequestHeaderStage proposal); when it is empty or returns nullopt a fresh root trace is used.
+  using TraceLookup = std::function<std::optional<RequestTrace>(const RequestContext&)>;
+
+  TracingSink(TracingSinkOptions options, std::shared_ptr<SpanQueue> queue,
+              TraceLookup trace_of = {}, std::optional<uint64_t> seed = std::nullopt);
+  void on_request_end(const RequestContext& ctx) override;
+
+  uint64_t sampled_out() const { return sampled_out_; }
+
+ private:
+  TracingSinkOptions options_;
+  std::shared_ptr<SpanQueue> queue_;
+  TraceLookup trace_of_;
+  IdGenerator ids_;
+  uint64_t sampled_out_ = 0;
+};
+
+}  // namespace tokentap
