@@ -95,9 +95,8 @@ void LineWriter::run() {
     wake_.wait(lock, [this] { return stop_ || !pending_.empty(); });
     if (pending_.empty()) break;  // stop_ with nothing left to write
     // Linger briefly so that lines arriving close together go out in one write.
-    wake_.wait_for(lock, kBatchLinger, [this] {
-      return stop_ || flushers_ > 0 || pending_.size() >= kBatchBytes;
-    });
+    wake_.wait_for(lock, kBatchLinger,
+                   [this] { return stop_ || flushers_ > 0 || pending_.size() >= kBatchBytes; });
     batch.swap(pending_);
     in_flight_ = batch.size();
     lock.unlock();
@@ -140,7 +139,6 @@ uint64_t LineWriter::write_all(const std::string& batch) {
 
 namespace {
 
-
 std::atomic<int> g_diag_level{static_cast<int>(LogLevel::info)};
 
 LineWriter& diag_writer() {
@@ -155,7 +153,6 @@ LineWriter& diag_writer() {
 }
 
 }  // namespace
-
 
 std::string utc_timestamp(std::chrono::system_clock::time_point t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();

@@ -13,7 +13,6 @@
 #include <thread>
 #include <utility>
 
-
 namespace tokentap {
 
 enum class LogLevel { debug, info, warn, error };

@@ -108,6 +108,8 @@ std::string scrub(std::string_view text, const std::vector<std::string>& secrets
   return out;
 }
 
-size_t api_key_length(std::string_view text, size_t i) { return key_pattern_length(text, i); }
+size_t api_key_length(std::string_view text, size_t i) {
+  return i < text.size() && at_word_start(text, i) ? key_pattern_length(text.substr(i)) : 0;
+}
 
 }  // namespace tokentap

@@ -193,7 +193,8 @@ uint64_t as_size(Context& ctx, const Value& v, uint64_t max) {
 std::string as_header_name(Context& ctx, const Value& v) {
   if (v.node.IsScalar()) {
     const std::string& text = v.node.Scalar();
-    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char)) return to_lower(text);
+    if (!text.empty() && std::all_of(text.begin(), text.end(), is_token_char))
+      return to_lower(text);
   }
   fail(ctx, v, "an HTTP header name like x-agent-id");
 }

@@ -12,7 +12,6 @@
 
 namespace tokentap::config_detail {
 
-
 // Decimal digits only (no sign, no spaces) that fit in 64 bits.
 std::optional<uint64_t> parse_unsigned(std::string_view s);
 

@@ -227,7 +227,8 @@ class AnthropicParser final : public LlmParser {
     u.cache_read = cache_read_.value_or(0);
     // cache_creation_input_tokens is the sum of the TTL breakdown; trust the breakdown when
     // the sum is absent.
-    u.cache_write = cache_write_.value_or(cache_write_5m_.value_or(0) + cache_write_1h_.value_or(0));
+    u.cache_write =
+        cache_write_.value_or(cache_write_5m_.value_or(0) + cache_write_1h_.value_or(0));
     u.cache_write_1h = std::min(cache_write_1h_.value_or(0), u.cache_write);
     u.input = input_.value_or(0) + u.cache_read + u.cache_write;
     u.output = output_.value_or(0);

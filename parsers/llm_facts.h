@@ -62,7 +62,7 @@ struct TokenUsage {
   uint64_t output_audio = 0;     // subset of output
   uint64_t output_image = 0;     // subset of output
   uint64_t tool_use_prompt = 0;  // subset of input (Gemini)
-  std::string service_tier{};  // {}: designated initializers may leave it out
+  std::string service_tier{};    // {}: designated initializers may leave it out
   std::string inference_geo{};
 };
 

@@ -221,10 +221,10 @@ CostResult price_request(const BillableUsage& usage, const ModelPrice* price,
   pico.add(output_image, p->output_image);
   result.nano_usd = to_nano(pico.total(), multiplier_ppm);
 
-  const Int128 savings = static_cast<Int128>(cache_read) * (p->input - p->cache_read) -
-                         static_cast<Int128>(cache_write - cache_write_1h) *
-                             (p->cache_write - p->input) -
-                         static_cast<Int128>(cache_write_1h) * (p->cache_write_1h - p->input);
+  const Int128 savings =
+      static_cast<Int128>(cache_read) * (p->input - p->cache_read) -
+      static_cast<Int128>(cache_write - cache_write_1h) * (p->cache_write - p->input) -
+      static_cast<Int128>(cache_write_1h) * (p->cache_write_1h - p->input);
   result.cache_savings_nano_usd = to_nano(savings, multiplier_ppm);
   return result;
 }

@@ -132,7 +132,8 @@ ServiceTierPrice resolve_service_tier(std::string name, const PartialServiceTier
                       listed != svc.tiers.end() ? listed->second : PartialPrices{});
   }
   for (const auto& [above, listed] : svc.tiers) {
-    if (!tiers.contains(above)) tiers[above] = map_into_tier(out.base, out.base, {}, out.base, listed);
+    if (!tiers.contains(above))
+      tiers[above] = map_into_tier(out.base, out.base, {}, out.base, listed);
   }
   for (const auto& [above, prices] : tiers) out.tiers.push_back(PriceTier{above, prices});
   return out;
@@ -215,15 +216,15 @@ int64_t expect_litellm_price(const LinedJson& doc, const Json& value, std::strin
 constexpr std::array<std::string_view, 5> kTopKeys = {"pricing_version", "unit", "sources", "notes",
                                                       "models"};
 constexpr std::array<std::string_view, 16> kModelKeys = {
-    "provider",    "kind",         "input",        "output",        "cache_read", "cache_write",
+    "provider",       "kind",      "input",       "output",       "cache_read",   "cache_write",
     "cache_write_1h", "reasoning", "input_audio", "output_audio", "output_image", "tiers",
     "service_tiers",  "regions",   "aliases",     "notes"};
 constexpr std::array<std::string_view, 10> kTierKeys = {
-    "above_input_tokens", "input",       "output",       "cache_read",  "cache_write",
-    "cache_write_1h",     "reasoning",   "input_audio",  "output_audio", "output_image"};
+    "above_input_tokens", "input",     "output",      "cache_read",   "cache_write",
+    "cache_write_1h",     "reasoning", "input_audio", "output_audio", "output_image"};
 constexpr std::array<std::string_view, 11> kServiceTierKeys = {
-    "multiplier",     "input",       "output",       "cache_read",   "cache_write", "cache_write_1h",
-    "reasoning",      "input_audio", "output_audio", "output_image", "tiers"};
+    "multiplier", "input",       "output",       "cache_read",   "cache_write", "cache_write_1h",
+    "reasoning",  "input_audio", "output_audio", "output_image", "tiers"};
 constexpr std::array<std::string_view, 1> kRegionKeys = {"multiplier"};
 constexpr double kMaxMultiplier = 1000.0;
 

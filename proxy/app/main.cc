@@ -1,3 +1,6 @@
+#include <openssl/opensslv.h>
+#include <uv.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -5,13 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include <openssl/opensslv.h>
-#include <uv.h>
-
-#include "config/config.h"
 #include "common/log.h"
-#include "proxy/core/runtime.h"
+#include "config/config.h"
 #include "proxy/app/server.h"
+#include "proxy/core/runtime.h"
 
 namespace {
 
@@ -46,7 +46,8 @@ struct Options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "tokentap: " << message << "\n" << "Try 'tokentap --help'.\n";
+  std::cerr << "tokentap: " << message << "\n"
+            << "Try 'tokentap --help'.\n";
   std::exit(2);
 }
 
@@ -106,7 +107,8 @@ int main(int argc, char** argv) {
   }
   tokentap::apply_environment(config);
   if (options.listen) config.listen = address_flag("--listen", *options.listen);
-  if (options.admin_listen) config.admin_listen = address_flag("--admin-listen", *options.admin_listen);
+  if (options.admin_listen)
+    config.admin_listen = address_flag("--admin-listen", *options.admin_listen);
 
   if (options.check_config) {
     try {
@@ -122,9 +124,9 @@ int main(int argc, char** argv) {
   try {
     // A reload reads the same file again (listen addresses and workers stay as started).
     tokentap::ConfigSource source{options.config_file, [path = options.config_file] {
-                                    tokentap::Config next =
-                                        path.empty() ? tokentap::default_config()
-                                                     : tokentap::load_config_file(path);
+                                    tokentap::Config next = path.empty()
+                                                                ? tokentap::default_config()
+                                                                : tokentap::load_config_file(path);
                                     tokentap::apply_environment(next);
                                     return next;
                                   }};

@@ -93,12 +93,13 @@ int Server::run() {
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   sigterm_.data = sigint_.data = this;
-  auto on_sig = [](uv_signal_t* s, int signum) { static_cast<Server*>(s->data)->on_signal(signum); };
+  auto on_sig = [](uv_signal_t* s, int signum) {
+    static_cast<Server*>(s->data)->on_signal(signum);
+  };
   uv_signal_start(&sigterm_, on_sig, SIGTERM);
   uv_signal_start(&sigint_, on_sig, SIGINT);
-  uv_async_init(&loop_, &worker_exit_, [](uv_async_t* a) {
-    static_cast<Server*>(a->data)->on_worker_exit();
-  });
+  uv_async_init(&loop_, &worker_exit_,
+                [](uv_async_t* a) { static_cast<Server*>(a->data)->on_worker_exit(); });
   worker_exit_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
@@ -129,10 +130,12 @@ int Server::run() {
   std::string admin_text = format_host_port(admin.bound_address());
   std::string workers_text = std::to_string(config_->workers);
   diag(LogLevel::info, "listening",
-       {{"listen", listen_text}, {"admin_listen", admin_text},
+       {{"listen", listen_text},
+        {"admin_listen", admin_text},
         {"admin_api", config_->admin.token_file.empty() ? "loopback only" : "loopback or token"},
         {"workers", workers_text},
-        {"version", TOKENTAP_VERSION}, {"config", config_->source}});
+        {"version", TOKENTAP_VERSION},
+        {"config", config_->source}});
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& worker : workers_) worker->join();

@@ -6,12 +6,12 @@
 
 #include "common/log.h"
 #include "proxy/core/exchange.h"
+#include "proxy/core/worker.h"
 #include "proxy/http/forwarding.h"
 #include "proxy/http/http1.h"
 #include "proxy/http/identity.h"
 #include "proxy/http/secrets.h"
 #include "proxy/net/stream_write.h"
-#include "proxy/core/worker.h"
 
 namespace tokentap {
 
@@ -68,7 +68,7 @@ struct DownstreamConnection::Active {
   std::unique_ptr<RequestObserver> observer;
   std::shared_ptr<const Runtime> runtime;  // the snapshot this request started with
   std::shared_ptr<const Config> config;    // runtime->config
-  std::string target;  // raw request-target, never logged as is
+  std::string target;                      // raw request-target, never logged as is
   HeaderList headers;
   bool in_header_value = false;
   size_t head_bytes = 0;
@@ -104,18 +104,14 @@ const llhttp_settings_t DownstreamConnection::kParserSettings = {
     .on_status = nullptr,
     .on_method = nullptr,
     .on_version = nullptr,
-    .on_header_field = [](llhttp_t* p, const char* at, size_t n) {
-      return from_parser(p)->on_header_field(at, n);
-    },
-    .on_header_value = [](llhttp_t* p, const char* at, size_t n) {
-      return from_parser(p)->on_header_value(at, n);
-    },
-    .on_chunk_extension_name = [](llhttp_t* p, const char*, size_t n) {
-      return from_parser(p)->on_chunk_extension(n);
-    },
-    .on_chunk_extension_value = [](llhttp_t* p, const char*, size_t n) {
-      return from_parser(p)->on_chunk_extension(n);
-    },
+    .on_header_field = [](llhttp_t* p, const char* at,
+                          size_t n) { return from_parser(p)->on_header_field(at, n); },
+    .on_header_value = [](llhttp_t* p, const char* at,
+                          size_t n) { return from_parser(p)->on_header_value(at, n); },
+    .on_chunk_extension_name = [](llhttp_t* p, const char*,
+                                  size_t n) { return from_parser(p)->on_chunk_extension(n); },
+    .on_chunk_extension_value = [](llhttp_t* p, const char*,
+                                   size_t n) { return from_parser(p)->on_chunk_extension(n); },
     .on_headers_complete = [](llhttp_t* p) { return from_parser(p)->on_headers_complete(); },
     .on_body = [](llhttp_t* p, const char* at, size_t n) { return from_parser(p)->on_body(at, n); },
     .on_message_complete = [](llhttp_t* p) { return from_parser(p)->on_message_complete(); },
@@ -123,9 +119,8 @@ const llhttp_settings_t DownstreamConnection::kParserSettings = {
     .on_status_complete = nullptr,
     .on_method_complete = nullptr,
     .on_version_complete = nullptr,
-    .on_header_field_complete = [](llhttp_t* p) {
-      return from_parser(p)->on_header_field_complete();
-    },
+    .on_header_field_complete =
+        [](llhttp_t* p) { return from_parser(p)->on_header_field_complete(); },
     .on_header_value_complete = nullptr,
     .on_chunk_extension_name_complete = nullptr,
     .on_chunk_extension_value_complete = nullptr,
@@ -222,8 +217,8 @@ void DownstreamConnection::parse(const char* data, size_t len) {
   if (active_ && (active_->finished || active_->response_started)) return;  // already answered
   if (!active_) begin_request();
   const char* reason = llhttp_get_error_reason(&parser_);
-  respond_error(ErrorType::bad_request,
-                std::string("malformed HTTP request: ") + (reason && *reason ? reason : llhttp_errno_name(err)));
+  respond_error(ErrorType::bad_request, std::string("malformed HTTP request: ") +
+                                            (reason && *reason ? reason : llhttp_errno_name(err)));
 }
 
 bool DownstreamConnection::count_head_bytes(size_t len) {
@@ -250,7 +245,8 @@ void DownstreamConnection::begin_request() {
 
 int DownstreamConnection::on_url(const char* at, size_t len) {
   if (!count_head_bytes(len)) {
-    respond_error(ErrorType::headers_too_large, "request line and headers exceed limits.max_header_bytes");
+    respond_error(ErrorType::headers_too_large,
+                  "request line and headers exceed limits.max_header_bytes");
     return -1;
   }
   active_->target.append(at, len);
@@ -383,9 +379,9 @@ bool DownstreamConnection::prepare_request() {
   }
   if (a.observer) a.observer->on_request_headers(ctx, a.headers);
   if (a.has_content_length && a.content_length > config.limits.max_request_body) {
-    respond_error(ErrorType::request_too_large,
-                  "request body of " + std::to_string(a.content_length) +
-                      " bytes exceeds limits.max_request_body");
+    respond_error(ErrorType::request_too_large, "request body of " +
+                                                    std::to_string(a.content_length) +
+                                                    " bytes exceeds limits.max_request_body");
     return false;
   }
   // A buffered body is admitted once it has arrived, so that a refusal carries its model.
@@ -442,7 +438,7 @@ void DownstreamConnection::start_upstream() {
   conn->attach(
       this,
       {.head_request = a.head_request, .timeouts = a.config->timeouts, .route = a.ctx.route->name});
-  if (a.upstream == nullptr) return;  // failed synchronously; already answered
+  if (a.upstream == nullptr) return;           // failed synchronously; already answered
   std::string head = upstream_request_head();  // reads a.body.size(): before the move below
   if (a.buffer_body) {
     // One writev; the body and its budget reservation move to the connection, no copy.
@@ -696,10 +692,8 @@ void DownstreamConnection::respond_error(ErrorType type, std::string message,
                     !worker_.draining() && status != 400 && status != 408;
   a.close_after = !keep_alive;
   a.response_started = true;
-  const ProxyError error{.type = type,
-                         .message = a.ctx.error_detail,
-                         .request_id = a.ctx.request_id,
-                         .retry = retry};
+  const ProxyError error{
+      .type = type, .message = a.ctx.error_detail, .request_id = a.ctx.request_id, .retry = retry};
   write_client(error_response(error, error_shape(a.ctx.route, a.ctx.method, a.ctx.path),
                               a.config->request_id_header, keep_alive, a.head_request));
   response_done();
@@ -792,8 +786,7 @@ void DownstreamConnection::flush_client() {
   }
   queued_to_client_ -= size - static_cast<size_t>(queued);
   // Written at once: the progress on_write_done() would have noted.
-  if (upstream_read_paused_ && queued_to_client_ <= kLowWatermark && active_ &&
-      active_->upstream) {
+  if (upstream_read_paused_ && queued_to_client_ <= kLowWatermark && active_ && active_->upstream) {
     upstream_read_paused_ = false;
     active_->upstream->resume_reading();
   }

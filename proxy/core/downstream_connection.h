@@ -13,9 +13,9 @@
 #include <optional>
 #include <string>
 
-#include "proxy/http/http1.h"
 #include "proxy/core/request_context.h"
 #include "proxy/core/upstream_connection.h"
+#include "proxy/http/http1.h"
 
 namespace tokentap {
 
@@ -120,9 +120,9 @@ class DownstreamConnection final : public UpstreamHandler {
 
   llhttp_t parser_{};
   std::unique_ptr<Active> active_;
-  std::string pipelined_;  // bytes of later requests, parsed after the current one ends
+  std::string pipelined_;        // bytes of later requests, parsed after the current one ends
   size_t queued_to_client_ = 0;  // held or queued in libuv, not yet written
-  std::string held_;              // see hold_client()
+  std::string held_;             // see hold_client()
   bool upstream_read_paused_ = false;
 };
 

@@ -7,6 +7,11 @@
 // kMaxHandles. One instance per worker, used from that worker's loop thread only.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
@@ -14,11 +19,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
 
 #include "proxy/core/label_limiter.h"
 
@@ -38,8 +38,7 @@ class HandleCache {
 
   prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, Labels labels);
   prometheus::Gauge& gauge(prometheus::Family<prometheus::Gauge>& family, Labels labels);
-  prometheus::Histogram& histogram(prometheus::Family<prometheus::Histogram>& family,
-                                   Labels labels,
+  prometheus::Histogram& histogram(prometheus::Family<prometheus::Histogram>& family, Labels labels,
                                    const prometheus::Histogram::BucketBoundaries& buckets);
 
  private:

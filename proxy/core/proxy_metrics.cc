@@ -51,12 +51,11 @@ CoreMetrics::CoreMetrics(prometheus::Registry& registry)
                                         .Help("1 if the last config load or reload succeeded")
                                         .Register(registry)
                                         .Add({})),
-      config_last_reload_seconds(
-          BuildGauge()
-              .Name("tokentap_config_last_reload_success_timestamp_seconds")
-              .Help("Unix time of the last successful config load or reload")
-              .Register(registry)
-              .Add({})) {}
+      config_last_reload_seconds(BuildGauge()
+                                     .Name("tokentap_config_last_reload_success_timestamp_seconds")
+                                     .Help("Unix time of the last successful config load or reload")
+                                     .Register(registry)
+                                     .Add({})) {}
 
 CallbackCounter::CallbackCounter(std::string name, std::string help, std::function<double()> read)
     : name_(std::move(name)), help_(std::move(help)), read_(std::move(read)) {}

@@ -2,16 +2,16 @@
 // a WorkerMetrics that resolves label sets to handles through its HandleCache.
 #pragma once
 
-#include <functional>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "proxy/core/handle_cache.h"
 
@@ -20,15 +20,15 @@ namespace tokentap {
 struct CoreMetrics {
   explicit CoreMetrics(prometheus::Registry& registry);
 
-  prometheus::Family<prometheus::Counter>& requests;        // {route, code}
+  prometheus::Family<prometheus::Counter>& requests;  // {route, code}
   prometheus::Gauge& inflight;
   prometheus::Family<prometheus::Gauge>& open_connections;  // {side}
   prometheus::Gauge& downstream_connections;
   prometheus::Gauge& upstream_connections;
-  prometheus::Family<prometheus::Counter>& connect_errors;  // {route, kind}
+  prometheus::Family<prometheus::Counter>& connect_errors;              // {route, kind}
   prometheus::Family<prometheus::Counter>& upstream_connections_total;  // {route, reused}
-  prometheus::Counter& rejected_connections;                // over max_connections
-  prometheus::Family<prometheus::Counter>& config_reloads;  // {result}
+  prometheus::Counter& rejected_connections;                            // over max_connections
+  prometheus::Family<prometheus::Counter>& config_reloads;              // {result}
   prometheus::Counter& config_reloads_success;
   prometheus::Counter& config_reloads_error;
   prometheus::Gauge& config_last_reload_successful;  // 1 after a good (re)load, 0 after a bad one

@@ -4,13 +4,10 @@
 #include <cmath>
 #include <ctime>
 #include <iterator>
-
 #include <nlohmann/json.hpp>
 
-#include "pricing/cost.h"
 #include "common/log.h"
+#include "pricing/cost.h"
 #include "proxy/http/http1.h"
 
-namespace tokentap {
-
-}  // namespace tokentap
+namespace tokentap {}  // namespace tokentap

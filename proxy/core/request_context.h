@@ -30,7 +30,7 @@ struct LlmSummary {
   std::string provider;  // api_provider_name(api)
   Operation api_operation = Operation::other;
   std::string operation;  // operation_name(api_operation)
-  std::string model;  // requested, else the response model, else "unknown"
+  std::string model;      // requested, else the response model, else "unknown"
   std::string response_model;
   bool stream = false;
   // Billed tokens. Without final usage (`billed.present` false) only the exact input side a
@@ -57,7 +57,7 @@ struct LlmSummary {
   std::vector<ToolResultCount> tool_results;  // in order of first appearance
   std::array<RateLimit, kRateLimitResourceCount> rate_limits{};
   std::array<uint32_t, kParseErrorKindCount> parse_errors{};
-  uint32_t parse_error_count = 0;  // the sum of parse_errors
+  uint32_t parse_error_count = 0;   // the sum of parse_errors
   bool stream_usage_added = false;  // tokentap added stream_options.include_usage
 };
 
@@ -71,7 +71,7 @@ struct RequestContext {
   std::string client_address;
   const Route* route = nullptr;
   std::string method;
-  std::string path;  // as received, with any ?key= value redacted
+  std::string path;           // as received, with any ?key= value redacted
   std::string upstream_path;  // path sent upstream (redacted the same way)
   bool request_is_json = false;
 
@@ -87,7 +87,7 @@ struct RequestContext {
 
   // Timing.
   Clock::time_point start;
-  Clock::time_point upstream_connected;  // zero if never
+  Clock::time_point upstream_connected;   // zero if never
   Clock::time_point first_response_byte;  // zero if never
   Clock::time_point end;
   // Wall-clock time the request ended (for log and record timestamps); set with `end`.
@@ -103,7 +103,6 @@ struct RequestContext {
     return std::chrono::duration<double, std::milli>(end - start).count();
   }
 };
-
 
 // Observe-only hook: told about each stage of a request, never changes bytes on the wire.
 // One observer instance per routed request, created by an ObserverFactory as soon as the route

@@ -12,8 +12,8 @@
 
 #include "config/config.h"
 #include "pricing/price_table.h"
-#include "proxy/net/tls.h"
 #include "proxy/core/upstream_connection.h"
+#include "proxy/net/tls.h"
 
 namespace tokentap {
 

@@ -37,17 +37,14 @@ bool plain_reason(std::string_view reason) {
 const llhttp_settings_t UpstreamConnection::kParserSettings = {
     .on_message_begin = nullptr,
     .on_url = nullptr,
-    .on_status = [](llhttp_t* p, const char* at, size_t n) {
-      return from_parser(p)->on_status(at, n);
-    },
+    .on_status = [](llhttp_t* p, const char* at,
+                    size_t n) { return from_parser(p)->on_status(at, n); },
     .on_method = nullptr,
     .on_version = nullptr,
-    .on_header_field = [](llhttp_t* p, const char* at, size_t n) {
-      return from_parser(p)->on_header_field(at, n);
-    },
-    .on_header_value = [](llhttp_t* p, const char* at, size_t n) {
-      return from_parser(p)->on_header_value(at, n);
-    },
+    .on_header_field = [](llhttp_t* p, const char* at,
+                          size_t n) { return from_parser(p)->on_header_field(at, n); },
+    .on_header_value = [](llhttp_t* p, const char* at,
+                          size_t n) { return from_parser(p)->on_header_value(at, n); },
     .on_chunk_extension_name = nullptr,
     .on_chunk_extension_value = nullptr,
     .on_headers_complete = [](llhttp_t* p) { return from_parser(p)->on_headers_complete(); },
@@ -387,8 +384,7 @@ void UpstreamConnection::on_timer() {
     fail(ErrorType::timeout,
          "no response from upstream within " + std::to_string(t.first_byte.count()) + "ms");
   } else {
-    fail(ErrorType::timeout,
-         "upstream idle for " + std::to_string(t.idle.count()) + "ms");
+    fail(ErrorType::timeout, "upstream idle for " + std::to_string(t.idle.count()) + "ms");
   }
 }
 
@@ -410,14 +406,15 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
       }
     }
     if (state_ == State::handshaking) {
-      fail(ErrorType::upstream_tls_error,
-           "upstream closed the connection during the tls handshake", "tls");
+      fail(ErrorType::upstream_tls_error, "upstream closed the connection during the tls handshake",
+           "tls");
     } else if (exchange_ == Exchange::receiving) {
       fail(ErrorType::upstream_reset, "upstream closed the connection mid-response");
     } else {
-      fail(ErrorType::upstream_reset, std::string("upstream closed the connection before "
-                                                  "responding: ") +
-                                          (nread == UV_EOF ? "eof" : uv_strerror(static_cast<int>(nread))));
+      fail(ErrorType::upstream_reset,
+           std::string("upstream closed the connection before "
+                       "responding: ") +
+               (nread == UV_EOF ? "eof" : uv_strerror(static_cast<int>(nread))));
     }
     return;
   }
@@ -493,8 +490,8 @@ void UpstreamConnection::on_plaintext(std::string_view data) {
   }
   if (err != HPE_OK) {
     std::string reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "";
-    fail(ErrorType::upstream_protocol_error, "malformed response from upstream: " +
-                                                 std::string(llhttp_errno_name(err)) + " " + reason);
+    fail(ErrorType::upstream_protocol_error,
+         "malformed response from upstream: " + std::string(llhttp_errno_name(err)) + " " + reason);
     return;
   }
   if (handler_ != nullptr && exchange_ == Exchange::receiving) handler_->on_upstream_read_done();

@@ -16,7 +16,8 @@ Worker::Worker(int index, SharedState& shared, int listen_fd)
   uv_loop_init(&loop_);
   uv_tcp_init(&loop_, &listener_);
   listener_.data = this;
-  uv_async_init(&loop_, &command_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->on_command(); });
+  uv_async_init(&loop_, &command_,
+                [](uv_async_t* a) { static_cast<Worker*>(a->data)->on_command(); });
   command_.data = this;
 }
 
@@ -30,8 +31,9 @@ void Worker::start(std::function<void()> on_exit) {
   if (int rc = uv_tcp_open(&listener_, listen_fd_); rc != 0) {
     throw std::runtime_error(std::string("cannot adopt listener socket: ") + uv_strerror(rc));
   }
-  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024,
-                     [](uv_stream_t* s, int status) { static_cast<Worker*>(s->data)->on_connection(status); });
+  int rc = uv_listen(
+      reinterpret_cast<uv_stream_t*>(&listener_), 1024,
+      [](uv_stream_t* s, int status) { static_cast<Worker*>(s->data)->on_connection(status); });
   if (rc != 0) throw std::runtime_error(std::string("cannot listen: ") + uv_strerror(rc));
   listener_open_ = true;
   thread_ = std::thread([this] { run(); });

@@ -7,21 +7,21 @@
 
 #include <atomic>
 #include <functional>
-#include <mutex>
-#include <unordered_set>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "config/config.h"
 #include "proxy/core/exchange.h"
-#include "proxy/core/request_buffers.h"
 #include "proxy/core/proxy_metrics.h"
+#include "proxy/core/request_buffers.h"
 #include "proxy/core/request_context.h"
 #include "proxy/core/runtime.h"
-#include "proxy/net/tls.h"
 #include "proxy/core/upstream_connection.h"
+#include "proxy/net/tls.h"
 
 namespace tokentap {
 
@@ -39,8 +39,8 @@ struct SharedState {
   explicit SharedState(std::shared_ptr<const Runtime> initial) : runtime(std::move(initial)) {}
   RuntimeSlot runtime;  // the current configuration, prices and TLS contexts
   CoreMetrics* metrics = nullptr;
-  ObserverFactory observer_factory;  // empty: requests are not observed
-  PipelineFactory pipeline_factory;  // empty: no admission policies, no sinks
+  ObserverFactory observer_factory;                // empty: requests are not observed
+  PipelineFactory pipeline_factory;                // empty: no admission policies, no sinks
   RequestBufferBudget* request_buffers = nullptr;  // null: buffered bodies are not limited
   std::atomic<uint32_t> open_downstream{0};
 };

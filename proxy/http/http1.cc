@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "parsers/endpoint.h"
@@ -12,13 +11,25 @@ namespace tokentap {
 
 namespace {
 
-
 bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -29,8 +40,9 @@ bool is_tchar(unsigned char c) {
 
 bool is_hop_by_hop(std::string_view name) {
   static constexpr std::array<std::string_view, 9> kHopByHop = {
-      "connection", "keep-alive",          "proxy-connection",   "te",      "trailer",
-      "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"};
+      "connection",        "keep-alive",        "proxy-connection", "te",
+      "trailer",           "transfer-encoding", "upgrade",          "proxy-authorization",
+      "proxy-authenticate"};
   return std::any_of(kHopByHop.begin(), kHopByHop.end(),
                      [&](std::string_view h) { return iequals(h, name); });
 }
@@ -72,9 +84,9 @@ std::string uuid_v4(std::mt19937_64& rng) {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
   char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
-                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return std::string(buf, 36);
 }
@@ -88,44 +100,77 @@ bool is_json_content_type(std::string_view content_type) {
 
 std::string_view status_reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Site Overloaded";
-    default: return "";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 529:
+      return "Site Overloaded";
+    default:
+      return "";
   }
 }
 
 std::optional<ApiProvider> api_provider_for(Provider p) {
   switch (p) {
-    case Provider::openai: return ApiProvider::openai;
-    case Provider::anthropic: return ApiProvider::anthropic;
-    case Provider::gemini: return ApiProvider::gemini;
-    case Provider::azure_openai: return ApiProvider::azure_openai;
-    case Provider::openai_compatible: return ApiProvider::openai_compatible;
-    case Provider::auto_detect: return std::nullopt;
+    case Provider::openai:
+      return ApiProvider::openai;
+    case Provider::anthropic:
+      return ApiProvider::anthropic;
+    case Provider::gemini:
+      return ApiProvider::gemini;
+    case Provider::azure_openai:
+      return ApiProvider::azure_openai;
+    case Provider::openai_compatible:
+      return ApiProvider::openai_compatible;
+    case Provider::auto_detect:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -133,9 +178,12 @@ std::optional<ApiProvider> api_provider_for(Provider p) {
 ErrorShape error_shape(const Route* route, std::string_view method, std::string_view target) {
   if (route == nullptr) return ErrorShape::openai;
   switch (classify_endpoint(api_provider_for(route->provider), method, target).format) {
-    case WireFormat::anthropic: return ErrorShape::anthropic;
-    case WireFormat::gemini: return ErrorShape::gemini;
-    case WireFormat::openai: return ErrorShape::openai;
+    case WireFormat::anthropic:
+      return ErrorShape::anthropic;
+    case WireFormat::gemini:
+      return ErrorShape::gemini;
+    case WireFormat::openai:
+      return ErrorShape::openai;
   }
   return ErrorShape::openai;
 }
@@ -162,15 +210,24 @@ ErrorVocabulary error_vocabulary(ErrorType type, int status) {
     return {"insufficient_quota", "rate_limit_error", "RESOURCE_EXHAUSTED"};
   }
   switch (status) {
-    case 404: return {"invalid_request_error", "not_found_error", "NOT_FOUND"};
-    case 408: return {"invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED"};
-    case 413: return {"invalid_request_error", "request_too_large", "INVALID_ARGUMENT"};
-    case 429: return {"rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"};
-    case 499: return {"invalid_request_error", "invalid_request_error", "CANCELLED"};
-    case 502: return {"server_error", "api_error", "UNAVAILABLE"};
-    case 503: return {"service_unavailable_error", "overloaded_error", "UNAVAILABLE"};
-    case 504: return {"server_error", "timeout_error", "DEADLINE_EXCEEDED"};
-    default: break;
+    case 404:
+      return {"invalid_request_error", "not_found_error", "NOT_FOUND"};
+    case 408:
+      return {"invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED"};
+    case 413:
+      return {"invalid_request_error", "request_too_large", "INVALID_ARGUMENT"};
+    case 429:
+      return {"rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"};
+    case 499:
+      return {"invalid_request_error", "invalid_request_error", "CANCELLED"};
+    case 502:
+      return {"server_error", "api_error", "UNAVAILABLE"};
+    case 503:
+      return {"service_unavailable_error", "overloaded_error", "UNAVAILABLE"};
+    case 504:
+      return {"server_error", "timeout_error", "DEADLINE_EXCEEDED"};
+    default:
+      break;
   }
   if (status < 500) return {"invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"};
   return {"server_error", "api_error", "INTERNAL"};
@@ -218,9 +275,9 @@ std::string error_body(const ProxyError& error, ErrorShape shape) {
                     {"tokentap_error", name},
                     {"request_id", error.request_id}};
       if (const RetryAdvice advice = advice_of(error); advice.after_seconds) {
-        inner["details"] = Json::array(
-            {{{"@type", "type.googleapis.com/google.rpc.RetryInfo"},
-              {"retryDelay", std::to_string(*advice.after_seconds) + "s"}}});
+        inner["details"] =
+            Json::array({{{"@type", "type.googleapis.com/google.rpc.RetryInfo"},
+                          {"retryDelay", std::to_string(*advice.after_seconds) + "s"}}});
       }
       body = {{"error", std::move(inner)}};
       break;
@@ -230,8 +287,7 @@ std::string error_body(const ProxyError& error, ErrorShape shape) {
 }
 
 std::string error_response(const ProxyError& error, ErrorShape shape,
-                           std::string_view request_id_header, bool keep_alive,
-                           bool head_request) {
+                           std::string_view request_id_header, bool keep_alive, bool head_request) {
   const int status = error_status(error.type);
   const RetryAdvice advice = advice_of(error);
   std::string body = error_body(error, shape);
@@ -241,8 +297,8 @@ std::string error_response(const ProxyError& error, ErrorShape shape,
   out += status_reason(status);
   out += "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size());
   if (advice.after_seconds) out += "\r\nretry-after: " + std::to_string(*advice.after_seconds);
-  if (advice.should_retry) out += *advice.should_retry ? "\r\nx-should-retry: true"
-                                                       : "\r\nx-should-retry: false";
+  if (advice.should_retry)
+    out += *advice.should_retry ? "\r\nx-should-retry: true" : "\r\nx-should-retry: false";
   if (!error.request_id.empty()) {
     out += "\r\n";
     out += request_id_header;

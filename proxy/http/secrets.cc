@@ -49,8 +49,6 @@ void for_each_param(std::string_view query, Fn&& fn) {
   }
 }
 
-
-
 }  // namespace
 
 bool is_secret_header(std::string_view name) {
@@ -146,7 +144,6 @@ std::string redact_target(std::string_view target) {
   out.append(target.substr(pos));
   return out;
 }
-
 
 std::string percent_decode(std::string_view s, bool plus_as_space) {
   std::string out;

@@ -45,7 +45,6 @@ std::string key_id(std::string_view key);
 // including parameter order, separators and an empty value, stays byte-identical.
 std::string redact_target(std::string_view target);
 
-
 // Percent-decodes `s` ("%41" -> "A"); with `plus_as_space`, '+' becomes ' ' as in form-encoded
 // query strings. Malformed escapes are kept as written.
 std::string percent_decode(std::string_view s, bool plus_as_space);

@@ -16,7 +16,7 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
-const Histogram::BucketBoundaries kDurationBuckets = {0.05, 0.1, 0.25, 0.5, 1,  2.5, 5,
+const Histogram::BucketBoundaries kDurationBuckets = {0.05, 0.1, 0.25, 0.5, 1,   2.5, 5,
                                                       10,   20,  30,   60,  120, 300, 600};
 const Histogram::BucketBoundaries kTtftBuckets = {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1,
                                                   1.5,  2,   3,   5,   10,  20,   60};
@@ -29,9 +29,8 @@ const Histogram::BucketBoundaries kOtelTokenBuckets = {
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
 const Histogram::BucketBoundaries kOtelDurationBuckets = {
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
-const Histogram::BucketBoundaries kOtelTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06,
-                                                      0.08,  0.1,   0.25, 0.5,  0.75, 1.0,
-                                                      2.5,   5.0,   7.5,  10.0};
+const Histogram::BucketBoundaries kOtelTtftBuckets = {
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0};
 
 // Labels whose values come from users or providers are capped; the key names the value set
 // the cap counts in (a model is one value whatever the metric). Labels with a fixed vocabulary
@@ -47,11 +46,16 @@ std::string_view cap_key(bool finish_reasons, std::string_view name) {
 
 const char* otel_system(ApiProvider p) {
   switch (p) {
-    case ApiProvider::openai: return "openai";
-    case ApiProvider::azure_openai: return "az.ai.openai";
-    case ApiProvider::openai_compatible: return "openai";
-    case ApiProvider::anthropic: return "anthropic";
-    case ApiProvider::gemini: return "gcp.gemini";
+    case ApiProvider::openai:
+      return "openai";
+    case ApiProvider::azure_openai:
+      return "az.ai.openai";
+    case ApiProvider::openai_compatible:
+      return "openai";
+    case ApiProvider::anthropic:
+      return "anthropic";
+    case ApiProvider::gemini:
+      return "gcp.gemini";
   }
   return "openai";
 }
@@ -156,10 +160,10 @@ LlmMetrics::LlmMetrics(prometheus::Registry& registry, const MetricsSettings& me
 }
 
 HandleCache LlmMetrics::make_cache() {
-  return HandleCache(limiter, [finish_reasons = &finish_reasons](const void* family,
-                                                                 std::string_view label) {
-    return cap_key(family == finish_reasons, label);
-  });
+  return HandleCache(
+      limiter, [finish_reasons = &finish_reasons](const void* family, std::string_view label) {
+        return cap_key(family == finish_reasons, label);
+      });
 }
 
 void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
@@ -174,32 +178,43 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
   auto [code_end, ec] = std::to_chars(code, code + sizeof code, ctx.status);
   double duration = seconds_between(ctx.start, ctx.end);
 
-  cache_.counter(m_.requests, {{"agent", agent}, {"provider", provider}, {"model", model},
-                               {"operation", operation}, {"code", std::string_view(code, code_end)},
-                               {"error_type", error_type}})
+  cache_
+      .counter(m_.requests, {{"agent", agent},
+                             {"provider", provider},
+                             {"model", model},
+                             {"operation", operation},
+                             {"code", std::string_view(code, code_end)},
+                             {"error_type", error_type}})
       .Increment();
-  cache_.histogram(m_.duration,
-                   {{"agent", agent}, {"provider", provider}, {"model", model},
-                    {"operation", operation}, {"stream", s.stream ? "true" : "false"}},
-                   kDurationBuckets)
+  cache_
+      .histogram(m_.duration,
+                 {{"agent", agent},
+                  {"provider", provider},
+                  {"model", model},
+                  {"operation", operation},
+                  {"stream", s.stream ? "true" : "false"}},
+                 kDurationBuckets)
       .Observe(duration);
 
   const TokenUsage& u = s.billed;
   if (s.ttft_seconds >= 0) {
-    cache_.histogram(m_.ttft, {{"agent", agent}, {"provider", provider}, {"model", model}},
-                     kTtftBuckets)
+    cache_
+        .histogram(m_.ttft, {{"agent", agent}, {"provider", provider}, {"model", model}},
+                   kTtftBuckets)
         .Observe(s.ttft_seconds);
   }
   if (s.tpot_seconds >= 0) {
-    cache_.histogram(m_.tpot, {{"agent", agent}, {"provider", provider}, {"model", model}},
-                     kTpotBuckets)
+    cache_
+        .histogram(m_.tpot, {{"agent", agent}, {"provider", provider}, {"model", model}},
+                   kTpotBuckets)
         .Observe(s.tpot_seconds);
   }
 
   auto add = [&](const char* type, uint64_t n) {
     if (n == 0) return;
-    cache_.counter(m_.tokens,
-                   {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
+    cache_
+        .counter(m_.tokens,
+                 {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
         .Increment(static_cast<double>(n));
   };
   add("input", u.input);
@@ -208,34 +223,43 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
   add("output", u.output);
   add("reasoning", u.reasoning);
   if (s.usage_source == "missing") {
-    cache_.counter(m_.usage_missing, {{"agent", agent}, {"provider", provider}, {"model", model},
-                                      {"reason", s.usage_missing_reason}})
+    cache_
+        .counter(m_.usage_missing, {{"agent", agent},
+                                    {"provider", provider},
+                                    {"model", model},
+                                    {"reason", s.usage_missing_reason}})
         .Increment();
   }
 
   for (const ToolCallCount& t : s.tool_calls) {
-    cache_.counter(m_.tool_calls, {{"agent", agent},
-                                   {"provider", provider},
-                                   {"model", model},
-                                   {"tool", t.name},
-                                   {"kind", tool_kind_name(t.kind)}})
+    cache_
+        .counter(m_.tool_calls, {{"agent", agent},
+                                 {"provider", provider},
+                                 {"model", model},
+                                 {"tool", t.name},
+                                 {"kind", tool_kind_name(t.kind)}})
         .Increment(t.count);
   }
   for (const ToolResultCount& t : s.tool_results) {
-    cache_.counter(m_.tool_results,
-                   {{"agent", agent}, {"tool", t.tool}, {"status", tool_result_status(t)}})
+    cache_
+        .counter(m_.tool_results,
+                 {{"agent", agent}, {"tool", t.tool}, {"status", tool_result_status(t)}})
         .Increment(t.count);
   }
   if (!s.finish_reason.empty()) {
-    cache_.counter(m_.finish_reasons, {{"agent", agent}, {"provider", provider},
-                                       {"model", model}, {"reason", s.finish_reason}})
+    cache_
+        .counter(m_.finish_reasons, {{"agent", agent},
+                                     {"provider", provider},
+                                     {"model", model},
+                                     {"reason", s.finish_reason}})
         .Increment();
   }
   for (size_t k = 0; k < kParseErrorKindCount; ++k) {
     if (s.parse_errors[k] == 0) continue;
-    cache_.counter(m_.parse_errors,
-                   {{"provider", provider},
-                    {"reason", parse_error_kind_name(static_cast<ParseErrorKind>(k))}})
+    cache_
+        .counter(m_.parse_errors,
+                 {{"provider", provider},
+                  {"reason", parse_error_kind_name(static_cast<ParseErrorKind>(k))}})
         .Increment(s.parse_errors[k]);
   }
   for (size_t r = 0; r < kRateLimitResourceCount; ++r) {
@@ -270,28 +294,36 @@ void LlmMetricsSink::record_otel(const RequestContext& ctx, std::string_view err
   const char* op = otel_operation_name(s.api_operation);
   const std::string& model = s.model;
   const std::string& response_model = s.response_model.empty() ? model : s.response_model;
-  cache_.histogram(*m_.otel_duration,
-                   {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
-                    {"gen_ai_request_model", model}, {"gen_ai_response_model", response_model},
-                    {"error_type", error_type == "none" ? "" : error_type}},
-                   kOtelDurationBuckets)
+  cache_
+      .histogram(*m_.otel_duration,
+                 {{"gen_ai_operation_name", op},
+                  {"gen_ai_system", system},
+                  {"gen_ai_request_model", model},
+                  {"gen_ai_response_model", response_model},
+                  {"error_type", error_type == "none" ? "" : error_type}},
+                 kOtelDurationBuckets)
       .Observe(duration);
   if (s.billed.input + s.billed.output > 0) {
     for (auto [type, n] : {std::pair<const char*, uint64_t>{"input", s.billed.input},
                            std::pair<const char*, uint64_t>{"output", s.billed.output}}) {
-      cache_.histogram(*m_.otel_token_usage,
-                       {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
-                        {"gen_ai_request_model", model},
-                        {"gen_ai_response_model", response_model}, {"gen_ai_token_type", type}},
-                       kOtelTokenBuckets)
+      cache_
+          .histogram(*m_.otel_token_usage,
+                     {{"gen_ai_operation_name", op},
+                      {"gen_ai_system", system},
+                      {"gen_ai_request_model", model},
+                      {"gen_ai_response_model", response_model},
+                      {"gen_ai_token_type", type}},
+                     kOtelTokenBuckets)
           .Observe(static_cast<double>(n));
     }
   }
   if (s.ttft_seconds >= 0) {
-    cache_.histogram(*m_.otel_ttft,
-                     {{"gen_ai_operation_name", op}, {"gen_ai_system", system},
-                      {"gen_ai_request_model", model}},
-                     kOtelTtftBuckets)
+    cache_
+        .histogram(*m_.otel_ttft,
+                   {{"gen_ai_operation_name", op},
+                    {"gen_ai_system", system},
+                    {"gen_ai_request_model", model}},
+                   kOtelTtftBuckets)
         .Observe(s.ttft_seconds);
   }
 }

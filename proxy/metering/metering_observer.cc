@@ -13,9 +13,7 @@ namespace tokentap {
 
 namespace {
 
-bool bills_tokens(Operation op) {
-  return op != Operation::other && op != Operation::count_tokens;
-}
+bool bills_tokens(Operation op) { return op != Operation::other && op != Operation::count_tokens; }
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -44,7 +42,8 @@ class MeteringObserver final : public RequestObserver {
   std::optional<std::string> replace_request_body(RequestContext&, std::string_view body) override {
     if (!parser_ || !runtime_->config->metering.include_stream_usage) return std::nullopt;
     std::optional<std::string> rewritten = rewriter_.replace_request_body(parser_->facts(), body);
-    if (rewritten) cache_.counter(m_.stream_usage_added, {{"provider", provider_name_}}).Increment();
+    if (rewritten)
+      cache_.counter(m_.stream_usage_added, {{"provider", provider_name_}}).Increment();
     return rewritten;
   }
 
@@ -65,7 +64,9 @@ class MeteringObserver final : public RequestObserver {
   }
 
   bool filters_response() const override { return rewriter_.filters_response(); }
-  void filter_response(std::string_view in, std::string& out) override { rewriter_.filter(in, out); }
+  void filter_response(std::string_view in, std::string& out) override {
+    rewriter_.filter(in, out);
+  }
   void finish_response_filter(std::string& out) override { rewriter_.finish(out); }
 
   void on_complete(RequestContext& ctx) override {
@@ -175,8 +176,7 @@ class MeteringObserver final : public RequestObserver {
 
 }  // namespace
 
-Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metrics,
-                   size_t workers)
+Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metrics, size_t workers)
     : metrics_(registry, metrics) {
   caches_.reserve(workers);
   for (size_t i = 0; i < workers; ++i) caches_.push_back(metrics_.make_cache());
@@ -184,8 +184,7 @@ Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metric
 
 std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index,
                                                          std::shared_ptr<const Runtime> runtime) {
-  return std::make_unique<MeteringObserver>(caches_.at(worker_index), metrics_,
-                                            std::move(runtime));
+  return std::make_unique<MeteringObserver>(caches_.at(worker_index), metrics_, std::move(runtime));
 }
 
 }  // namespace tokentap

@@ -6,11 +6,11 @@
 // may add stream_options (counted in tokentap_stream_usage_requested_total).
 #pragma once
 
+#include <prometheus/registry.h>
+
 #include <cstddef>
 #include <memory>
 #include <vector>
-
-#include <prometheus/registry.h>
 
 #include "config/config.h"
 #include "proxy/core/handle_cache.h"

@@ -2,7 +2,6 @@
 
 #include "common/text.h"
 
-
 namespace tokentap {
 
 std::optional<std::string> StreamUsageRewriter::replace_request_body(const LlmFacts& f,

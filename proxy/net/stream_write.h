@@ -19,8 +19,7 @@ namespace tokentap {
 // queued and Done is not called. A write error met synchronously (EPIPE, ECONNRESET) is not
 // returned: the bytes are queued and the error reaches Done, exactly as with a plain uv_write.
 template <class Owner, void (Owner::*Done)(size_t, int)>
-ssize_t write_owned(uv_stream_t* stream, Owner* owner, std::string first,
-                    std::string second = {}) {
+ssize_t write_owned(uv_stream_t* stream, Owner* owner, std::string first, std::string second = {}) {
   size_t total = first.size() + second.size();
   if (total == 0) return 0;
   size_t written = 0;
@@ -44,8 +43,8 @@ ssize_t write_owned(uv_stream_t* stream, Owner* owner, std::string first,
     Owner* owner;
     size_t queued;
   };
-  auto* w = new OwnedWrite{uv_write_t{}, std::move(first), std::move(second), owner,
-                           total - written};
+  auto* w =
+      new OwnedWrite{uv_write_t{}, std::move(first), std::move(second), owner, total - written};
   w->req.data = w;
   uv_buf_t bufs[2];
   unsigned n = 0;

@@ -174,8 +174,8 @@ int64_t BudgetTracker::first_minute_admitted(Tracked& t, int64_t minute) {
     admitted = std::max(admitted, t.window.first_minute_below(minute, 60, to_nano(b.hourly_usd)));
   }
   if (b.daily_usd > 0) {
-    admitted = std::max(admitted, t.window.first_minute_below(minute, SpendWindow::kMinutes,
-                                                              to_nano(b.daily_usd)));
+    admitted = std::max(
+        admitted, t.window.first_minute_below(minute, SpendWindow::kMinutes, to_nano(b.daily_usd)));
   }
   return admitted;
 }
@@ -192,7 +192,9 @@ void BudgetTracker::publish(Tracked& t, int64_t minute) {
       std::string spent_text = money(spent);
       std::string limit_text = money(limit);
       diag(LogLevel::warn, "budget exceeded",
-           {{"agent", t.label}, {"window", window}, {"spent_usd", spent_text},
+           {{"agent", t.label},
+            {"window", window},
+            {"spent_usd", spent_text},
             {"limit_usd", limit_text},
             {"action", t.budget.action == BudgetAction::block ? "block" : "alert"}});
     }

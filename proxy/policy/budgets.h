@@ -5,6 +5,11 @@
 // arbitrary epoch; windows roll on its whole minutes) so tests can move time.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -15,11 +20,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include "config/config.h"
 

@@ -12,7 +12,7 @@ using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
 const Histogram::BucketBoundaries kRequestBuckets = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
-const Histogram::BucketBoundaries kTokenBuckets = {1e3, 1e4, 5e4, 1e5, 2.5e5, 5e5,
+const Histogram::BucketBoundaries kTokenBuckets = {1e3, 1e4,   5e4, 1e5, 2.5e5, 5e5,
                                                    1e6, 2.5e6, 5e6, 1e7, 5e7};
 const Histogram::BucketBoundaries kCostBuckets = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5,
                                                   1,     2.5,  5,    10,  50};
@@ -62,12 +62,13 @@ void SessionTracker::flag_runaway(Session& s, const std::string& why) {
   s.runaway = true;
   runaway_.Add({{"agent", limiter_.cap("agent", s.agent)}}).Increment();
   diag(LogLevel::warn, "runaway session",
-       {{"session", s.id}, {"agent", s.agent}, {"reason", why},
+       {{"session", s.id},
+        {"agent", s.agent},
+        {"reason", why},
         {"action", settings_.runaway_action == BudgetAction::block ? "block" : "alert"}});
 }
 
-std::optional<std::string> SessionTracker::admit(std::string_view session,
-                                                 std::string_view agent) {
+std::optional<std::string> SessionTracker::admit(std::string_view session, std::string_view agent) {
   if (session.empty()) return std::nullopt;
   std::chrono::milliseconds now = clock_();
   std::lock_guard<std::mutex> lock(mu_);

@@ -5,6 +5,11 @@
 // its id, and, with action block, refused with 429. Thread-safe; the clock is injected.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -14,11 +19,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 #include "config/config.h"
 

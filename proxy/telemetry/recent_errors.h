@@ -5,11 +5,10 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "proxy/core/exchange.h"
 #include "proxy/core/request_context.h"

@@ -45,8 +45,8 @@ void SparseLatencyHistogram::merge(const SparseLatencyHistogram& other) {
 
 double SparseLatencyHistogram::quantile(double q) const {
   if (total_ == 0) return 0;
-  const uint64_t rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_))));
+  const uint64_t rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_))));
   uint64_t seen = 0;
   for (const auto& [bucket, count] : buckets_) {
     seen += count;
@@ -188,7 +188,8 @@ UsageReport UsageStore::summarize(const Snapshot& snapshot) {
     std::tie(series.agent, series.provider, series.model) = key;
     series.totals = std::move(group.total);
     series.minutes.reserve(group.minutes.size());
-    for (auto& [minute, totals] : group.minutes) series.minutes.emplace_back(minute, std::move(totals));
+    for (auto& [minute, totals] : group.minutes)
+      series.minutes.emplace_back(minute, std::move(totals));
   }
   return report;
 }

@@ -68,7 +68,7 @@ struct UsageTotals {
   uint64_t requests = 0;
   std::array<uint64_t, 5> tokens{};  // in kTokenTypes order
   int64_t nano_usd = 0;
-  uint64_t unpriced = 0;  // requests without a price
+  uint64_t unpriced = 0;                                 // requests without a price
   std::vector<std::pair<std::string, uint64_t>> errors;  // error_type -> count, unordered
   SparseLatencyHistogram latency;
   SparseLatencyHistogram ttft;
@@ -107,9 +107,9 @@ class UsageStore {
   void record(const UsageSample& sample);
 
   struct Query {
-    std::string agent;  // empty: every agent
-    std::string model;  // empty: every model
-    int hours = 1;      // 1..24
+    std::string agent;        // empty: every agent
+    std::string model;        // empty: every model
+    int hours = 1;            // 1..24
     bool per_minute = false;  // add each group's non-empty minutes
   };
   class Snapshot;

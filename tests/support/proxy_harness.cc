@@ -13,14 +13,14 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "config/config.h"
 #include "common/log.h"
+#include "config/config.h"
 #include "proxy/core/downstream_connection.h"
+#include "proxy/core/proxy_metrics.h"
+#include "proxy/core/worker.h"
 #include "proxy/metering/llm_metrics.h"
 #include "proxy/metering/metering_observer.h"
 #include "proxy/telemetry/access_log.h"
-#include "proxy/core/proxy_metrics.h"
-#include "proxy/core/worker.h"
 #include "tests/support/fuzz_support.h"
 
 namespace tokentap::fuzz {

@@ -1,5 +1,4 @@
 #include "common/log.h"
-#include "common/text.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +11,8 @@
 #include <set>
 #include <sstream>
 #include <vector>
+
+#include "common/text.h"
 
 namespace tokentap {
 namespace {

@@ -3,7 +3,6 @@
 // here differentially: hand-picked edge cases, every golden recording (whole bodies and each
 // SSE data line), and deterministic random mutations of all of them.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -106,21 +105,91 @@ std::vector<std::string> golden_texts() {
 
 TEST_CASE("json_util::parse agrees with nlohmann on edge cases", "[json_util]") {
   const char* cases[] = {
-      "", " ", "null", "true", "false", "nul", "truex", "[true false]", "0", "-0", "-", "01",
-      "1.", "1.5", "-1.5e3", "1e", "1e+", "1E-2", "1.0", ".5", "+1", "0x10", "1e400", "-1e400",
-      "1e-400", "4e-320", "9223372036854775807", "9223372036854775808",
-      "-9223372036854775808", "-9223372036854775809", "18446744073709551615",
-      "18446744073709551616", "123456789012345678901234567890", "0.1", "3.141592653589793238462",
-      "\"\"", "\"a\"", "\"\\u0000\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"",
-      "\"\\ud83d\\u0041\"", "\"\\uD83D\\uDE00\"", "\"\\u00e9\\u20AC\"", "\"\\x\"", "\"\\u12\"",
-      "\"\\u12G4\"", "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"", "\"tab\there\"", "\"\x7f\"",
-      "\"\xc3\xa9\"", "\"\xc3\"", "\"\xc0\x80\"", "\"\xe0\x80\x80\"", "\"\xed\xa0\x80\"",
-      "\"\xf4\x90\x80\x80\"", "\"\xf0\x9f\x98\x80\"", "\"\xff\"", "\"unterminated",
-      "\xEF\xBB\xBF{}", "\xEF\xBB{}", " \xEF\xBB\xBF{}", "{}", "[]", "{ }", "[ ]", "{\"a\":1,}",
-      "[1,]", "[,1]", "{\"a\" 1}", "{a:1}", "{\"a\":1 \"b\":2}", "{\"a\":1,\"a\":2}",
-      "{\"b\":1,\"a\":{\"c\":[1,2,{\"d\":null}]}}", "[1,[2,[3]]]", "[1] x", "[1]\n\t\r ",
-      "\n[1]", "{\"a\":[}", "[\"a\\\"b\"]", "[\"\\u0041\\u0042\"]", "{\"\\u0000\":0}",
-      "{\"x\":-0.0}", "[-0, 0, -1, 1, 1.0, 1e0]", "\"a\0b\"",
+      "",
+      " ",
+      "null",
+      "true",
+      "false",
+      "nul",
+      "truex",
+      "[true false]",
+      "0",
+      "-0",
+      "-",
+      "01",
+      "1.",
+      "1.5",
+      "-1.5e3",
+      "1e",
+      "1e+",
+      "1E-2",
+      "1.0",
+      ".5",
+      "+1",
+      "0x10",
+      "1e400",
+      "-1e400",
+      "1e-400",
+      "4e-320",
+      "9223372036854775807",
+      "9223372036854775808",
+      "-9223372036854775808",
+      "-9223372036854775809",
+      "18446744073709551615",
+      "18446744073709551616",
+      "123456789012345678901234567890",
+      "0.1",
+      "3.141592653589793238462",
+      "\"\"",
+      "\"a\"",
+      "\"\\u0000\"",
+      "\"\\ud83d\\ude00\"",
+      "\"\\ud83d\"",
+      "\"\\ude00\"",
+      "\"\\ud83d\\u0041\"",
+      "\"\\uD83D\\uDE00\"",
+      "\"\\u00e9\\u20AC\"",
+      "\"\\x\"",
+      "\"\\u12\"",
+      "\"\\u12G4\"",
+      "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"",
+      "\"tab\there\"",
+      "\"\x7f\"",
+      "\"\xc3\xa9\"",
+      "\"\xc3\"",
+      "\"\xc0\x80\"",
+      "\"\xe0\x80\x80\"",
+      "\"\xed\xa0\x80\"",
+      "\"\xf4\x90\x80\x80\"",
+      "\"\xf0\x9f\x98\x80\"",
+      "\"\xff\"",
+      "\"unterminated",
+      "\xEF\xBB\xBF{}",
+      "\xEF\xBB{}",
+      " \xEF\xBB\xBF{}",
+      "{}",
+      "[]",
+      "{ }",
+      "[ ]",
+      "{\"a\":1,}",
+      "[1,]",
+      "[,1]",
+      "{\"a\" 1}",
+      "{a:1}",
+      "{\"a\":1 \"b\":2}",
+      "{\"a\":1,\"a\":2}",
+      "{\"b\":1,\"a\":{\"c\":[1,2,{\"d\":null}]}}",
+      "[1,[2,[3]]]",
+      "[1] x",
+      "[1]\n\t\r ",
+      "\n[1]",
+      "{\"a\":[}",
+      "[\"a\\\"b\"]",
+      "[\"\\u0041\\u0042\"]",
+      "{\"\\u0000\":0}",
+      "{\"x\":-0.0}",
+      "[-0, 0, -1, 1, 1.0, 1e0]",
+      "\"a\0b\"",
   };
   for (const char* c : cases) check(c);
   check(std::string_view("[\"a\0b\"]", 7));
@@ -161,10 +230,18 @@ TEST_CASE("json_util::parse agrees with nlohmann on golden recordings and their 
         const size_t at = rng() % text.size();
         const char c = interesting[rng() % interesting.size()];
         switch (rng() % 4) {
-          case 0: text[at] = c; break;
-          case 1: text.insert(text.begin() + static_cast<long>(at), c); break;
-          case 2: text.erase(at, 1); break;
-          default: text.resize(at); break;
+          case 0:
+            text[at] = c;
+            break;
+          case 1:
+            text.insert(text.begin() + static_cast<long>(at), c);
+            break;
+          case 2:
+            text.erase(at, 1);
+            break;
+          default:
+            text.resize(at);
+            break;
         }
       }
       check(text);

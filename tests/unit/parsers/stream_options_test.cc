@@ -113,7 +113,8 @@ TEST_CASE("usage chunk filter removes exactly the usage-only chunk", "[stream_op
   }
 }
 
-TEST_CASE("usage chunk filter removes the usage:null member include_usage adds", "[stream_options]") {
+TEST_CASE("usage chunk filter removes the usage:null member include_usage adds",
+          "[stream_options]") {
   const std::string with_null =
       R"({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null})";
   const std::string without =
@@ -172,9 +173,9 @@ TEST_CASE("metering still gets usage from the unfiltered copy", "[stream_options
 namespace tokentap {
 TEST_CASE("stream_options: escaped keys are read as the provider reads them", "[stream_options]") {
   // "stream\u005foptions" is stream_options: adding another would send the key twice.
-  CHECK_FALSE(add_stream_usage_option(
-                  R"({"stream":true,"stream\u005foptions":{"include_usage":false}})")
-                  .has_value());
+  CHECK_FALSE(
+      add_stream_usage_option(R"({"stream":true,"stream\u005foptions":{"include_usage":false}})")
+          .has_value());
   // Escapes are decoded as the provider decodes them: "str\u0065am" is stream.
   CHECK(add_stream_usage_option(R"({"str\u0065am":true,"model":"m"})") ==
         R"({"str\u0065am":true,"model":"m","stream_options":{"include_usage":true}})");

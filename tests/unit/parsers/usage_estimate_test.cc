@@ -124,7 +124,9 @@ struct ErrorStats {
     for (double e : errors) sum += e;
     return errors.empty() ? 0 : sum / static_cast<double>(errors.size());
   }
-  double max() const { return errors.empty() ? 0 : *std::max_element(errors.begin(), errors.end()); }
+  double max() const {
+    return errors.empty() ? 0 : *std::max_element(errors.begin(), errors.end());
+  }
 };
 
 // Cuts every complete golden stream with final usage after 25%, 50%, 75% and 90% of its body
@@ -180,12 +182,11 @@ TEST_CASE("estimates of cut golden streams against their final usage", "[estimat
     }
   }
   WARN("cut streams: " << cuts << " (partial " << partial << ", of which input exact "
-                       << exact_input << "; estimated " << estimated
-                       << "); estimated input: n=" << input_estimated.errors.size()
-                       << " mean relative error " << input_estimated.mean() << " max "
-                       << input_estimated.max() << "; estimated output: n="
-                       << output_estimated.errors.size() << " mean " << output_estimated.mean()
-                       << " max " << output_estimated.max());
+                       << exact_input << "; estimated " << estimated << "); estimated input: n="
+                       << input_estimated.errors.size() << " mean relative error "
+                       << input_estimated.mean() << " max " << input_estimated.max()
+                       << "; estimated output: n=" << output_estimated.errors.size() << " mean "
+                       << output_estimated.mean() << " max " << output_estimated.max());
   CHECK(cuts >= 80);
   CHECK(exact_input >= 20);
   // The bounds pricing/README.md reports, with some room; a worse rule fails here.

@@ -191,7 +191,8 @@ TEST_CASE("TokenUsage from the parsers maps onto billable usage", "[cost]") {
 }
 
 TEST_CASE("built-in prices give hand-computed bills", "[cost][builtin]") {
-  SECTION("Anthropic: 5m and 1h cache writes on claude-sonnet-4-5 (golden messages_stream_cache_1h)") {
+  SECTION(
+      "Anthropic: 5m and 1h cache writes on claude-sonnet-4-5 (golden messages_stream_cache_1h)") {
     // input 4'825 = 25 uncached + 1'800 read + 1'000 written for 5m + 2'000 written for 1h;
     // output 15.  25 x $3 + 1'800 x $0.30 + 1'000 x $3.75 + 2'000 x $6 + 15 x $15 (per MTok)
     //   = 75'000 + 540'000 + 3'750'000 + 12'000'000 + 225'000 nano-USD

@@ -153,12 +153,15 @@ TEST_CASE("a regional uplift multiplies the whole bill, rounded once", "[cost][t
 
 TEST_CASE("cache writes are billed by TTL and cache savings are net of them", "[cost][terms]") {
   // 10'000 input: 1'000 uncached, 6'000 read, 3'000 written (2'000 of them for 1 hour).
-  const BillableUsage usage{
-      .input = 10'000, .output = 0, .cache_read = 6000, .cache_write = 3000, .cache_write_1h = 2000};
+  const BillableUsage usage{.input = 10'000,
+                            .output = 0,
+                            .cache_read = 6000,
+                            .cache_write = 3000,
+                            .cache_write_1h = 2000};
   const CostResult r = price("claude-x", usage);
   CHECK(r.nano_usd == 1000 * 5000 + 6000 * 500 + 1000 * 6250 + 2000 * 10'000);
-  CHECK(r.cache_savings_nano_usd == 6000 * (5000 - 500) - 1000 * (6250 - 5000) -
-                                        2000 * (10'000 - 5000));
+  CHECK(r.cache_savings_nano_usd ==
+        6000 * (5000 - 500) - 1000 * (6250 - 5000) - 2000 * (10'000 - 5000));
   // Writes without reads cost more than they save.
   const BillableUsage writes{.input = 1000, .output = 0, .cache_write = 1000};
   CHECK(price("claude-x", writes).cache_savings_nano_usd == -1000 * 1250);
@@ -181,16 +184,15 @@ TEST_CASE("audio and image tokens are billed at their own prices", "[cost][terms
                             .input_audio = 300,
                             .output_audio = 150,
                             .output_image = 200};
-  CHECK(price("gpt-x", usage).nano_usd == 600 * 1250 + 300 * 40'000 + 100 * 125 +
-                                              100 * 10'000 + 50 * 10'000 + 150 * 80'000 +
-                                              200 * 30'000);
+  CHECK(price("gpt-x", usage).nano_usd == 600 * 1250 + 300 * 40'000 + 100 * 125 + 100 * 10'000 +
+                                              50 * 10'000 + 150 * 80'000 + 200 * 30'000);
   // Audio counted beyond the uncached input is clamped, never billed twice.
-  const BillableUsage clamped{.input = 100, .output = 10, .cache_read = 60, .input_audio = 90,
-                              .output_audio = 40};
+  const BillableUsage clamped{
+      .input = 100, .output = 10, .cache_read = 60, .input_audio = 90, .output_audio = 40};
   CHECK(price("gpt-x", clamped).nano_usd == 40 * 40'000 + 60 * 125 + 10 * 80'000);
   // A model that does not price audio apart bills it as text.
-  CHECK(price("claude-x", BillableUsage{.input = 100, .output = 10, .input_audio = 100})
-            .nano_usd == 100 * 5000 + 10 * 25'000);
+  CHECK(price("claude-x", BillableUsage{.input = 100, .output = 10, .input_audio = 100}).nano_usd ==
+        100 * 5000 + 10 * 25'000);
 }
 
 TEST_CASE("the parsers' terms and counts reach the price", "[cost][terms]") {

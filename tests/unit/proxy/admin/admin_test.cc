@@ -1,5 +1,3 @@
-#include "proxy/admin/admin_server.h"
-
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -16,6 +14,8 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+
+#include "proxy/admin/admin_server.h"
 
 namespace tokentap {
 namespace {
@@ -483,8 +483,8 @@ bool loopback(const std::string& text) {
 
 TEST_CASE("admin loopback addresses are 127.0.0.0/8, ::1 and their IPv4-mapped form",
           "[admin][auth]") {
-  for (const char* address : {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1",
-                              "::ffff:127.1.2.3"}) {
+  for (const char* address :
+       {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1", "::ffff:127.1.2.3"}) {
     CHECK(loopback(address));
   }
   for (const char* address : {"10.0.0.1", "192.0.2.2", "128.0.0.1", "0.0.0.0", "::",
@@ -519,7 +519,10 @@ void serve_sessions(AdminServer& admin, std::string_view token) {
     return AdminResponse{200, "application/json", R"({"sessions":[]})"};
   });
   admin.add_handler(
-      "/public", [](const AdminRequest&) { return AdminResponse{200, "text/plain", "hi"}; },
+      "/public",
+      [](const AdminRequest&) {
+        return AdminResponse{200, "text/plain", "hi"};
+      },
       AdminAccess::open);
   admin.set_token(token);
 }
@@ -530,7 +533,8 @@ TEST_CASE("admin /v1 paths need the bearer token from clients that are not on lo
           "[admin][auth]") {
   std::optional<std::string> host = non_loopback_address();
   if (!host) return;
-  TestServer server({}, [](AdminServer& admin) { serve_sessions(admin, kToken); }, *host);
+  TestServer server(
+      {}, [](AdminServer& admin) { serve_sessions(admin, kToken); }, *host);
   Client remote(server.port(), *host);
 
   // Probes and scrapes carry no credentials.
@@ -548,10 +552,10 @@ TEST_CASE("admin /v1 paths need the bearer token from clients that are not on lo
   const std::string token = kToken;
   for (const std::string& header : std::vector<std::string>{
            "Authorization: Bearer wrong\r\n", "Authorization: Bearer " + token + "x\r\n",
-        "Authorization: Bearer " + token.substr(0, token.size() - 1) + "\r\n",
-        "Authorization: Basic " + token + "\r\n", "Authorization: " + token + "\r\n",
-        "Authorization: Bearer\r\n", "X-Authorization: Bearer " + token + "\r\n",
-        "Authorization: Bearer " + token + "\r\nAuthorization: Bearer " + token + "\r\n"}) {
+           "Authorization: Bearer " + token.substr(0, token.size() - 1) + "\r\n",
+           "Authorization: Basic " + token + "\r\n", "Authorization: " + token + "\r\n",
+           "Authorization: Bearer\r\n", "X-Authorization: Bearer " + token + "\r\n",
+           "Authorization: Bearer " + token + "\r\nAuthorization: Bearer " + token + "\r\n"}) {
     INFO(header);
     Response refused = remote.fetch("GET", "/v1/sessions", header);
     CHECK(refused.status == 401);
@@ -559,19 +563,20 @@ TEST_CASE("admin /v1 paths need the bearer token from clients that are not on lo
     CHECK_THAT(refused.body, !Catch::Contains(token));
   }
   CHECK(remote.fetch("GET", "/v1/sessions", "Authorization: Bearer wrong\r\n")
-            .headers["www-authenticate"] == "Bearer realm=\"tokentap admin\", error=\"invalid_token\"");
+            .headers["www-authenticate"] ==
+        "Bearer realm=\"tokentap admin\", error=\"invalid_token\"");
 
   for (const std::string& header : std::vector<std::string>{
            "Authorization: Bearer " + token + "\r\n", "authorization: bearer  " + token + " \r\n",
-        "AUTHORIZATION: BEARER\t" + token + "\r\n"}) {
+           "AUTHORIZATION: BEARER\t" + token + "\r\n"}) {
     INFO(header);
     Response allowed = remote.fetch("GET", "/v1/sessions", header);
     CHECK(allowed.status == 200);
     CHECK(allowed.body == R"({"sessions":[]})");
   }
   // A header arriving in pieces is put together before it is checked.
-  for (char c : "GET /v1/sessions HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + token +
-                    "\r\n\r\n") {
+  for (char c :
+       "GET /v1/sessions HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + token + "\r\n\r\n") {
     if (c != '\0') remote.send(std::string_view(&c, 1));
   }
   CHECK(remote.read_response().status == 200);

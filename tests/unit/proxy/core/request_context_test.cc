@@ -1,10 +1,9 @@
 #include "proxy/core/request_context.h"
-#include "proxy/telemetry/access_log.h"
 
 #include <catch2/catch.hpp>
-
 #include <nlohmann/json.hpp>
 
+#include "proxy/telemetry/access_log.h"
 #include "proxy/telemetry/recent_errors.h"
 
 using namespace tokentap;
@@ -94,8 +93,11 @@ TEST_CASE("The access log's error fields and LLM fields come from the context", 
   line = log_of(ok);
   CHECK(line["error_type"] == "overloaded");
   CHECK(line["error_stage"] == "provider");
-  CHECK(line["tokens"] == nlohmann::json{{"input", 30}, {"output", 0}, {"cache_read", 0},
-                                         {"cache_write", 0}, {"reasoning", 0},
+  CHECK(line["tokens"] == nlohmann::json{{"input", 30},
+                                         {"output", 0},
+                                         {"cache_read", 0},
+                                         {"cache_write", 0},
+                                         {"reasoning", 0},
                                          {"cache_write_1h", 5}});
   CHECK(line["usage_source"] == "missing");
   CHECK(line["usage_missing_reason"] == "upstream_error");

@@ -1,15 +1,15 @@
-#include "proxy/http/http1.h"
-
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "proxy/http/http1.h"
+
 using namespace tokentap;
 
 TEST_CASE("hop-by-hop headers are recognised case-insensitively", "[http]") {
-  for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
-                           "Transfer-Encoding", "UPGRADE", "proxy-authorization",
-                           "Proxy-Authenticate"}) {
+  for (const char* name :
+       {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
+        "UPGRADE", "proxy-authorization", "Proxy-Authenticate"}) {
     CHECK(is_hop_by_hop(name));
   }
   for (const char* name : {"Authorization", "Content-Type", "Content-Length", "x-api-key", "Host",
@@ -98,10 +98,9 @@ std::pair<std::string, std::string> split_response(const std::string& response) 
 }  // namespace
 
 TEST_CASE("error bodies in the OpenAI shape carry type, code, name and request id", "[http]") {
-  auto j = body_json({.type = ErrorType::upstream_tls_error,
-                      .message = "bad \"cert\"\n",
-                      .request_id = "rid-1"},
-                     ErrorShape::openai);
+  auto j = body_json(
+      {.type = ErrorType::upstream_tls_error, .message = "bad \"cert\"\n", .request_id = "rid-1"},
+      ErrorShape::openai);
   CHECK(j == nlohmann::json::parse(R"({"error":{
       "message":"tokentap upstream_tls_error: bad \"cert\"\n","type":"server_error","param":null,
       "code":"upstream_tls_error","tokentap_error":"upstream_tls_error","request_id":"rid-1"}})"));
@@ -115,11 +114,10 @@ TEST_CASE("error bodies in the OpenAI shape carry type, code, name and request i
         "rate_limit_error");
   CHECK(body_json({.type = ErrorType::overloaded}, ErrorShape::openai)["error"]["type"] ==
         "service_unavailable_error");
-  for (ErrorType t : {ErrorType::bad_request, ErrorType::header_timeout,
-                      ErrorType::request_too_large, ErrorType::headers_too_large,
-                      ErrorType::no_route}) {
-    CHECK(body_json({.type = t}, ErrorShape::openai)["error"]["type"] ==
-          "invalid_request_error");
+  for (ErrorType t :
+       {ErrorType::bad_request, ErrorType::header_timeout, ErrorType::request_too_large,
+        ErrorType::headers_too_large, ErrorType::no_route}) {
+    CHECK(body_json({.type = t}, ErrorShape::openai)["error"]["type"] == "invalid_request_error");
   }
   for (ErrorType t : {ErrorType::upstream_connect_error, ErrorType::upstream_protocol_error,
                       ErrorType::timeout, ErrorType::internal}) {
@@ -186,16 +184,14 @@ TEST_CASE("error bodies in the Gemini shape use its status names and RetryInfo",
     CHECK(e["error"]["code"] == error_status(type));
   }
   // No wait known, no RetryInfo.
-  CHECK_FALSE(body_json({.type = ErrorType::runaway_session}, ErrorShape::gemini)["error"]
-                  .contains("details"));
+  CHECK_FALSE(body_json({.type = ErrorType::runaway_session}, ErrorShape::gemini)["error"].contains(
+      "details"));
 }
 
 TEST_CASE("error responses carry retry advice, the request id and the body length", "[http]") {
-  auto [head, payload] = split_response(
-      error_response({.type = ErrorType::upstream_connect_error,
-                      .message = "refused",
-                      .request_id = "rid-2"},
-                     ErrorShape::anthropic, "x-request-id", false));
+  auto [head, payload] = split_response(error_response(
+      {.type = ErrorType::upstream_connect_error, .message = "refused", .request_id = "rid-2"},
+      ErrorShape::anthropic, "x-request-id", false));
   CHECK(head.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
   CHECK(head.find("\r\nx-request-id: rid-2\r\n") != std::string::npos);
   CHECK(head.find("\r\nrequest-id: rid-2\r\n") != std::string::npos);  // the Anthropic SDK's

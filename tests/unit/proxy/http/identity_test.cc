@@ -7,12 +7,12 @@
 #include <set>
 #include <string>
 
-#include "proxy/metering/metering_observer.h"
-#include "proxy/telemetry/recent_errors.h"
 #include "proxy/core/runtime.h"
 #include "proxy/http/secrets.h"
+#include "proxy/metering/metering_observer.h"
 #include "proxy/policy/sessions.h"
 #include "proxy/policy/spend_sinks.h"
+#include "proxy/telemetry/recent_errors.h"
 #include "proxy/telemetry/usage_sink.h"
 #include "proxy/telemetry/usage_store.h"
 

@@ -1,12 +1,10 @@
-#include "proxy/admin/endpoints.h"
-#include "proxy/core/handle_cache.h"
-
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include <prometheus/registry.h>
 
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "proxy/admin/endpoints.h"
+#include "proxy/core/handle_cache.h"
 #include "proxy/core/proxy_metrics.h"
 #include "proxy/policy/spend_sinks.h"
 #include "proxy/telemetry/usage_sink.h"

@@ -1,7 +1,8 @@
 #include "proxy/policy/budgets.h"
 
-#include <catch2/catch.hpp>
 #include <prometheus/text_serializer.h>
+
+#include <catch2/catch.hpp>
 
 using namespace tokentap;
 
@@ -94,9 +95,9 @@ TEST_CASE("a blocking budget blocks its agent once the hourly limit is spent", "
 TEST_CASE("an alert budget never blocks; the all-agents budget sums everyone", "[budgets]") {
   prometheus::Registry registry;
   int64_t now = 0;
-  BudgetTracker budgets({Budget{"planner", 0.1, 0, BudgetAction::alert},
-                         Budget{"*", 0, 2.0, BudgetAction::block}},
-                        registry, [&] { return now * 60; });
+  BudgetTracker budgets(
+      {Budget{"planner", 0.1, 0, BudgetAction::alert}, Budget{"*", 0, 2.0, BudgetAction::block}},
+      registry, [&] { return now * 60; });
   budgets.record("planner", kUsd);
   CHECK_FALSE(budgets.admit("planner"));  // alert only for its own budget
   CHECK(gauge(registry, "llm_budget_spent_usd", "planner", "1h") == Approx(1.0));
@@ -120,8 +121,8 @@ TEST_CASE("a reload keeps the spend of budgets that stay and drops removed ones"
   CHECK(gauge(registry, "llm_budget_spent_usd", "planner", "1h") == 0.5);
 
   // planner's limit drops below what it already spent; coder goes; "*" arrives.
-  tracker.reconfigure({Budget{"planner", 0.4, 0, BudgetAction::block},
-                       Budget{"*", 0, 10.0, BudgetAction::alert}});
+  tracker.reconfigure(
+      {Budget{"planner", 0.4, 0, BudgetAction::block}, Budget{"*", 0, 10.0, BudgetAction::alert}});
   CHECK(tracker.admit("planner").has_value());
   CHECK_FALSE(tracker.admit("coder").has_value());
   CHECK(gauge(registry, "llm_budget_limit_usd", "planner", "1h") == 0.4);
@@ -165,9 +166,9 @@ TEST_CASE("a refusal says how many seconds until the windows admit again", "[bud
 TEST_CASE("a refusal waits for the agent's and the all-agents budget alike", "[budgets]") {
   prometheus::Registry registry;
   int64_t second = 10'000 * 60;
-  BudgetTracker budgets({Budget{"planner", 1.0, 0, BudgetAction::block},
-                         Budget{"*", 0, 1.5, BudgetAction::block}},
-                        registry, [&] { return second; });
+  BudgetTracker budgets(
+      {Budget{"planner", 1.0, 0, BudgetAction::block}, Budget{"*", 0, 1.5, BudgetAction::block}},
+      registry, [&] { return second; });
   budgets.record("planner", kUsd);
   second += 30 * 60;
   budgets.record("writer", kUsd);

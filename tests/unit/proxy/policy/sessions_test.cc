@@ -17,8 +17,7 @@ std::pair<double, double> histogram(prometheus::Registry& registry, const std::s
     for (const auto& metric : family.metric) {
       for (const auto& label : metric.label) {
         if (label.name == "agent" && label.value == agent) {
-          return {metric.histogram.sample_sum,
-                  static_cast<double>(metric.histogram.sample_count)};
+          return {metric.histogram.sample_sum, static_cast<double>(metric.histogram.sample_count)};
         }
       }
     }

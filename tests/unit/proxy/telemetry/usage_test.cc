@@ -1,13 +1,11 @@
-#include "proxy/telemetry/usage_store.h"
-
-#include "proxy/admin/endpoints.h"
-
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <future>
 #include <string>
+
+#include "proxy/admin/endpoints.h"
+#include "proxy/telemetry/usage_store.h"
 
 using namespace tokentap;
 
