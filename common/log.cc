@@ -196,7 +196,7 @@ bool diag_enabled(LogLevel level) {
 void diag(LogLevel level, std::string_view msg,
           std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
   if (!diag_enabled(level)) return;
-  static const std::vector<std::string> kNoKnownSecrets;
+  static const std::vector<std::string> no_known_secrets;
   std::string line;
   line.reserve(96 + msg.size());
   line.append("{\"time\":");
@@ -204,7 +204,7 @@ void diag(LogLevel level, std::string_view msg,
   line.append(",\"level\":");
   append_json_string(line, log_level_name(level));
   line.append(",\"msg\":");
-  append_json_string(line, scrub(msg, kNoKnownSecrets));
+  append_json_string(line, scrub(msg, no_known_secrets));
   for (const auto& [name, value] : fields) {
     line.push_back(',');
     if (name == "time" || name == "level" || name == "msg") {
@@ -216,7 +216,7 @@ void diag(LogLevel level, std::string_view msg,
       append_json_string(line, name);
     }
     line.push_back(':');
-    append_json_string(line, scrub(value, kNoKnownSecrets));
+    append_json_string(line, scrub(value, no_known_secrets));
   }
   line.push_back('}');
   diag_writer().write(std::move(line));

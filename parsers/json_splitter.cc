@@ -46,6 +46,8 @@ JsonSplitter::Status JsonSplitter::fail(const char* why) {
   return Status::error;
 }
 
+// One flat byte-level state machine: splitting it would spread the states over several functions.
+// NOLINTNEXTLINE(readability-function-size)
 JsonSplitter::Status JsonSplitter::next(std::string_view& input, JsonPart& part) {
   if (returned_buffer_) {
     buffer_.clear();

@@ -91,17 +91,11 @@ void LlmParser::end_response_headers() {
     const bool sse_type = content_type_.find("text/event-stream") != std::string::npos;
     const bool json_type = content_type_.find("json") != std::string::npos;
     const bool json_array_stream = endpoint_.format == WireFormat::gemini && !endpoint_.sse;
-    if (sse_type) {
-      framing_ = Framing::sse;
-    } else if (json_type) {
-      framing_ = Framing::json;
-    } else if (status >= 400) {
-      return;  // an HTML or plain-text error page from something in between
-    } else if (facts_.stream && !json_array_stream) {
-      framing_ = Framing::sse;  // a stream sent without its content type
-    } else {
-      framing_ = Framing::json;
-    }
+    // An HTML or plain-text error page from something in between is not parsed.
+    if (!sse_type && !json_type && status >= 400) return;
+    // Without a content type, a requested stream is taken to be SSE.
+    const bool sse = sse_type || (!json_type && facts_.stream && !json_array_stream);
+    framing_ = sse ? Framing::sse : Framing::json;
     const ContentEncoding encoding = parse_content_encoding(content_encoding_);
     if (encoding == ContentEncoding::unsupported) {
       count_parse_error(ParseErrorKind::unsupported_encoding);

@@ -22,6 +22,7 @@ class PricingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// NOLINTNEXTLINE(bugprone-exception-escape): the implicit special members of nlohmann::json
 class LinedJson {
  public:
   static constexpr size_t kMaxDepth = 64;

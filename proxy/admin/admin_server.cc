@@ -24,7 +24,7 @@ namespace {
 // After the last response of a connection, how long to keep reading (and discarding) so the
 // client sees the response instead of a reset caused by its own unread bytes.
 constexpr std::chrono::milliseconds kLingerTimeout{5'000};
-constexpr size_t kReadBufferSize = 16 * 1024;
+constexpr size_t kReadBufferSize = size_t{16} * 1024;
 constexpr int kListenBacklog = 128;
 constexpr std::string_view kAuthorization = "authorization";
 constexpr const char* kRealm = "Bearer realm=\"tokentap admin\"";
@@ -194,7 +194,7 @@ class AdminServer::Connection {
   bool peer_closed_ = false;   // EOF seen while responses were still queued
   std::string leftover_;       // input received after the pause, parsed on resume
   size_t queued_bytes_ = 0;
-  std::array<char, kReadBufferSize> read_buffer_;
+  std::array<char, kReadBufferSize> read_buffer_{};
 };
 
 const llhttp_settings_t AdminServer::Connection::kSettings = {
@@ -387,7 +387,8 @@ void AdminServer::Connection::send(AdminResponse response, bool head_only, bool 
          "\r\nContent-Length: " + std::to_string(response.body.size()) +
          "\r\nCache-Control: no-store\r\n";
   if (response.status == 405) head += "Allow: GET, HEAD\r\n";
-  for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : response.headers)
+    head.append(name).append(": ").append(value).append("\r\n");
   if (!keep_alive) {
     head += "Connection: close\r\n";
   } else if (llhttp_get_http_minor(&parser_) == 0) {
@@ -406,7 +407,7 @@ void AdminServer::Connection::send(AdminResponse response, bool head_only, bool 
     return;
   }
   queued_bytes_ += request->size;
-  request.release();  // owned by libuv until on_write
+  static_cast<void>(request.release());  // owned by libuv until on_write
 }
 
 void AdminServer::Connection::on_write(uv_write_t* req, int status) {

@@ -70,7 +70,7 @@ bool is_loopback_address(const sockaddr* address);
 struct AdminOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // Approximate: request line, header names and values plus 4 bytes per header.
-  size_t max_head_bytes = 16 * 1024;
+  size_t max_head_bytes = size_t{16} * 1024;
   size_t max_connections = 64;
   // Response bytes queued on one connection above which it stops reading (pipelining flood).
   size_t max_queued_response_bytes = 1 << 20;

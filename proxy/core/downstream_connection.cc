@@ -27,7 +27,7 @@ DownstreamConnection* self(T* handle) {
 }
 
 // Bytes of a pipelined next request held while the current one is served.
-constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+constexpr size_t kMaxPipelinedBytes = size_t{64} * 1024;
 constexpr size_t kMaxChunkExtensionBytes = 1024;
 
 std::string format_address(const sockaddr_storage& addr) {
@@ -51,7 +51,7 @@ std::string format_address(const sockaddr_storage& addr) {
 // A chunked JSON body of unknown length grows by doubling, and straight to the limit once past
 // half of it (copying a buffer of nearly the limit into one of exactly the limit would hold two).
 uint64_t next_body_capacity(uint64_t size, uint64_t capacity, uint64_t limit) {
-  uint64_t next = std::max<uint64_t>({size, 2 * capacity, 16 * 1024});
+  uint64_t next = std::max<uint64_t>({size, 2 * capacity, uint64_t{16} * 1024});
   return next > limit / 2 ? std::max(size, limit) : next;
 }
 
@@ -405,7 +405,7 @@ bool DownstreamConnection::prepare_request() {
 bool DownstreamConnection::admit_request() {
   for (const std::unique_ptr<AdmissionPolicy>& policy : worker_.pipeline().admission) {
     if (std::optional<Rejection> rejection = policy->admit(active_->ctx)) {
-      respond_error(rejection->type, std::move(rejection->message), rejection->retry);
+      respond_error(rejection->type, rejection->message, rejection->retry);
       return false;
     }
   }
@@ -634,7 +634,7 @@ void DownstreamConnection::on_upstream_failed(ErrorType type, std::string detail
   if (!active_) return;
   active_->upstream = nullptr;  // it closes itself
   upstream_read_paused_ = false;
-  respond_error(type, std::move(detail));
+  respond_error(type, detail);
 }
 
 void DownstreamConnection::close_upstream() {
@@ -672,7 +672,7 @@ void DownstreamConnection::continue_after_response() {
   }
 }
 
-void DownstreamConnection::respond_error(ErrorType type, std::string message,
+void DownstreamConnection::respond_error(ErrorType type, const std::string& message,
                                          std::optional<RetryAdvice> retry) {
   if (!active_) begin_request();
   Active& a = *active_;

@@ -75,7 +75,7 @@ class DownstreamConnection final : public UpstreamHandler {
   void finish_request_body();
 
   // `retry` overrides retry_advice(type) (see proxy/http/http1.h).
-  void respond_error(ErrorType type, std::string message,
+  void respond_error(ErrorType type, const std::string& message,
                      std::optional<RetryAdvice> retry = std::nullopt);
   // Tells the observer, the core counters and then every completion sink that the request
   // ended; once per request.

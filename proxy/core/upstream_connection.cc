@@ -23,7 +23,7 @@ UpstreamConnection* self(T* handle) {
 UpstreamConnection* from_parser(llhttp_t* p) { return static_cast<UpstreamConnection*>(p->data); }
 
 // A response head larger than this is a protocol error; providers send a few KiB at most.
-constexpr size_t kMaxResponseHeadBytes = 256 * 1024;
+constexpr size_t kMaxResponseHeadBytes = size_t{256} * 1024;
 
 // RFC 9112's reason-phrase without obs-text: llhttp 8 lets NUL, other control bytes and bytes
 // over 0x7f through, and a reason phrase is echoed to the client (found by fuzzing).
@@ -223,7 +223,7 @@ void UpstreamConnection::push_pending(std::string data) {
   pending_bytes_ += data.size();
   // Small pieces (a request head, the chunks of a streamed body) join the last one: an entry
   // per few bytes would cost more than the bytes.
-  constexpr size_t kJoinBelow = 16 * 1024;
+  constexpr size_t kJoinBelow = size_t{16} * 1024;
   if (!pending_.empty() && data.size() < kJoinBelow && pending_.back().size() < kJoinBelow) {
     pending_.back() += data;
     return;
@@ -250,7 +250,7 @@ void UpstreamConnection::flush_pending() {
 void UpstreamConnection::encrypt_pending() {
   // Ciphertext leaves in pieces of about 64 KiB (four TLS records): small requests still go
   // out in one write, and a large body never exists as ciphertext in full.
-  constexpr size_t kPiece = 64 * 1024;
+  constexpr size_t kPiece = size_t{64} * 1024;
   std::string out;
   while (!pending_.empty() && state_ == State::ready &&
          queued_bytes_ + out.size() < kHighWatermark) {

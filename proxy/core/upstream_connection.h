@@ -35,8 +35,8 @@ namespace tokentap {
 class Worker;
 
 // Flow control: past the high mark a side stops reading its peer; it resumes at the low mark.
-inline constexpr size_t kHighWatermark = 256 * 1024;
-inline constexpr size_t kLowWatermark = 64 * 1024;
+inline constexpr size_t kHighWatermark = size_t{256} * 1024;
+inline constexpr size_t kLowWatermark = size_t{64} * 1024;
 
 // Everything that makes two upstream connections interchangeable (routes may share one).
 struct UpstreamTarget {

@@ -80,7 +80,7 @@ class Worker {
   bool draining() const { return draining_; }
   // A read buffer reused by every connection of this worker (reads are processed synchronously).
   char* read_buffer() { return read_buffer_.get(); }
-  static constexpr size_t kReadBufferSize = 64 * 1024;
+  static constexpr size_t kReadBufferSize = size_t{64} * 1024;
 
   void connection_closed(DownstreamConnection* conn);
   // Upstream connections report themselves so a forced stop can close them.

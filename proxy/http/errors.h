@@ -53,13 +53,13 @@ struct RetryAdvice {
 };
 
 struct ErrorTypeInfo {
-  ErrorType type;
-  const char* name;        // the proxy's class: the log's `proxy_error`, the error body's type
-  int status;              // the HTTP status tokentap answers with
-  const char* error_type;  // the error_type value of logs and metric labels (request_outcome)
-  ErrorStage stage;
-  RetryAdvice retry;  // when nothing more is known about this error (see retry_advice)
-  bool spent_quota;   // a used-up quota: the provider words that clients do not retry
+  ErrorType type{};
+  const char* name{};        // the proxy's class: the log's `proxy_error`, the error body's type
+  int status{};              // the HTTP status tokentap answers with
+  const char* error_type{};  // the error_type value of logs and metric labels (request_outcome)
+  ErrorStage stage{};
+  RetryAdvice retry;   // when nothing more is known about this error (see retry_advice)
+  bool spent_quota{};  // a used-up quota: the provider words that clients do not retry
 };
 const ErrorTypeInfo& error_info(ErrorType e);
 inline const char* error_type_name(ErrorType e) { return error_info(e).name; }

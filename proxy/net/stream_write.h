@@ -37,11 +37,11 @@ ssize_t write_owned(uv_stream_t* stream, Owner* owner, std::string first, std::s
   }
 
   struct OwnedWrite {
-    uv_write_t req;
+    uv_write_t req{};
     std::string first;
     std::string second;
-    Owner* owner;
-    size_t queued;
+    Owner* owner{};
+    size_t queued{};
   };
   auto* w =
       new OwnedWrite{uv_write_t{}, std::move(first), std::move(second), owner, total - written};

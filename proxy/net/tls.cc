@@ -18,7 +18,7 @@ namespace {
 
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 constexpr size_t kMaxCachedSessions = 256;
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024;
 
 // Latest resumable session per (sni, verify_host). Attached to the SSL_CTX as ex_data and
 // freed with it, because an SSL keeps its SSL_CTX alive after the TlsClientContext that made it

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "common/log.h"
@@ -70,7 +71,7 @@ namespace {
 
 int64_t minute_of(int64_t second) { return (second >= 0 ? second : second - 59) / 60; }
 
-int64_t to_nano(double usd) { return static_cast<int64_t>(usd * 1e9 + 0.5); }
+int64_t to_nano(double usd) { return std::llround(usd * 1e9); }
 double to_usd(int64_t nano) { return static_cast<double>(nano) / 1e9; }
 
 std::string money(double usd) {

@@ -28,7 +28,7 @@ namespace tokentap {
 // Nano-USD spent per minute over the last 24 hours, with running hour and day sums.
 class SpendWindow {
  public:
-  static constexpr int64_t kMinutes = 24 * 60;
+  static constexpr int64_t kMinutes = int64_t{24} * 60;
   void add(int64_t minute, int64_t nano_usd);
   int64_t hour(int64_t minute);  // the last 60 minutes, this one included
   int64_t day(int64_t minute);   // the last 1440 minutes, this one included

@@ -97,7 +97,7 @@ struct UsageReport {
 
 class UsageStore {
  public:
-  static constexpr int64_t kMinutes = 24 * 60;
+  static constexpr int64_t kMinutes = int64_t{24} * 60;
   static constexpr size_t kMaxSeriesPerMinute = 200;
   using MinuteClock = std::function<int64_t()>;
   static int64_t wall_minute();
