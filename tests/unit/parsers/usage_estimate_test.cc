@@ -29,6 +29,44 @@ TEST_CASE("prompt text is the string values of the request, without media", "[es
   CHECK(prompt_text_bytes("") == 0);
 }
 
+// The byte-at-a-time scan prompt_text_bytes replaced with memchr; both must agree on any bytes.
+uint64_t prompt_text_bytes_reference(std::string_view body) {
+  uint64_t total = 0;
+  size_t i = 0;
+  while (i < body.size()) {
+    if (body[i] != '"') {
+      ++i;
+      continue;
+    }
+    const size_t start = ++i;
+    while (i < body.size() && body[i] != '"') i += body[i] == '\\' ? 2 : 1;
+    if (i >= body.size()) break;
+    const size_t length = i - start;
+    ++i;
+    size_t next = i;
+    while (next < body.size() && body[next] == ' ') ++next;
+    if (next >= body.size() || body[next] != ':') total += length;
+  }
+  return total;
+}
+
+TEST_CASE("prompt text scan agrees with a byte-at-a-time reference on escapes and cuts",
+          "[estimate]") {
+  // An alphabet of the bytes that matter, no media keys or values: every string value counts.
+  const std::string alphabet = "\"\\a :";
+  uint32_t state = 12345;
+  for (int n = 0; n < 20000; ++n) {
+    std::string body;
+    const size_t length = n % 40;
+    for (size_t k = 0; k < length; ++k) {
+      state = state * 1103515245 + 12345;
+      body += alphabet[(state >> 16) % alphabet.size()];
+    }
+    INFO(body);
+    REQUIRE(prompt_text_bytes(body) == prompt_text_bytes_reference(body));
+  }
+}
+
 TEST_CASE("estimated tokens round up", "[estimate]") {
   CHECK(estimate_tokens(0) == 0);
   CHECK(estimate_tokens(1) == 1);
