@@ -46,8 +46,67 @@ JsonSplitter::Status JsonSplitter::fail(const char* why) {
   return Status::error;
 }
 
-// One flat byte-level state machine: splitting it would spread the states over several functions.
-// NOLINTNEXTLINE(readability-function-size)
+// The byte before the document's container: a byte order mark, space, '{' or '['. False (and the
+// splitter failed) for anything else.
+bool JsonSplitter::start_byte(char c) {
+  if (bom_seen_ < kBom.size() && c == kBom[bom_seen_]) {
+    ++bom_seen_;
+    return true;
+  }
+  if (bom_seen_ > 0 && bom_seen_ < kBom.size()) {
+    fail("broken byte order mark");
+    return false;
+  }
+  bom_seen_ = kBom.size();
+  if (c == '{') {
+    shape_ = Shape::object;
+    state_ = State::object_key_or_end;
+  } else if (c == '[') {
+    shape_ = Shape::array;
+    state_ = State::value_or_end;
+  } else if (!is_space(c)) {
+    fail("not a JSON array or object");
+    return false;
+  }
+  return true;
+}
+
+// A member name up to its closing quote, kept up to kMaxKeyBytes; returns where it stopped.
+const char* JsonSplitter::scan_key(const char* p, const char* end) {
+  const char* start = p;
+  while (p != end) {
+    const char c = *p;
+    if (key_escape_) {
+      key_escape_ = false;
+    } else if (c == '\\') {
+      key_escape_ = true;
+    } else if (c == '"') {
+      break;
+    }
+    ++p;
+  }
+  const size_t room = kMaxKeyBytes - std::min(kMaxKeyBytes, key_.size());
+  key_.append(start, std::min(room, static_cast<size_t>(p - start)));
+  if (p != end) {
+    state_ = State::colon;
+    skip_value_ = keep_member_ && !keep_member_(key_);
+    ++p;
+  }
+  return p;
+}
+
+// The piece of a value that continues in the next input, kept while the whole value fits.
+void JsonSplitter::keep_value_piece(const char* value_begin, const char* end) {
+  const size_t piece = static_cast<size_t>(end - value_begin);
+  if (value_size_ + piece <= max_part_bytes_) {
+    bounded_append(buffer_, std::string_view(value_begin, piece), max_part_bytes_);
+  } else if (!buffer_.empty()) {
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+  }
+  value_size_ += piece;
+}
+
 JsonSplitter::Status JsonSplitter::next(std::string_view& input, JsonPart& part) {
   if (returned_buffer_) {
     buffer_.clear();
@@ -63,31 +122,10 @@ JsonSplitter::Status JsonSplitter::next(std::string_view& input, JsonPart& part)
 
   while (p != end) {
     switch (state_) {
-      case State::start: {
-        const char c = *p;
-        if (bom_seen_ < kBom.size() && c == kBom[bom_seen_]) {
-          ++bom_seen_;
-          ++p;
-          break;
-        }
-        if (bom_seen_ > 0 && bom_seen_ < kBom.size())
-          return consumed(fail("broken byte order mark"));
-        bom_seen_ = kBom.size();
-        if (is_space(c)) {
-          ++p;
-        } else if (c == '{') {
-          shape_ = Shape::object;
-          state_ = State::object_key_or_end;
-          ++p;
-        } else if (c == '[') {
-          shape_ = Shape::array;
-          state_ = State::value_or_end;
-          ++p;
-        } else {
-          return consumed(fail("not a JSON array or object"));
-        }
+      case State::start:
+        if (!start_byte(*p)) return consumed(Status::error);
+        ++p;
         break;
-      }
       case State::object_key_or_end:
       case State::object_key: {
         p = skip_space(p, end);
@@ -104,28 +142,9 @@ JsonSplitter::Status JsonSplitter::next(std::string_view& input, JsonPart& part)
         ++p;
         break;
       }
-      case State::key: {
-        const char* start = p;
-        while (p != end) {
-          const char c = *p;
-          if (key_escape_) {
-            key_escape_ = false;
-          } else if (c == '\\') {
-            key_escape_ = true;
-          } else if (c == '"') {
-            break;
-          }
-          ++p;
-        }
-        const size_t room = kMaxKeyBytes - std::min(kMaxKeyBytes, key_.size());
-        key_.append(start, std::min(room, static_cast<size_t>(p - start)));
-        if (p != end) {
-          state_ = State::colon;
-          skip_value_ = keep_member_ && !keep_member_(key_);
-          ++p;
-        }
+      case State::key:
+        p = scan_key(p, end);
         break;
-      }
       case State::colon:
         p = skip_space(p, end);
         if (p == end) break;
@@ -203,16 +222,7 @@ JsonSplitter::Status JsonSplitter::next(std::string_view& input, JsonPart& part)
     }
   }
 
-  if (state_ == State::in_value && !skip_value_) {
-    const size_t piece = static_cast<size_t>(end - value_begin);
-    if (value_size_ + piece <= max_part_bytes_) {
-      bounded_append(buffer_, std::string_view(value_begin, piece), max_part_bytes_);
-    } else if (!buffer_.empty()) {
-      buffer_.clear();
-      buffer_.shrink_to_fit();
-    }
-    value_size_ += piece;
-  }
+  if (state_ == State::in_value && !skip_value_) keep_value_piece(value_begin, end);
   return consumed(state_ == State::done ? Status::done : Status::need_more);
 }
 

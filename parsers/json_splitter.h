@@ -67,6 +67,9 @@ class JsonSplitter {
   };
 
   Status fail(const char* why);
+  bool start_byte(char c);
+  const char* scan_key(const char* p, const char* end);
+  void keep_value_piece(const char* value_begin, const char* end);
   // Scans a value from `p`; returns the position after it, or `end` when it continues.
   const char* scan_value(const char* p, const char* end);
   Status finish_value(const char* value_begin, const char* value_end, JsonPart& part);
