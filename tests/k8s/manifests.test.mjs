@@ -225,7 +225,9 @@ test("promtool accepts the plain scrape config and its rule_files", () => {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tokentap-scrape-"));
   try {
-    fs.copyFileSync(path.join(k8s, "rules", "tokentap.rules.yml"), path.join(dir, "tokentap.rules.yml"));
+    for (const name of ["tokentap.rules.yml", "tokentap.slo.rules.yml"]) {
+      fs.copyFileSync(path.join(k8s, "rules", name), path.join(dir, name));
+    }
     fs.writeFileSync(path.join(dir, "prometheus.yml"), YAML.stringify(scrape));
     const out = execFileSync(process.env.PROMTOOL || "promtool",
                              ["check", "config", path.join(dir, "prometheus.yml")], { encoding: "utf8" });
@@ -235,19 +237,22 @@ test("promtool accepts the plain scrape config and its rule_files", () => {
   }
 });
 
-test("the PrometheusRule is exactly the plain rules file", () => {
-  const rules = YAML.parse(fs.readFileSync(path.join(k8s, "rules", "tokentap.rules.yml"), "utf8"));
-  assert.deepEqual(find("PrometheusRule").spec, rules);
+const ruleFiles = ["tokentap.rules.yml", "tokentap.slo.rules.yml"].map((name) =>
+  YAML.parse(fs.readFileSync(path.join(k8s, "rules", name), "utf8")));
+const ruleTests = ["tokentap.rules.test.yml", "tokentap.slo.rules.test.yml", "tokentap.anomaly.rules.test.yml"]
+  .map((name) => YAML.parse(fs.readFileSync(path.join(k8s, "rules", name), "utf8")));
+
+test("the PrometheusRule is exactly the plain rules files", () => {
+  assert.deepEqual(find("PrometheusRule").spec, { groups: ruleFiles.flatMap((r) => r.groups) });
 });
 
 test("every alert has a severity, summary, description and runbook, and unit tests that fire and stay silent", () => {
-  const rules = YAML.parse(fs.readFileSync(path.join(k8s, "rules", "tokentap.rules.yml"), "utf8"));
-  const tests = YAML.parse(fs.readFileSync(path.join(k8s, "rules", "tokentap.rules.test.yml"), "utf8"));
-  const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
+  const alerts = ruleFiles.flatMap((r) => r.groups).flatMap((g) => g.rules).filter((r) => r.alert);
   assert.ok(alerts.length >= 14, `${alerts.length} alerts`);
-  const cases = tests.tests.flatMap((t) => t.alert_rule_test ?? []);
+  const cases = ruleTests.flatMap((f) => f.tests).flatMap((t) => t.alert_rule_test ?? []);
   for (const alert of alerts) {
-    assert.match(alert.labels?.severity ?? "", /^(info|warning|critical)$/, alert.alert);
+    // page and ticket: the SLO burn alerts' severities (k8s/rules/slos.json).
+    assert.match(alert.labels?.severity ?? "", /^(info|warning|critical|page|ticket)$/, alert.alert);
     for (const key of ["summary", "description", "runbook"]) {
       assert.ok(alert.annotations?.[key]?.trim(), `${alert.alert}: no ${key}`);
     }
