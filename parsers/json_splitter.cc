@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "parsers/bounded_append.h"
@@ -226,21 +227,39 @@ JsonSplitter::Status JsonSplitter::next(std::string_view& input, JsonPart& part)
   return consumed(state_ == State::done ? Status::done : Status::need_more);
 }
 
+// Inside a string: memchr to each quote, which is the closing one unless an odd run of
+// backslashes precedes it. Returns the position after the closing quote, or nullptr when the
+// string continues past `end`; escape_ then says whether the next input starts escaped.
+const char* JsonSplitter::scan_string(const char* p, const char* end) {
+  if (escape_) {
+    if (p == end) return nullptr;
+    escape_ = false;
+    ++p;
+  }
+  auto backslashes_before = [&p](const char* at) {
+    const char* r = at;
+    while (r != p && r[-1] == '\\') --r;
+    return static_cast<size_t>(at - r);
+  };
+  for (;;) {
+    const auto* quote = static_cast<const char*>(std::memchr(p, '"', static_cast<size_t>(end - p)));
+    if (quote == nullptr) {
+      escape_ = backslashes_before(end) % 2 == 1;
+      return nullptr;
+    }
+    if (backslashes_before(quote) % 2 == 0) return quote + 1;
+    p = quote + 1;
+  }
+}
+
 const char* JsonSplitter::scan_value(const char* p, const char* end) {
   while (p != end) {
     if (in_string_) {
-      while (p != end) {
-        const char c = *p++;
-        if (escape_) {
-          escape_ = false;
-        } else if (c == '\\') {
-          escape_ = true;
-        } else if (c == '"') {
-          in_string_ = false;
-          break;
-        }
-      }
-      if (!in_string_ && stack_.empty()) return p;
+      const char* after = scan_string(p, end);
+      if (after == nullptr) return nullptr;
+      in_string_ = false;
+      p = after;
+      if (stack_.empty()) return p;
       continue;
     }
     if (scalar_) {

@@ -70,7 +70,8 @@ class JsonSplitter {
   bool start_byte(char c);
   const char* scan_key(const char* p, const char* end);
   void keep_value_piece(const char* value_begin, const char* end);
-  // Scans a value from `p`; returns the position after it, or `end` when it continues.
+  const char* scan_string(const char* p, const char* end);
+  // Scans a value from `p`; returns the position after it, or nullptr when it continues.
   const char* scan_value(const char* p, const char* end);
   Status finish_value(const char* value_begin, const char* value_end, JsonPart& part);
 

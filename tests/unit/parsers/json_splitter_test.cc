@@ -1,6 +1,9 @@
 #include "parsers/json_splitter.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -80,6 +83,80 @@ TEST_CASE("splitter: elements of a streamed array", "[json]") {
   CHECK(s.complete);
   CHECK(split_every_way("[]").complete);
   CHECK(split_every_way("{}").complete);
+}
+
+TEST_CASE("splitter: quotes after runs of backslashes, split anywhere", "[json]") {
+  const std::string text =
+      R"({"a":"\\","b":"x\\\"y","c":"\\\\\\\"","d":"\"\"","e":["\\",{"f":"]\"}"}],"g":"\\\\"})";
+  const Split s = split_every_way(text);
+  CHECK(s.parts == std::vector<Part>{{"a", R"("\\")"},
+                                     {"b", R"("x\\\"y")"},
+                                     {"c", R"("\\\\\\\"")"},
+                                     {"d", R"("\"\"")"},
+                                     {"e", R"(["\\",{"f":"]\"}"}])"},
+                                     {"g", R"("\\\\")"}});
+  CHECK(s.complete);
+  for (const Part& part : s.parts) CHECK_NOTHROW(nlohmann::json::parse(part.value));
+}
+
+// Random documents whose strings are full of quotes, backslashes and brackets, fed in random
+// pieces: every part must be exactly the member nlohmann wrote.
+TEST_CASE("splitter: random documents agree with nlohmann in random pieces", "[json]") {
+  std::mt19937 rng(20261205);
+  const std::string alphabet = "a\"\\/{}[],: \n\t\xc3\xa9";
+  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  auto random_string = [&] {
+    std::string out;
+    for (size_t i = pick(12); i > 0; --i) {
+      const char c = alphabet[pick(alphabet.size())];
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        out += "\xc3\xa9";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  std::function<nlohmann::json(int)> random_value = [&](int depth) -> nlohmann::json {
+    switch (depth > 3 ? pick(3) : pick(5)) {
+      case 0:
+        return random_string();
+      case 1:
+        return static_cast<int>(pick(1000)) - 500;
+      case 2:
+        return pick(2) == 0 ? nlohmann::json(nullptr) : nlohmann::json(true);
+      case 3: {
+        nlohmann::json a = nlohmann::json::array();
+        for (size_t i = pick(4); i > 0; --i) a.push_back(random_value(depth + 1));
+        return a;
+      }
+      default: {
+        nlohmann::json o = nlohmann::json::object();
+        for (size_t i = pick(4); i > 0; --i) o[random_string()] = random_value(depth + 1);
+        return o;
+      }
+    }
+  };
+  for (int round = 0; round < 500; ++round) {
+    nlohmann::json doc = nlohmann::json::object();
+    for (size_t i = pick(6) + 1; i > 0; --i) doc[random_string()] = random_value(0);
+    const std::string text = doc.dump(pick(2) == 0 ? -1 : 1);
+    std::vector<std::string> chunks;
+    for (size_t at = 0; at < text.size();) {
+      const size_t n = std::min(text.size() - at, pick(17) + 1);
+      chunks.push_back(text.substr(at, n));
+      at += n;
+    }
+    const Split s = split(chunks);
+    INFO(text);
+    REQUIRE(s.complete);
+    REQUIRE(s.parts.size() == doc.size());
+    for (const Part& part : s.parts) {
+      const auto key = nlohmann::json::parse("\"" + part.key + "\"").get<std::string>();
+      REQUIRE(doc.contains(key));
+      CHECK(nlohmann::json::parse(part.value) == doc[key]);
+    }
+  }
 }
 
 TEST_CASE("splitter: a part within one input is a view into it", "[json]") {
