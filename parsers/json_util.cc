@@ -386,6 +386,13 @@ std::optional<bool> parse_bool_literal(std::string_view raw) {
 }
 
 std::string clean_label(std::string_view text, size_t max_bytes) {
+  // The common case, printable ASCII that fits (model names, tiers, reasons), is a copy.
+  if (text.size() <= max_bytes && std::all_of(text.begin(), text.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c >= 0x20 && c < 0x7F;
+      })) {
+    return std::string(text);
+  }
   std::string out;
   out.reserve(std::min(text.size(), max_bytes));
   size_t i = 0;

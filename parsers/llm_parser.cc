@@ -306,7 +306,10 @@ void LlmParser::add_tool_call(std::string_view name, ToolKind kind) {
 }
 
 void LlmParser::set_response_model(std::string_view model) {
-  if (!model.empty()) facts_.response_model = json_util::clean_label(model);
+  // Streams repeat the model in every event; clean_label() keeps a clean label as it is.
+  if (!model.empty() && model != facts_.response_model) {
+    facts_.response_model = json_util::clean_label(model);
+  }
 }
 
 void LlmParser::set_requested_model(std::string_view model) {

@@ -210,7 +210,8 @@ class OpenAiParser final : public LlmParser {
   }
 
   void set_service_tier(const Json& value) {
-    if (value.is_string()) {
+    // Every chunk of a stream repeats it; a label already clean is kept as it is.
+    if (value.is_string() && as_string(value) != service_tier_) {
       service_tier_ = json_util::clean_label(as_string(value), kMaxUsageTermBytes);
     }
   }

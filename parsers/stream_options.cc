@@ -1,5 +1,6 @@
 #include "parsers/stream_options.h"
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/text.h"
@@ -23,11 +24,21 @@ std::optional<std::string> decoded_key(std::string_view raw) {
 }
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
-// `data` is a chunk with an empty choices array and a usage object.
-bool is_usage_only_chunk(std::string_view data) {
+// What one pass over a chunk's data finds: whether it is a usage-only chunk (an empty choices
+// array and a usage object), and where a `"usage":null` member sits, to strip it.
+struct ChunkShape {
+  bool usage_only = false;
+  size_t null_usage_from = std::string_view::npos;  // in the data, from the previous value's end
+  size_t null_usage_to = std::string_view::npos;
+};
+
+ChunkShape chunk_shape(std::string_view json) {
   bool empty_choices = false;
   bool usage = false;
-  const bool ok = for_each_member(data, [&](std::string_view key, std::string_view value) {
+  size_t prev_end = std::string_view::npos;
+  ChunkShape shape;
+  const bool ok = for_each_member(json, [&](std::string_view key, std::string_view value) {
+    const size_t value_end = static_cast<size_t>(value.data() - json.data()) + value.size();
     if (key == "choices") {
       const std::string_view inner = value.size() >= 2 && value.front() == '['
                                          ? trim(value.substr(1, value.size() - 2), kJsonWhitespace)
@@ -35,32 +46,38 @@ bool is_usage_only_chunk(std::string_view data) {
       empty_choices = inner.empty();
     } else if (key == "usage") {
       usage = !value.empty() && value.front() == '{';
+      if (value == "null" && prev_end != std::string_view::npos) {
+        shape.null_usage_from = prev_end;
+        shape.null_usage_to = value_end;
+      }
     }
+    prev_end = value_end;
   });
-  return ok && empty_choices && usage;
+  if (!ok) return {};
+  shape.usage_only = empty_choices && usage;
+  return shape;
 }
 
 // With include_usage, OpenAI adds "usage":null to every other chunk. Removes that member from a
 // single-line data event held in `event` (raw SSE bytes) whose data is `data`, so the client
 // sees the chunk it would have seen without the option. Anything unusual is left alone.
-void strip_null_usage(std::string& event, std::string_view data) {
+void strip_null_usage(std::string& event, std::string_view data, const ChunkShape& shape) {
+  if (shape.null_usage_from == std::string_view::npos) return;
   if (data.empty() || data.find('\n') != data.size() - 1) return;
-  std::string_view json = data.substr(0, data.size() - 1);
-  size_t prev_end = std::string_view::npos;
-  size_t cut_from = std::string_view::npos;
-  size_t cut_to = std::string_view::npos;
-  const bool ok = for_each_member(json, [&](std::string_view key, std::string_view value) {
-    size_t value_end = static_cast<size_t>(value.data() - json.data()) + value.size();
-    if (key == "usage" && value == "null" && prev_end != std::string_view::npos) {
-      cut_from = prev_end;
-      cut_to = value_end;
-    }
-    prev_end = value_end;
-  });
-  if (!ok || cut_from == std::string_view::npos) return;
-  size_t at = event.find(json);
+  const std::string_view json = data.substr(0, data.size() - 1);
+  const size_t at = event.find(json);
   if (at == std::string::npos) return;
-  event.erase(at + cut_from, cut_to - cut_from);
+  event.erase(at + shape.null_usage_from, shape.null_usage_to - shape.null_usage_from);
+}
+
+// The end of the line content starting at `from`: the first CR or LF, or in.size().
+size_t line_end(std::string_view in, size_t from) {
+  const char* begin = in.data() + from;
+  const size_t rest = in.size() - from;
+  const auto* lf = static_cast<const char*>(std::memchr(begin, '\n', rest));
+  const size_t limit = lf == nullptr ? rest : static_cast<size_t>(lf - begin);
+  const auto* cr = static_cast<const char*>(std::memchr(begin, '\r', limit));
+  return from + (cr == nullptr ? limit : static_cast<size_t>(cr - begin));
 }
 
 }  // namespace
@@ -116,8 +133,7 @@ void UsageChunkFilter::feed(std::string_view in, std::string& out) {
       }
       drop_lf_ = false;
     }
-    size_t j = i;
-    while (j < in.size() && in[j] != '\n' && in[j] != '\r') ++j;
+    const size_t j = line_end(in, i);
     const std::string_view content = in.substr(i, j - i);
     (passthrough_ ? out : held_).append(content);
     if (line_.size() < kMaxHeldBytes) {
@@ -151,11 +167,15 @@ void UsageChunkFilter::feed(std::string_view in, std::string& out) {
     // A blank line: the event is complete.
     line_.clear();
     (passthrough_ ? out : held_).push_back(terminator);
-    if (!passthrough_ && !data_.empty() && is_usage_only_chunk(data_)) {
+    ChunkShape shape;  // data_ ends with the '\n' added after each data line
+    if (!passthrough_ && !data_.empty()) {
+      shape = chunk_shape(std::string_view(data_).substr(0, data_.size() - 1));
+    }
+    if (shape.usage_only) {
       ++removed_;
       drop_lf_ = terminator == '\r';
     } else {
-      if (!passthrough_) strip_null_usage(held_, data_);
+      strip_null_usage(held_, data_, shape);
       out.append(held_);
       cr_to_out_ = true;
     }
