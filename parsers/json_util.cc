@@ -1,6 +1,7 @@
 #include "parsers/json_util.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -27,6 +28,13 @@ constexpr std::string_view kRedactedInMessage = "[REDACTED]";
 // ignored. Plus the nesting limit. It exists for speed:
 // nlohmann's lexer copies strings a character at a time, and every response body and stream
 // event is parsed here.
+// ASCII that a JSON string holds as it is: not a control character, quote or backslash.
+constexpr std::array<bool, 256> kPlainStringByte = [] {
+  std::array<bool, 256> t{};
+  for (unsigned c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
 class Reader {
  public:
   explicit Reader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
@@ -141,7 +149,7 @@ class Reader {
     const char* run = p_;  // start of the bytes not yet appended
     while (p_ < end_) {
       const auto c = static_cast<unsigned char>(*p_);
-      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      if (kPlainStringByte[c]) {
         ++p_;
         continue;
       }
