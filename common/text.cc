@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <array>
+
 namespace tokentap {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -56,11 +58,30 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return len;
 }
 
+namespace {
+
+// ASCII written into a JSON string as it is: not a control character, quote or backslash.
+constexpr std::array<bool, 256> kPlainJsonByte = [] {
+  std::array<bool, 256> t{};
+  for (unsigned c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
+    // A run of ASCII that needs no escape is appended at once.
+    size_t run = i;
+    while (run < s.size() && kPlainJsonByte[static_cast<unsigned char>(s[run])]) ++run;
+    if (run != i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i == s.size()) break;
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       size_t len = utf8_sequence_length(s, i);
