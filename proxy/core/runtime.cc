@@ -54,6 +54,13 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   if (running.metrics.otel_semconv != next.metrics.otel_semconv) {
     changed.push_back("metrics.otel_semconv");
   }
+  // The exporter is made once, when tracing is first enabled.
+  if (running.tracing.enabled && running.tracing.endpoint != next.tracing.endpoint) {
+    changed.push_back("tracing.endpoint");
+  }
+  if (running.tracing.enabled && running.tracing.service_name != next.tracing.service_name) {
+    changed.push_back("tracing.service_name");
+  }
   return changed;
 }
 
@@ -63,6 +70,10 @@ Config keep_restart_only(const Config& running, Config next) {
   next.workers = running.workers;
   next.log = running.log;
   next.metrics = running.metrics;
+  if (running.tracing.enabled) {
+    next.tracing.endpoint = running.tracing.endpoint;
+    next.tracing.service_name = running.tracing.service_name;
+  }
   return next;
 }
 

@@ -35,6 +35,8 @@ class TracingSink : public CompletionSink {
   TracingSink(TracingSinkOptions options, std::shared_ptr<SpanQueue> queue,
               TraceLookup trace_of = {}, std::optional<uint64_t> seed = std::nullopt);
   void on_request_end(const RequestContext& ctx) override;
+  // A reload's new tracing.sample_ratio, for the requests that end next.
+  void set_sample_ratio(double ratio) { options_.sample_ratio = ratio; }
 
   uint64_t sampled_out() const { return sampled_out_; }
 
