@@ -72,7 +72,11 @@ void Server::start_tracing_exporter(const TracingSettings& settings) {
   if (trace_exporter_) return;  // its endpoint and service name are restart-only
   try {
     trace_exporter_ = std::make_shared<OtlpExporter>(
-        OtlpExporterOptions{.endpoint = settings.endpoint, .service_name = settings.service_name});
+        OtlpExporterOptions{.endpoint = settings.endpoint,
+                            .service_name = settings.service_name,
+                            .resource_attributes = settings.resource_attributes,
+                            .headers = settings.export_headers,
+                            .max_queue_spans = settings.max_queue});
   } catch (const std::invalid_argument& e) {
     // Config validation accepts only endpoints the exporter takes; kept as a safety net.
     diag(LogLevel::error, "tracing exporter not started", {{"error", e.what()}});

@@ -34,8 +34,10 @@ struct SpanRecord {
 SpanRecord build_span(const RequestContext& ctx, const RequestTrace& trace);
 
 // The ExportTraceServiceRequest body for a batch of spans of one service.
-std::string otlp_request_body(const std::vector<nlohmann::json>& spans,
-                              std::string_view service_name);
+// `resource` adds resource attributes (OTEL_RESOURCE_ATTRIBUTES, k8s.pod.name, ...).
+std::string otlp_request_body(
+    const std::vector<nlohmann::json>& spans, std::string_view service_name,
+    const std::vector<std::pair<std::string, std::string>>& resource = {});
 
 // OTLP AnyValue helpers.
 nlohmann::json otlp_attr(std::string_view key, std::string_view value);

@@ -85,7 +85,8 @@ TraceCompletionSink::TraceCompletionSink(std::shared_ptr<WorkerTracing> tracing,
 void TraceCompletionSink::on_request_end(const RequestContext& ctx) {
   const TracingSettings& settings = tracing_->settings();
   if (!settings.enabled) return;
-  sink_.set_sample_ratio(settings.sample_ratio);
+  sink_.set_options(TracingSinkOptions{.sample_ratio = settings.sample_ratio,
+                                       .keep_errors = settings.keep_errors});
   sink_.on_request_end(ctx);
 }
 

@@ -16,7 +16,7 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import fake_upstream
-from harness import ProxyTestCase, proxy_config, wait_until
+from harness import Proxy, ProxyTestCase, proxy_config, wait_until
 
 E2E_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e")
 DECODER = os.path.join(E2E_DIR, "otlp_decode.mjs")
@@ -157,7 +157,7 @@ class TracingTest(ProxyTestCase):
             self.receiver = OtlpReceiver(delay=receiver_delay)
             self.addCleanup(self.receiver.stop)
             endpoint = self.receiver.endpoint()
-        settings = {"enabled": True, "endpoint": endpoint}
+        settings = {"enabled": True, "otlp_endpoint": endpoint}
         settings.update(tracing)
         self.proxy = self.start_proxy(proxy_config(self.upstream.url(), tracing=settings),
                                       env=env)
@@ -318,6 +318,50 @@ class TracingTest(ProxyTestCase):
         self.assertGreaterEqual(errors, 1)
         self.assertEqual(self.proxy.metric("tokentap_trace_spans_exported_total"), 0)
         self.receiver.released.set()  # let shutdown's last export go through quickly
+
+    def test_the_standard_otel_variables_configure_the_exporter(self):
+        self.receiver = OtlpReceiver()
+        self.addCleanup(self.receiver.stop)
+        self.upstream = self.start_upstream()
+        self.upstream.handlers["/v1/chat/completions"] = chat_handler
+        token = "collector-token-" + os.urandom(8).hex()
+        base = self.receiver.endpoint().rsplit("/v1/traces", 1)[0]
+        env = {"OTEL_TRACES_EXPORTER": "otlp",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": base,
+               "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer%20{token},x-tenant=t1",
+               "OTEL_SERVICE_NAME": "planner-gateway",
+               "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
+               "OTEL_TRACES_SAMPLER": "parentbased_always_off",
+               "K8S_POD_NAME": "planner-7d9f-abcde",
+               "K8S_NAMESPACE_NAME": "agents"}
+        # No tracing block in the file: the environment turns it on.
+        self.proxy = self.start_proxy(proxy_config(self.upstream.url()), env=env)
+        self.chat(request_id="sampled-out")
+        self.chat(request_id="kept", fail=True)
+        [span] = self.receiver.wait_spans(1)
+        self.assertEqual(span["attrs"]["tokentap.request_id"], "kept")
+        resource = span["resource"]
+        self.assertEqual(resource["service.name"], "planner-gateway")
+        self.assertEqual(resource["k8s.pod.name"], "planner-7d9f-abcde")
+        self.assertEqual(resource["k8s.namespace.name"], "agents")
+        self.assertEqual(resource["deployment.environment.name"], "test")
+        headers = {k.lower(): v for k, v in self.receiver.raw()[0][3].items()}
+        self.assertEqual(headers["authorization"], f"Bearer {token}")
+        self.assertEqual(headers["x-tenant"], "t1")
+        self.proxy.stop()
+        self.assertNotIn(token, self.proxy.stderr_text() + self.proxy.stdout_text())
+
+    def test_a_bad_otel_variable_is_a_start_error_naming_it(self):
+        upstream = self.start_upstream()
+        proxy = Proxy(proxy_config(upstream.url()), self.tmp,
+                      env={"OTEL_TRACES_SAMPLER": "traceidratio",
+                           "OTEL_TRACES_SAMPLER_ARG": "1.5"})
+        proxy.exit_checked = True
+        with self.assertRaises(AssertionError):
+            proxy.start()
+        self.assertEqual(proxy.wait_exit(), 1)
+        self.assertIn("OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1",
+                      proxy.stderr_text())
 
     def test_tracing_metrics_only_when_enabled(self):
         upstream = self.start_upstream()
