@@ -18,6 +18,7 @@
 #include <span>
 #include <sstream>
 
+#include "config/otel_env.h"
 #include "config/value_syntax.h"
 
 namespace tokentap {
@@ -534,8 +535,30 @@ double as_ratio(Context& ctx, const Value& v) {
 void parse_tracing_endpoint(Context& ctx, const Value& v, TracingSettings& t) {
   t.endpoint = as_string(ctx, v);
   auto url = parse_upstream_url(t.endpoint);
-  if (!url || url->tls)
-    fail(ctx, v, "an http:// OTLP endpoint like http://collector:4318/v1/traces");
+  if (!url || url->tls) fail(ctx, v, "an http:// OTLP endpoint like http://otel-collector:4318");
+}
+
+void parse_tracing_protocol(Context& ctx, const Value& v, TracingSettings& t) {
+  t.protocol = as_string(ctx, v);
+  if (t.protocol != "http/json") {
+    fail(ctx, v, "http/json (http/protobuf and grpc are not supported yet)");
+  }
+}
+
+void parse_pattern_list(Context& ctx, const Value& list, TracingSettings& t) {
+  if (!list.node.IsSequence()) fail(ctx, list, "a list of regular expressions");
+  t.pii_patterns.clear();
+  for (size_t i = 0; i < list.node.size(); ++i) {
+    Value item{list.node[i], list.path + "[" + std::to_string(i) + "]",
+               line_of(list.node[i], list.line)};
+    std::string pattern = as_string(ctx, item);
+    try {
+      std::regex check(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error&) {
+      fail(ctx, item, "a valid ECMAScript regular expression");
+    }
+    t.pii_patterns.push_back(std::move(pattern));
+  }
 }
 
 // Each pattern is compiled here so a bad one is a load error with its line, not a crash later.
@@ -546,26 +569,22 @@ void parse_pii(Context& ctx, const Value& v, TracingSettings& t) {
     if (it->first.Scalar() != "patterns") {
       fail(ctx, line, v.path, "the key patterns", it->first.Scalar());
     }
-    Value list{it->second, v.path + ".patterns", line_of(it->second, line)};
-    if (!list.node.IsSequence()) fail(ctx, list, "a list of regular expressions");
-    t.pii_patterns.clear();
-    for (size_t i = 0; i < list.node.size(); ++i) {
-      Value item{list.node[i], list.path + "[" + std::to_string(i) + "]",
-                 line_of(list.node[i], list.line)};
-      std::string pattern = as_string(ctx, item);
-      try {
-        std::regex check(pattern, std::regex::ECMAScript);
-      } catch (const std::regex_error&) {
-        fail(ctx, item, "a valid ECMAScript regular expression");
-      }
-      t.pii_patterns.push_back(std::move(pattern));
-    }
+    parse_pattern_list(ctx, Value{it->second, v.path + ".patterns", line_of(it->second, line)}, t);
   }
 }
 
 constexpr Field<TracingSettings> kTracingFields[] = {
     {"enabled", [](Context& c, const Value& v, TracingSettings& t) { t.enabled = as_bool(c, v); }},
+    {"otlp_endpoint", parse_tracing_endpoint},
     {"endpoint", parse_tracing_endpoint},
+    {"protocol", parse_tracing_protocol},
+    {"keep_errors",
+     [](Context& c, const Value& v, TracingSettings& t) { t.keep_errors = as_bool(c, v); }},
+    {"max_queue",
+     [](Context& c, const Value& v, TracingSettings& t) {
+       t.max_queue = static_cast<size_t>(as_integer(c, v, 1, 1'000'000));
+     }},
+    {"pii_patterns", parse_pattern_list},
     {"service_name",
      [](Context& c, const Value& v, TracingSettings& t) { t.service_name = as_string(c, v); }},
     {"sample_ratio",
@@ -626,8 +645,11 @@ std::string host_port_text(const HostPort& hp) {
 
 // Checks that need more than one key.
 void validate(const Context& ctx, const Config& config) {
-  if (config.tracing.enabled && config.tracing.endpoint.empty()) {
-    fail(ctx, line_or(ctx, "tracing", 1), "tracing.endpoint", "an OTLP endpoint when enabled",
+  // The environment may still name the collector (config/otel_env.h).
+  if (config.tracing.enabled && config.tracing.endpoint.empty() &&
+      std::getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == nullptr &&
+      std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == nullptr) {
+    fail(ctx, line_or(ctx, "tracing", 1), "tracing.otlp_endpoint", "an OTLP endpoint when enabled",
          "none");
   }
   const HostPort& a = config.listen;
@@ -725,6 +747,7 @@ Config load_config_file(const std::string& path) {
 void apply_environment(Config& config) {
   const char* agent = std::getenv("TOKENTAP_AGENT");
   if (agent != nullptr && agent[0] != '\0') config.agent.name = agent;
+  apply_tracing_environment(config.tracing, [](const char* name) { return std::getenv(name); });
 }
 
 }  // namespace tokentap

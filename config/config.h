@@ -146,17 +146,27 @@ struct SessionSettings {
   BudgetAction runaway_action = BudgetAction::alert;
 };
 
-// OpenTelemetry traces over OTLP/HTTP JSON (proxy/tracing). Off unless enabled.
+// OpenTelemetry traces over OTLP/HTTP JSON (proxy/tracing). Off unless enabled. The OTEL_*
+// environment variables override these (config/otel_env.h).
 struct TracingSettings {
   bool enabled = false;
-  std::string endpoint;  // http://otel-collector:4318/v1/traces (required when enabled)
+  // otlp_endpoint (alias endpoint): http://otel-collector:4318 gets /v1/traces appended; a URL
+  // with a path is used as is. Required when enabled.
+  std::string endpoint;
+  std::string protocol = "http/json";  // the only one so far
   std::string service_name = "tokentap";
-  double sample_ratio = 1.0;  // for requests without an incoming sampled flag; failures kept
+  double sample_ratio = 1.0;  // for requests without an incoming sampled flag
+  bool keep_errors = true;    // every failed request is exported, whatever the ratio
+  size_t max_queue = 2048;    // spans waiting for export; more are dropped (counted)
   bool session_traces = false;
   bool capture_content = false;  // prompts/completions as span events, PII-scrubbed
   size_t content_max_bytes = 4096;
   std::vector<std::string> pii_patterns;  // ECMAScript regexes, checked at load
   bool propagate_response_traceparent = false;
+  // From the environment only: OTEL_EXPORTER_OTLP_HEADERS (secret values, never logged) and
+  // OTEL_RESOURCE_ATTRIBUTES with the Kubernetes downward-API variables.
+  std::vector<std::pair<std::string, std::string>> export_headers;
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
 };
 
 struct AdminSettings {
@@ -198,7 +208,8 @@ Config load_config_string(const std::string& yaml_text, const std::string& sourc
 Config load_config_file(const std::string& path);
 
 // Applies environment overrides: a non-empty TOKENTAP_AGENT replaces agent.name (a pod's own
-// identity, from the downward API, beats a ConfigMap shared by many agents).
+// identity, from the downward API, beats a ConfigMap shared by many agents), and the OTEL_*
+// variables the tracing settings (config/otel_env.h). Throws ConfigError for a bad value.
 void apply_environment(Config& config);
 
 // Picks the route for a request path: longest prefix wins; among equal prefixes a route with

@@ -32,6 +32,10 @@ Options:
 Environment:
   TOKENTAP_CONFIG        configuration file when --config is not given
   TOKENTAP_AGENT         agent name for requests without the agent header
+  OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG)
+                         tracing overrides (README, "Tracing"); K8S_POD_NAME and the other
+                         K8S_* downward-API variables become span resource attributes
 
 Signals:
   SIGHUP                 reload the config and price files (a change of either also reloads)
@@ -105,7 +109,12 @@ int main(int argc, char** argv) {
     std::cerr << e.what() << "\n";
     return 1;
   }
-  tokentap::apply_environment(config);
+  try {
+    tokentap::apply_environment(config);
+  } catch (const tokentap::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
   if (options.listen) config.listen = address_flag("--listen", *options.listen);
   if (options.admin_listen)
     config.admin_listen = address_flag("--admin-listen", *options.admin_listen);

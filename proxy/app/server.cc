@@ -16,6 +16,7 @@
 #include "proxy/policy/admission.h"
 #include "proxy/telemetry/access_log.h"
 #include "proxy/telemetry/process_metrics.h"
+#include "proxy/tracing/tracing_metrics.h"
 
 namespace tokentap {
 
@@ -40,12 +41,17 @@ Server::Server(Config config, ConfigSource source)
     return metering->make_observer(worker_index, rt);
   };
   shared_.pipeline_factory = [this](size_t worker_index) { return build_pipeline(worker_index); };
+  tracing_->configure(config_->tracing);
+  if (config_->tracing.enabled) start_tracing_exporter(config_->tracing);
   metrics_->config_last_reload_successful.Set(1);
   metrics_->config_last_reload_seconds.SetToCurrentTime();
 }
 
 Pipeline Server::build_pipeline(size_t /*worker_index*/) {
   Pipeline p;
+  // Always present: a reload may enable tracing. Disabled, both tracing stages return at once.
+  auto tracing = std::make_shared<WorkerTracing>(*tracing_);
+  p.header_stages.push_back(std::make_unique<TraceHeaderStage>(tracing));
   // Admission, asked in this order before any upstream contact; the first refusal answers.
   // Both trackers always exist (possibly empty): a reload may add budgets or session limits.
   p.admission.push_back(std::make_unique<BudgetAdmission>(*budgets_));
@@ -56,9 +62,31 @@ Pipeline Server::build_pipeline(size_t /*worker_index*/) {
   // every counter already moved. Sinks that record (LLM metrics, budgets, sessions, the usage
   // store) are registered here, above the two that report.
   add_metering_sinks(p, *metering_, *budgets_, *sessions_, usage_);
+  p.sinks.push_back(std::make_unique<TraceCompletionSink>(tracing, tracing_));
   p.sinks.push_back(std::make_unique<RecentErrorsSink>(recent_errors_));
   p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log_));
   return p;
+}
+
+void Server::start_tracing_exporter(const TracingSettings& settings) {
+  if (trace_exporter_) return;  // its endpoint and service name are restart-only
+  try {
+    trace_exporter_ = std::make_shared<OtlpExporter>(
+        OtlpExporterOptions{.endpoint = settings.endpoint,
+                            .service_name = settings.service_name,
+                            .resource_attributes = settings.resource_attributes,
+                            .headers = settings.export_headers,
+                            .max_queue_spans = settings.max_queue});
+  } catch (const std::invalid_argument& e) {
+    // Config validation accepts only endpoints the exporter takes; kept as a safety net.
+    diag(LogLevel::error, "tracing exporter not started", {{"error", e.what()}});
+    return;
+  }
+  tracing_->attach(trace_exporter_);
+  if (admin_) {
+    admin_->add_collectable(
+        std::make_shared<TracingCollector>(trace_exporter_, tracing_->pii_counts()));
+  }
 }
 
 Server::~Server() {
@@ -88,6 +116,10 @@ int Server::run() {
       "Access log lines dropped because the writer fell behind or its destination failed",
       [log = access_log_.get()] { return static_cast<double>(log->dropped()); }));
   admin_ = &admin;
+  if (trace_exporter_) {
+    admin.add_collectable(
+        std::make_shared<TracingCollector>(trace_exporter_, tracing_->pii_counts()));
+  }
 
   ::signal(SIGPIPE, SIG_IGN);
   uv_signal_init(&loop_, &sigterm_);
@@ -144,6 +176,8 @@ int Server::run() {
   admin.close();
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  // The spans of the drained requests go out before exit (bounded by the export timeout).
+  if (trace_exporter_) trace_exporter_->stop();
   access_log_->flush();
   diag(LogLevel::info, "stopped");
   flush_diag_log();
@@ -202,6 +236,8 @@ void Server::apply_reload(const Runtime& next) {
   if (admin_) admin_->set_token(next.config->admin.token);
   budgets_->reconfigure(next.config->budgets);
   sessions_->reconfigure(next.config->sessions);
+  tracing_->configure(next.config->tracing);
+  if (next.config->tracing.enabled) start_tracing_exporter(next.config->tracing);
   start_session_sweep();
   for (auto& worker : workers_) worker->reload();
 }

@@ -20,6 +20,7 @@
 #include "proxy/policy/sessions.h"
 #include "proxy/telemetry/recent_errors.h"
 #include "proxy/telemetry/usage_store.h"
+#include "proxy/tracing/tracing_stage.h"
 
 namespace tokentap {
 
@@ -44,6 +45,9 @@ class Server {
   // worker's thread before it accepts (SharedState::pipeline_factory).
   Pipeline build_pipeline(size_t worker_index);
   void start_session_sweep();
+  // Tracing was enabled (at start or by a reload) and has no exporter yet: makes it, hands it
+  // to the hub and puts its counters on /metrics. Main thread.
+  void start_tracing_exporter(const TracingSettings& settings);
   void bind_listeners();
   void on_signal(int signum);
   void on_worker_exit();
@@ -60,6 +64,8 @@ class Server {
   RecentErrors recent_errors_;
   UsageStore usage_;
   std::unique_ptr<LineWriter> access_log_;
+  std::shared_ptr<TracingHub> tracing_ = std::make_shared<TracingHub>();
+  std::shared_ptr<OtlpExporter> trace_exporter_;  // made when tracing is first enabled
   SharedState shared_;
   std::vector<int> listen_fds_;
   HostPort bound_listen_;

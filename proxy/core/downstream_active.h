@@ -35,6 +35,7 @@ struct DownstreamConnection::Active {
   std::shared_ptr<const Config> config;    // runtime->config
   std::string target;                      // raw request-target, never logged as is
   HeaderList headers;
+  HeaderEdits edits;  // from the header stages: lines added to the forwarded heads
   bool in_header_value = false;
   size_t head_bytes = 0;
   size_t chunk_extension_bytes = 0;

@@ -210,7 +210,9 @@ void DownstreamConnection::on_upstream_response_head(ResponseHead& head) {
                                     .request_id = a.ctx.request_id,
                                     .drop_content_length = a.response_filtered,
                                     .chunked = a.response_chunked,
-                                    .close = a.close_after};
+                                    .close = a.close_after,
+                                    .drop = a.edits.response_drop,
+                                    .added_lines = a.edits.response_lines};
   a.response_started = true;
   hold_client(client_response_head(forwarded));
 }

@@ -190,6 +190,9 @@ bool DownstreamConnection::prepare_request() {
     a.observer = worker_.shared().observer_factory(worker_.index(), a.runtime);
   }
   if (a.observer) a.observer->on_request_headers(ctx, a.headers);
+  for (const std::unique_ptr<HeaderStage>& stage : worker_.pipeline().header_stages) {
+    stage->on_request_head(ctx, a.headers, a.edits);
+  }
   if (a.has_content_length && a.content_length > config.limits.max_request_body) {
     respond_error(ErrorType::request_too_large, "request body of " +
                                                     std::to_string(a.content_length) +
@@ -237,7 +240,9 @@ std::string DownstreamConnection::upstream_request_head() {
                        .identity_encoding = a.body_replaced,
                        .has_content_length = length,
                        .content_length = a.buffer_body ? a.body.size() : a.content_length,
-                       .chunked = !a.buffer_body && a.request_chunked},
+                       .chunked = !a.buffer_body && a.request_chunked,
+                       .drop = a.edits.request_drop,
+                       .added_lines = a.edits.request_lines},
       *a.ctx.route, *a.config);
 }
 

@@ -61,6 +61,16 @@ struct LlmSummary {
   bool stream_usage_added = false;  // tokentap added stream_options.include_usage
 };
 
+// The W3C trace identity of a request, decided by a header stage when its head arrived
+// (proxy/tracing). The core only carries it from that stage to the completion sinks.
+struct RequestTrace {
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};
+  std::optional<std::array<uint8_t, 8>> parent_span_id;
+  std::optional<bool> parent_sampled;  // the incoming sampled flag, when a traceparent came in
+  std::string tracestate;              // bounded, carried through unchanged
+};
+
 struct RequestContext {
   // Identity and routing.
   std::string request_id;           // ours (kept from the client when sane)
@@ -96,6 +106,8 @@ struct RequestContext {
 
   // Billed facts of an LLM request, filled by the metering observer's on_complete().
   LlmSummary llm;
+  // Set by the tracing header stage; empty when tracing is off or the request never got a route.
+  std::optional<RequestTrace> trace;
 
   ErrorOutcome outcome() const { return request_outcome(error, status, llm.provider_error_class); }
 

@@ -15,6 +15,11 @@ bool listed_in(const std::vector<std::string>& listed, std::string_view name) {
   return std::find(listed.begin(), listed.end(), lower) != listed.end();
 }
 
+bool dropped(std::span<const std::string> drop, std::string_view name) {
+  return std::any_of(drop.begin(), drop.end(),
+                     [&](const std::string& d) { return iequals(name, d); });
+}
+
 void append_header(std::string& out, std::string_view name, std::string_view value) {
   out += name;
   out += ": ";
@@ -44,9 +49,10 @@ std::string upstream_request_head(const ForwardedRequest& request, const Route& 
         (request.identity_encoding && iequals(h.name, "accept-encoding"))) {
       continue;
     }
-    if (listed_in(listed, h.name)) continue;
+    if (listed_in(listed, h.name) || dropped(request.drop, h.name)) continue;
     append_header(head, h.name, h.value);
   }
+  head += request.added_lines;
   append_header(head, config.request_id_header, request.request_id);
   if (request.identity_encoding) head += "accept-encoding: identity\r\n";
   if (request.has_content_length) {
@@ -72,8 +78,10 @@ std::string client_response_head(const ForwardedResponse& response) {
     if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
     if (lower == response.request_id_header) has_request_id = true;
     if (response.drop_content_length && lower == "content-length") continue;
+    if (dropped(response.drop, lower)) continue;
     append_header(out, h.name, h.value);
   }
+  out += response.added_lines;
   if (!has_request_id) append_header(out, response.request_id_header, response.request_id);
   if (response.chunked) out += "transfer-encoding: chunked\r\n";
   if (response.close) out += "connection: close\r\n";

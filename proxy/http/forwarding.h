@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -24,11 +25,15 @@ struct ForwardedRequest {
   bool has_content_length = false;
   uint64_t content_length = 0;
   bool chunked = false;
+  // Lower-case names of client headers not forwarded, and whole "name: value\r\n" lines added
+  // in their place (the header stages' edits: trace context).
+  std::span<const std::string> drop{};
+  std::string_view added_lines{};
 };
 
 // "METHOD target HTTP/1.1", Host the route's upstream authority, the client's end-to-end
-// headers without Host, Expect, Content-Length and tokentap's own (request id, agent and
-// session headers of `config`), then the request id and the framing.
+// headers without Host, Expect, Content-Length, tokentap's own (request id, agent and
+// session headers of `config`) and `drop`, then `added_lines`, the request id and the framing.
 std::string upstream_request_head(const ForwardedRequest& request, const Route& route,
                                   const Config& config);
 
@@ -42,6 +47,9 @@ struct ForwardedResponse {
   bool drop_content_length = false;  // the body is rewritten: its length changes
   bool chunked = false;              // sent with transfer-encoding: chunked
   bool close = false;                // sent with connection: close
+  // Lower-case names of upstream headers not forwarded, and lines added in their place.
+  std::span<const std::string> drop{};
+  std::string_view added_lines{};
 };
 
 std::string client_response_head(const ForwardedResponse& response);

@@ -190,7 +190,7 @@ void OtlpExporter::export_batch(std::deque<std::string>& batch, bool final_attem
     spans += spans.empty() ? "" : ",";
     spans += s;
   }
-  std::string body = otlp_request_body({}, options_.service_name);
+  std::string body = otlp_request_body({}, options_.service_name, options_.resource_attributes);
   // Splice the already-serialized spans into the empty "spans":[] of the envelope.
   static constexpr std::string_view kEmpty = "\"spans\":[]";
   size_t at = body.find(kEmpty);
@@ -230,7 +230,9 @@ int OtlpExporter::post(const std::string& body, std::optional<std::chrono::secon
       "POST " + target_.path + " HTTP/1.1\r\nHost: " + target_.host + ":" +
       std::to_string(target_.port) +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\nConnection: close\r\n\r\n";
+      "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : options_.headers) head += name + ": " + value + "\r\n";
+  head += "\r\n";
   int status = 0;
   if (send_all(fd, head, deadline) && send_all(fd, body, deadline)) {
     status = read_status(fd, deadline, ra);

@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/tracing/tracing_sink.h"
@@ -24,6 +26,8 @@ namespace tokentap {
 struct OtlpExporterOptions {
   std::string endpoint;  // http://otel-collector:4318/v1/traces
   std::string service_name = "tokentap";
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+  std::vector<std::pair<std::string, std::string>> headers;  // sent with every POST; secret
   size_t max_queue_spans = 2048;
   size_t max_queue_bytes = size_t{8} << 20;
   size_t max_span_bytes = size_t{256} << 10;

@@ -150,17 +150,18 @@ SpanRecord build_span(const RequestContext& ctx, const RequestTrace& trace) {
   return SpanRecord{std::move(span), outcome.failed()};
 }
 
-std::string otlp_request_body(const std::vector<json>& spans, std::string_view service_name) {
+std::string otlp_request_body(const std::vector<json>& spans, std::string_view service_name,
+                              const std::vector<std::pair<std::string, std::string>>& resource) {
+  json resource_attrs = json::array(
+      {otlp_attr("service.name", service_name), otlp_attr("telemetry.sdk.name", "tokentap")});
+  for (const auto& [key, value] : resource) resource_attrs.push_back(otlp_attr(key, value));
   json body = {
-      {"resourceSpans",
-       json::array({{
-           {"resource",
-            {{"attributes", json::array({otlp_attr("service.name", service_name),
-                                         otlp_attr("telemetry.sdk.name", "tokentap")})}}},
-           {"scopeSpans", json::array({{{"scope", {{"name", "tokentap"}}},
-                                        {"schemaUrl", kSchemaUrl},
-                                        {"spans", spans}}})},
-       }})},
+      {"resourceSpans", json::array({{
+                            {"resource", {{"attributes", std::move(resource_attrs)}}},
+                            {"scopeSpans", json::array({{{"scope", {{"name", "tokentap"}}},
+                                                         {"schemaUrl", kSchemaUrl},
+                                                         {"spans", spans}}})},
+                        }})},
   };
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }

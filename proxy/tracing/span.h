@@ -19,17 +19,8 @@ namespace tokentap {
 inline constexpr std::string_view kGenAiSemconvVersion = "1.37.0";
 inline constexpr std::string_view kSchemaUrl = "https://opentelemetry.io/schemas/1.37.0";
 
-// The trace identity of one request: a fresh trace, or the caller's trace when a valid
-// traceparent came in. Decided when the request headers arrive (so the same span id can be
-// sent upstream) or, without that hook, at the end.
-struct RequestTrace {
-  TraceId trace_id{};
-  SpanId span_id{};
-  std::optional<SpanId> parent_span_id;
-  std::optional<bool> parent_sampled;  // the incoming sampled flag, when a traceparent came in
-  std::string tracestate;              // bounded, carried through unchanged
-};
-
+// RequestTrace (proxy/core/request_context.h) is the trace identity of one request: a fresh
+// trace, or the caller's trace when a valid traceparent came in.
 RequestTrace new_request_trace(IdGenerator& ids, const std::optional<TraceParent>& incoming,
                                std::string_view incoming_tracestate);
 
@@ -43,8 +34,10 @@ struct SpanRecord {
 SpanRecord build_span(const RequestContext& ctx, const RequestTrace& trace);
 
 // The ExportTraceServiceRequest body for a batch of spans of one service.
-std::string otlp_request_body(const std::vector<nlohmann::json>& spans,
-                              std::string_view service_name);
+// `resource` adds resource attributes (OTEL_RESOURCE_ATTRIBUTES, k8s.pod.name, ...).
+std::string otlp_request_body(
+    const std::vector<nlohmann::json>& spans, std::string_view service_name,
+    const std::vector<std::pair<std::string, std::string>>& resource = {});
 
 // OTLP AnyValue helpers.
 nlohmann::json otlp_attr(std::string_view key, std::string_view value);

@@ -17,7 +17,8 @@ void TracingSink::on_request_end(const RequestContext& ctx) {
   if (trace_of_) trace = trace_of_(ctx);
   if (!trace) trace = new_request_trace(ids_, std::nullopt, {});
   SpanRecord span = build_span(ctx, *trace);
-  if (!keep_span(span.failed, trace->parent_sampled, options_.sample_ratio, ids_.unit())) {
+  if (!keep_span(span.failed && options_.keep_errors, trace->parent_sampled, options_.sample_ratio,
+                 ids_.unit())) {
     ++sampled_out_;
     return;
   }

@@ -23,7 +23,8 @@ class SpanQueue {
 
 struct TracingSinkOptions {
   double sample_ratio = 1.0;
-  bool llm_only = true;  // spans for metered LLM requests only
+  bool keep_errors = true;  // failed requests are kept whatever the ratio
+  bool llm_only = true;     // spans for metered LLM requests only
 };
 
 class TracingSink : public CompletionSink {
@@ -35,6 +36,8 @@ class TracingSink : public CompletionSink {
   TracingSink(TracingSinkOptions options, std::shared_ptr<SpanQueue> queue,
               TraceLookup trace_of = {}, std::optional<uint64_t> seed = std::nullopt);
   void on_request_end(const RequestContext& ctx) override;
+  // A reload's new sampling settings, for the requests that end next.
+  void set_options(TracingSinkOptions options) { options_ = options; }
 
   uint64_t sampled_out() const { return sampled_out_; }
 

@@ -299,3 +299,60 @@ test("the dashboard ConfigMap carries the dashboard, with agent/provider/model v
     assert.ok(text.includes(topic), `no panel about ${topic}`);
   }
 });
+
+test("the tracing example adds a valid OpenTelemetry Collector the sidecar exports to", async () => {
+  // Rendered on its own: it repeats k8s/base, which the checks above find exactly once.
+  const objects = render("examples/tracing");
+  for (const object of objects) {
+    const Model = await modelFor(object.apiVersion, object.kind);
+    assert.doesNotThrow(() => new Model(object).validate(), `${object.kind} ${object.metadata.name}`);
+  }
+  const one = (kind, name) => {
+    const found = objects.filter((o) => o.kind === kind && o.metadata.name.startsWith(name));
+    assert.equal(found.length, 1, `${kind} ${name}`);
+    return found[0];
+  };
+  const service = one("Service", "otel-collector");
+  const collector = one("Deployment", "otel-collector");
+  const container = collector.spec.template.spec.containers[0];
+  assert.match(container.image, /^otel\/opentelemetry-collector(-contrib)?:\d+\.\d+\.\d+$/);
+  assert.deepEqual(service.spec.selector, collector.spec.template.metadata.labels);
+  const port = service.spec.ports.find((p) => p.name === "otlp-http");
+  assert.equal(container.ports.find((p) => p.name === port.targetPort)?.containerPort, 4318);
+  const collectorConfig = one("ConfigMap", "otel-collector-config");
+  const pipeline = YAML.parse(collectorConfig.data["collector-config.yaml"]);
+  assert.equal(pipeline.receivers.otlp.protocols.http.endpoint, `0.0.0.0:${port.port}`);
+  assert.deepEqual(pipeline.service.pipelines.traces.receivers, ["otlp"]);
+  const volume = collector.spec.template.spec.volumes.find((v) => v.name === "config");
+  assert.equal(volume.configMap.name, collectorConfig.metadata.name);
+
+  const agent = one("Deployment", "example-agent");
+  const tokentap = agent.spec.template.spec.initContainers.find((c) => c.name === "tokentap");
+  const env = Object.fromEntries(tokentap.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+  assert.ok(env.TOKENTAP_AGENT, "the base's variables are kept");
+  assert.equal(env.OTEL_TRACES_EXPORTER, "otlp");
+  assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, `http://${service.metadata.name}:${port.port}`);
+  assert.equal(env.K8S_POD_NAME.fieldRef.fieldPath, "metadata.name");
+  // The real binary accepts the sidecar's variables with the base config.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tokentap-k8s-"));
+  try {
+    for (const [name, text] of Object.entries(configMap.data)) {
+      fs.writeFileSync(path.join(dir, name), text);
+    }
+    const tokenFile = path.join(dir, "admin-token");
+    fs.writeFileSync(tokenFile, "0123456789abcdef0123456789abcdef\n");
+    const yaml = configMap.data["tokentap.yaml"].replace(config.admin.token_file, tokenFile);
+    fs.writeFileSync(path.join(dir, "tokentap.yaml"), yaml);
+    const values = Object.fromEntries(
+      tokentap.env.map((e) => [e.name, e.value ?? "from-the-downward-api"]),
+    );
+    const out = execFileSync(
+      process.env.TOKENTAP_BIN,
+      ["--check-config", "--config", path.join(dir, "tokentap.yaml")],
+      { encoding: "utf8", env: { ...process.env, ...values } },
+    );
+    assert.match(out, /ok/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

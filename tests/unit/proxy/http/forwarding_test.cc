@@ -83,3 +83,37 @@ TEST_CASE("the client response head adds the request id and its own framing", "[
   CHECK(client_response_head(plain) ==
         "HTTP/1.1 418 Short\r\nX-Request-Id: upstream\r\nContent-Length: 10\r\n\r\n");
 }
+
+TEST_CASE("header stage edits replace headers in both forwarded heads", "[forwarding]") {
+  Config config;
+  Route route = test_route();
+  HeaderList headers = {{"Host", "localhost"},
+                        {"TraceParent", "00-client"},
+                        {"tracestate", "a=1"},
+                        {"Content-Type", "application/json"}};
+  std::vector<std::string> drop = {"traceparent", "tracestate"};
+  ForwardedRequest request{.method = "GET",
+                           .target = "/v1/models",
+                           .headers = headers,
+                           .request_id = "rid-1",
+                           .drop = drop,
+                           .added_lines = "traceparent: 00-ours\r\n"};
+  CHECK(upstream_request_head(request, route, config) ==
+        "GET /v1/models HTTP/1.1\r\nhost: api.openai.com\r\n"
+        "Content-Type: application/json\r\n"
+        "traceparent: 00-ours\r\n" +
+            config.request_id_header + ": rid-1\r\n\r\n");
+
+  HeaderList upstream = {{"Traceparent", "00-provider"}, {"Content-Length", "0"}};
+  std::vector<std::string> response_drop = {"traceparent"};
+  ForwardedResponse response{.status = 200,
+                             .reason = "",
+                             .headers = upstream,
+                             .request_id_header = "x-request-id",
+                             .request_id = "rid-1",
+                             .drop = response_drop,
+                             .added_lines = "traceparent: 00-ours\r\n"};
+  CHECK(client_response_head(response) ==
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\ntraceparent: 00-ours\r\n"
+        "x-request-id: rid-1\r\n\r\n");
+}

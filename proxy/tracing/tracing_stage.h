@@ -1,0 +1,83 @@
+// Tracing in the request pipeline: a TracingHub shared by every worker (the current tracing
+// settings, replaced on reload, and the exporter spans go to), a header stage per worker that
+// decides each request's trace when its head arrives (W3C propagation upstream, and back to the
+// client when configured) and a completion sink per worker that builds, samples and queues its
+// span. With tracing disabled both stages do nothing but one atomic load per request.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "config/config.h"
+#include "proxy/core/exchange.h"
+#include "proxy/tracing/otlp_exporter.h"
+#include "proxy/tracing/tracing_metrics.h"
+#include "proxy/tracing/tracing_sink.h"
+
+namespace tokentap {
+
+class TracingHub : public SpanQueue {
+ public:
+  // Main thread (start and reload): publishes `settings` for the requests that start next.
+  void configure(const TracingSettings& settings);
+  // Main thread, once: where kept spans go from now on. Before it, spans are dropped.
+  void attach(std::shared_ptr<OtlpExporter> exporter);
+
+  // Any thread.
+  std::shared_ptr<const TracingSettings> settings() const;
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  bool enqueue(nlohmann::json span) override;
+  const std::shared_ptr<SharedPiiCounts>& pii_counts() const { return pii_; }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const TracingSettings> settings_ = std::make_shared<TracingSettings>();
+  std::shared_ptr<OtlpExporter> exporter_;
+  std::atomic<uint64_t> generation_{0};
+  std::shared_ptr<SharedPiiCounts> pii_ = std::make_shared<SharedPiiCounts>();
+};
+
+// One worker's copy of the hub's settings, refreshed when the hub's generation moves. Loop
+// thread only; shared by that worker's two stages.
+class WorkerTracing {
+ public:
+  explicit WorkerTracing(const TracingHub& hub) : hub_(hub) {}
+  const TracingSettings& settings();
+
+ private:
+  const TracingHub& hub_;
+  uint64_t generation_ = UINT64_MAX;
+  std::shared_ptr<const TracingSettings> settings_;
+};
+
+// The trace id of a session's trace when tracing.session_traces is on and the agent sent no
+// traceparent: derived from the session id, so every call of the session (on any worker, and
+// across restarts) lands in one trace. Pure.
+TraceId session_trace_id(std::string_view session);
+
+class TraceHeaderStage : public HeaderStage {
+ public:
+  TraceHeaderStage(std::shared_ptr<WorkerTracing> tracing,
+                   std::optional<uint64_t> seed = std::nullopt);
+  void on_request_head(RequestContext& ctx, const HeaderList& headers, HeaderEdits& edits) override;
+
+ private:
+  std::shared_ptr<WorkerTracing> tracing_;
+  IdGenerator ids_;
+};
+
+class TraceCompletionSink : public CompletionSink {
+ public:
+  TraceCompletionSink(std::shared_ptr<WorkerTracing> tracing, std::shared_ptr<SpanQueue> queue,
+                      std::optional<uint64_t> seed = std::nullopt);
+  void on_request_end(const RequestContext& ctx) override;
+
+ private:
+  std::shared_ptr<WorkerTracing> tracing_;
+  TracingSink sink_;
+};
+
+}  // namespace tokentap
