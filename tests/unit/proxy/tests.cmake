@@ -20,6 +20,7 @@ target_compile_definitions(test_proxy_metering PRIVATE
   TOKENTAP_GOLDEN_DIR="${PROJECT_SOURCE_DIR}/tests/golden")
 tokentap_unit_test(test_proxy_policy
   SOURCES ${P}/policy/budgets_test.cc ${P}/policy/sessions_test.cc ${P}/policy/admission_test.cc
+          ${P}/policy/circuit_breaker_test.cc
   LIBS tokentap_policy tokentap_metering)
 tokentap_unit_test(test_proxy_telemetry
   SOURCES ${P}/telemetry/usage_test.cc ${P}/telemetry/process_metrics_test.cc
