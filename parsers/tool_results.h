@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,14 @@ struct ToolResultRef {
   std::string name;     // Gemini's functionResponse.name; "" for the other formats
   bool is_error = false;
 };
+// A tool call a response asks the client to run: its id (Gemini may give none), the tool's
+// name, and a hash of its arguments (for spotting the same call repeated).
+struct ToolCallRef {
+  std::string call_id;
+  std::string name;
+  uint64_t arguments_hash = 0;
+};
+
 inline constexpr size_t kMaxToolResultRefs = 64;  // per request; later ones are dropped
 inline constexpr size_t kMaxToolRefBytes = 128;
 
