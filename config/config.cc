@@ -257,6 +257,30 @@ constexpr Field<TlsSettings> kTlsFields[] = {
      }},
 };
 
+constexpr Field<CircuitBreakerSettings> kCircuitBreakerFields[] = {
+    {"consecutive_failures",
+     [](Context& c, const Value& v, CircuitBreakerSettings& b) {
+       b.consecutive_failures = static_cast<uint32_t>(as_integer(c, v, 1, 1'000'000));
+     }},
+    {"window", [](Context& c, const Value& v,
+                  CircuitBreakerSettings& b) { b.window = as_duration(c, v, false); }},
+    {"open_for", [](Context& c, const Value& v,
+                    CircuitBreakerSettings& b) { b.open_for = as_duration(c, v, false); }},
+    {"half_open_requests",
+     [](Context& c, const Value& v, CircuitBreakerSettings& b) {
+       b.half_open_requests = static_cast<uint32_t>(as_integer(c, v, 1, 1000));
+     }},
+    {"trip_on_429",
+     [](Context& c, const Value& v, CircuitBreakerSettings& b) { b.trip_on_429 = as_bool(c, v); }},
+};
+
+void parse_circuit_breaker(Context& ctx, const Value& v, Route& route) {
+  if (!v.node.IsNull() && !v.node.IsMap()) fail(ctx, v, "a mapping (an empty one for defaults)");
+  CircuitBreakerSettings settings;
+  parse_mapping(ctx, v, kCircuitBreakerFields, settings);
+  route.circuit_breaker = settings;
+}
+
 constexpr Field<Route> kRouteFields[] = {
     {"name", [](Context& c, const Value& v, Route& r) { r.name = as_string(c, v); }},
     {"prefix", parse_prefix},
@@ -265,6 +289,7 @@ constexpr Field<Route> kRouteFields[] = {
     {"provider", parse_provider_field},
     {"strip_prefix", [](Context& c, const Value& v, Route& r) { r.strip_prefix = as_bool(c, v); }},
     {"tls", [](Context& c, const Value& v, Route& r) { parse_mapping(c, v, kTlsFields, r.tls); }},
+    {"circuit_breaker", parse_circuit_breaker},
 };
 
 int line_or(const Context& ctx, const std::string& path, int fallback) {

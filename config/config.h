@@ -61,6 +61,19 @@ struct TlsSettings {
   std::string sni;      // defaults to the upstream host
 };
 
+// A route's circuit breaker (proxy/policy/circuit_breaker.h). Opt-in: a route without the
+// `circuit_breaker` key has none.
+struct CircuitBreakerSettings {
+  // Opens after this many failed requests in a row, the first of them at most `window` ago.
+  uint32_t consecutive_failures = 5;
+  std::chrono::milliseconds window{60'000};
+  // Stays open (answering 503 circuit_open without upstream contact) this long, then half-open.
+  std::chrono::milliseconds open_for{30'000};
+  // Requests let through while half-open; all of them succeeding closes it, one failing reopens.
+  uint32_t half_open_requests = 1;
+  bool trip_on_429 = false;  // count the provider's 429 answers as failures
+};
+
 struct Route {
   std::string prefix = "/";
   // When non-empty, the route only matches a path that contains one of these strings
@@ -72,6 +85,7 @@ struct Route {
   bool strip_prefix = false;
   TlsSettings tls;
   std::string name;  // label value: defaults to the prefix (plus "+contains" marker)
+  std::optional<CircuitBreakerSettings> circuit_breaker;
 };
 
 struct Timeouts {

@@ -11,5 +11,6 @@ set(TOKENTAP_PARSER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/response_headers.cc
   ${CMAKE_CURRENT_LIST_DIR}/sse.cc
   ${CMAKE_CURRENT_LIST_DIR}/stream_options.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tool_results.cc
   ${CMAKE_CURRENT_LIST_DIR}/usage_estimate.cc
 )

@@ -14,6 +14,7 @@
 #include "proxy/net/address.h"
 #include "proxy/net/listen_socket.h"
 #include "proxy/policy/admission.h"
+#include "proxy/policy/circuit_breaker.h"
 #include "proxy/telemetry/access_log.h"
 #include "proxy/telemetry/process_metrics.h"
 #include "proxy/tracing/tracing_metrics.h"
@@ -34,6 +35,8 @@ Server::Server(Config config, ConfigSource source)
   // Always present (possibly empty): a reload may add budgets.
   budgets_ = std::make_unique<BudgetTracker>(config_->budgets, *registry_);
   sessions_ = std::make_unique<SessionTracker>(config_->sessions, *registry_, metering_->limiter());
+  breakers_ = std::make_unique<CircuitBreakers>(*registry_);
+  breakers_->configure(config_->routes);
   request_buffers_ = std::make_unique<RequestBufferBudget>(*registry_);
   shared_.request_buffers = request_buffers_.get();
   shared_.observer_factory = [metering = metering_.get()](
@@ -56,12 +59,15 @@ Pipeline Server::build_pipeline(size_t /*worker_index*/) {
   // Both trackers always exist (possibly empty): a reload may add budgets or session limits.
   p.admission.push_back(std::make_unique<BudgetAdmission>(*budgets_));
   p.admission.push_back(std::make_unique<SessionAdmission>(*sessions_));
+  // Last: a request the breaker lets through as a half-open probe must reach the upstream.
+  p.admission.push_back(std::make_unique<CircuitBreakerAdmission>(*breakers_));
   // Completion sinks, told in this order after the observer's on_complete and the core request
   // counters. Whatever updates a metric or a store comes before the sinks that report the
   // request (recent errors, then the access log, last): a reader who saw the log line finds
   // every counter already moved. Sinks that record (LLM metrics, budgets, sessions, the usage
-  // store) are registered here, above the two that report.
+  // store, the circuit breakers) are registered here, above the two that report.
   add_metering_sinks(p, *metering_, *budgets_, *sessions_, usage_);
+  p.sinks.push_back(std::make_unique<CircuitBreakerSink>(*breakers_));
   p.sinks.push_back(std::make_unique<TraceCompletionSink>(tracing, tracing_));
   p.sinks.push_back(std::make_unique<RecentErrorsSink>(recent_errors_));
   p.sinks.push_back(std::make_unique<AccessLogSink>(*access_log_));
@@ -238,6 +244,7 @@ void Server::apply_reload(const Runtime& next) {
   sessions_->reconfigure(next.config->sessions);
   tracing_->configure(next.config->tracing);
   if (next.config->tracing.enabled) start_tracing_exporter(next.config->tracing);
+  breakers_->configure(next.config->routes);
   start_session_sweep();
   for (auto& worker : workers_) worker->reload();
 }

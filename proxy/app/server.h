@@ -17,6 +17,7 @@
 #include "proxy/core/worker.h"
 #include "proxy/metering/metering_observer.h"
 #include "proxy/policy/budgets.h"
+#include "proxy/policy/circuit_breaker.h"
 #include "proxy/policy/sessions.h"
 #include "proxy/telemetry/recent_errors.h"
 #include "proxy/telemetry/usage_store.h"
@@ -39,7 +40,8 @@ class Server {
   int run();
 
  private:
-  // A reload published `next`: brings the admin token, budgets, sessions and workers along.
+  // A reload published `next`: brings the admin token, budgets, sessions, circuit breakers and
+  // workers along.
   void apply_reload(const Runtime& next);
   // The admission policies and completion sinks of worker `worker_index`; runs on that
   // worker's thread before it accepts (SharedState::pipeline_factory).
@@ -60,6 +62,7 @@ class Server {
   std::unique_ptr<BudgetTracker> budgets_;
   std::unique_ptr<Metering> metering_;
   std::unique_ptr<SessionTracker> sessions_;
+  std::unique_ptr<CircuitBreakers> breakers_;
   std::unique_ptr<RequestBufferBudget> request_buffers_;
   RecentErrors recent_errors_;
   UsageStore usage_;

@@ -5,11 +5,12 @@
 //   1. observers: told about request headers and body, response headers and body, and the end;
 //      they only watch (ExchangeObserver) - today the metering observer;
 //   2. admission: may answer the request locally before any upstream contact (budgets,
-//      runaway sessions, later the circuit breaker); the first rejection wins;
+//      runaway sessions, the circuit breaker); the first rejection wins;
 //   3. the one sanctioned change to bytes on the wire (BodyRewriter): stream_options injection;
 //   4. completion sinks: each receives the same finished request exactly once, in registration
 //      order, after every observer's on_complete (LLM metrics, budgets, sessions, the usage
-//      store, core request counts, recent errors, the access log; a tracing exporter next).
+//      store, the circuit breakers, core request counts, recent errors, the access log; a
+//      tracing exporter next).
 // The connection knows these interfaces only; what the stages are is decided in proxy/app.
 #pragma once
 

@@ -44,6 +44,7 @@ constexpr ErrorTypeInfo kErrorTable[] = {
      true},
     {ErrorType::runaway_session, "runaway_session", 429, "runaway_session", S::proxy, kDoNotRetry,
      false},
+    {ErrorType::circuit_open, "circuit_open", 503, "circuit_open", S::proxy, kRetryIn1s, false},
     {ErrorType::internal, "internal", 500, "internal", S::proxy, kSdkDecides, false},
 };
 

@@ -33,6 +33,7 @@ enum class ErrorType {
   shutting_down,            // drain deadline hit
   budget_exceeded,          // a blocking budget is used up -> 429, no upstream contact
   runaway_session,          // a session flagged runaway with action block -> 429
+  circuit_open,             // the route's circuit breaker is open -> 503, no upstream contact
   internal,
 };
 inline constexpr size_t kErrorTypeCount = static_cast<size_t>(ErrorType::internal) + 1;

@@ -295,7 +295,7 @@ test("the dashboard ConfigMap carries the dashboard, with agent/provider/model v
   for (const topic of ["requests per second", "error", "duration", "time to first token",
                        "tokens per second by type", "cost per hour", "cost per request",
                        "cost per conversation", "tool calls", "tool-result error", "finish reasons",
-                       "rate-limit headroom", "sidecar cpu", "sidecar memory"]) {
+                       "rate-limit headroom", "sidecar cpu", "sidecar memory", "circuit breaker"]) {
     assert.ok(text.includes(topic), `no panel about ${topic}`);
   }
 });

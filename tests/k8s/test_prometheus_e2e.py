@@ -2,9 +2,10 @@
 
 tokentap runs with a route per provider to the integration tests' fake upstream, which replays
 every golden recording (tests/golden/) and a few crafted cases (an unpriced model, a budget
-block, a runaway conversation, a dead upstream), in two waves so that counters created in the
-first wave also increase. Debian's Prometheus server, on loopback, scrapes tokentap's admin
-port every second and evaluates k8s/rules/tokentap.rules.yml and tokentap.slo.rules.yml. Then, through Prometheus's HTTP
+block, a runaway conversation, a dead upstream behind a circuit breaker), in two waves so that
+counters created in the first wave also increase. Debian's Prometheus server, on loopback, scrapes
+tokentap's admin port every second and evaluates k8s/rules/tokentap.rules.yml and
+tokentap.slo.rules.yml. Then, through Prometheus's HTTP
 API: every rule is healthy, every recording rule's query and recorded series and every
 dashboard panel query returns at least one finite sample, every dashboard variable has values,
 and the alerts without a `for` that this traffic breaches are firing.
@@ -225,8 +226,11 @@ class PrometheusEndToEndTest(ProxyTestCase):
              "provider": "azure_openai"},
             {"name": "compat", "prefix": "/compat/", "upstream": url,
              "provider": "openai_compatible", "strip_prefix": True},
+            # Its breaker opens on each wave's connect error and half-opens by the next wave,
+            # whose request goes upstream as the probe (502 again): transitions to graph.
             {"name": "dead", "prefix": "/dead/", "upstream": f"http://127.0.0.1:{dead}",
-             "provider": "openai", "strip_prefix": True},
+             "provider": "openai", "strip_prefix": True,
+             "circuit_breaker": {"consecutive_failures": 1, "open_for": "100ms"}},
             {"name": "openai", "prefix": "/", "upstream": url, "provider": "openai"},
         ]
         config = proxy_config(url, routes=routes,

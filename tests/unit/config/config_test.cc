@@ -281,7 +281,7 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config][errors
         "\"insecure\"");
   CHECK(error_of("routes:\n  - upstream: https://x\n    stripPrefix: true\n") ==
         "t.yaml:3: routes[0]: expected one of the keys name, prefix, path_contains, upstream, "
-        "provider, strip_prefix, tls, got unknown key \"stripPrefix\"");
+        "provider, strip_prefix, tls, circuit_breaker, got unknown key \"stripPrefix\"");
   CHECK(error_of("agent:\n  id: a\n") ==
         "t.yaml:2: agent: expected one of the keys name, header, got unknown key \"id\"");
   CHECK(error_of("log:\n  format: json\n") ==
@@ -811,4 +811,54 @@ TEST_CASE("sessions section", "[config]") {
   CHECK(c.sessions.runaway_action == BudgetAction::block);
   CHECK_THROWS_WITH(load_config_string("sessions:\n  idle_timeout: soon\n", "t.yaml"),
                     Catch::Contains("t.yaml:2: sessions.idle_timeout: expected a duration"));
+}
+
+TEST_CASE("a route's circuit_breaker is opt-in, with defaults for omitted keys", "[config]") {
+  for (const Route& route : default_config().routes) CHECK_FALSE(route.circuit_breaker);
+  Config c = load(
+      "routes:\n  - upstream: https://x\n    circuit_breaker:\n"
+      "      consecutive_failures: 3\n      window: 10s\n      open_for: 2s\n"
+      "      half_open_requests: 2\n      trip_on_429: true\n"
+      "  - upstream: https://y\n    prefix: /b\n    circuit_breaker: {}\n"
+      "  - upstream: https://z\n    prefix: /c\n");
+  REQUIRE(c.routes.size() == 3);
+  REQUIRE(c.routes[0].circuit_breaker);
+  const CircuitBreakerSettings& set = *c.routes[0].circuit_breaker;
+  CHECK(set.consecutive_failures == 3);
+  CHECK(set.window == 10s);
+  CHECK(set.open_for == 2s);
+  CHECK(set.half_open_requests == 2);
+  CHECK(set.trip_on_429);
+  REQUIRE(c.routes[1].circuit_breaker);
+  const CircuitBreakerSettings& defaults = *c.routes[1].circuit_breaker;
+  CHECK(defaults.consecutive_failures == 5);
+  CHECK(defaults.window == 60s);
+  CHECK(defaults.open_for == 30s);
+  CHECK(defaults.half_open_requests == 1);
+  CHECK_FALSE(defaults.trip_on_429);
+  CHECK_FALSE(c.routes[2].circuit_breaker);
+}
+
+TEST_CASE("circuit_breaker errors name the file, line and key", "[config][errors]") {
+  const std::string route = "routes:\n  - upstream: https://x\n    circuit_breaker:\n";
+  CHECK(error_of(route + "      consecutive_failures: 0\n") ==
+        "t.yaml:4: routes[0].circuit_breaker.consecutive_failures: expected an integer from 1 to "
+        "1000000, got \"0\"");
+  CHECK(error_of(route + "      open_for: 0s\n") ==
+        "t.yaml:4: routes[0].circuit_breaker.open_for: expected a duration greater than 0s, got "
+        "\"0s\"");
+  CHECK(error_of(route + "      window: soon\n") ==
+        "t.yaml:4: routes[0].circuit_breaker.window: expected a duration like 10s or 250ms, got "
+        "\"soon\"");
+  CHECK(error_of(route + "      half_open_requests: 1001\n") ==
+        "t.yaml:4: routes[0].circuit_breaker.half_open_requests: expected an integer from 1 to "
+        "1000, got \"1001\"");
+  CHECK(error_of(route + "      trip_on_429: maybe\n") ==
+        "t.yaml:4: routes[0].circuit_breaker.trip_on_429: expected true or false, got \"maybe\"");
+  CHECK(error_of(route + "      failures: 3\n") ==
+        "t.yaml:4: routes[0].circuit_breaker: expected one of the keys consecutive_failures, "
+        "window, open_for, half_open_requests, trip_on_429, got unknown key \"failures\"");
+  CHECK(error_of("routes:\n  - upstream: https://x\n    circuit_breaker: on\n") ==
+        "t.yaml:3: routes[0].circuit_breaker: expected a mapping (an empty one for defaults), got "
+        "\"on\"");
 }

@@ -12,6 +12,7 @@ tokentap_unit_test(test_parsers
           ${CMAKE_CURRENT_LIST_DIR}/sse_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/stream_options_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/test_codecs.cc
+          ${CMAKE_CURRENT_LIST_DIR}/tool_results_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/usage_estimate_test.cc
   LIBS tokentap_parsers ${BROTLIENC_LIBRARY})
 target_compile_definitions(test_parsers PRIVATE

@@ -14,12 +14,14 @@ tokentap_unit_test(test_proxy_core
   LIBS tokentap_core tokentap_telemetry tokentap_proxy_harness)
 tokentap_unit_test(test_proxy_metering
   SOURCES ${P}/metering/metering_test.cc ${P}/metering/metering_sinks_test.cc
+          ${P}/metering/pending_tool_calls_test.cc
           ${PROJECT_SOURCE_DIR}/tests/unit/parsers/golden_support.cc
   LIBS tokentap_proxy_harness)
 target_compile_definitions(test_proxy_metering PRIVATE
   TOKENTAP_GOLDEN_DIR="${PROJECT_SOURCE_DIR}/tests/golden")
 tokentap_unit_test(test_proxy_policy
   SOURCES ${P}/policy/budgets_test.cc ${P}/policy/sessions_test.cc ${P}/policy/admission_test.cc
+          ${P}/policy/circuit_breaker_test.cc
   LIBS tokentap_policy tokentap_metering)
 tokentap_unit_test(test_proxy_telemetry
   SOURCES ${P}/telemetry/usage_test.cc ${P}/telemetry/process_metrics_test.cc

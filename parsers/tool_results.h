@@ -1,0 +1,49 @@
+// The tool results a request carries in its newest turn: the answers to the tool calls of the
+// previous response, which the agent ran in between (issue 15: tool execution time and
+// outcome). Pure: a function of the request body, no I/O, no clock, never throws. Not wired
+// into the proxy yet; the pending-call memory that matches these ids to the calls a response
+// asked for comes next.
+//
+// Only the newest turn counts, so that a result is seen once however long the conversation
+// grows: OpenAI chat, the trailing `role: "tool"` messages (`tool_call_id`); Responses, the
+// trailing `function_call_output` / `custom_tool_call_output` items of `input` (`call_id`);
+// Anthropic, the `tool_result` blocks (`tool_use_id`, `is_error`) of the last message when it
+// is the user's; Gemini, the `functionResponse` parts (`id` if present, and `name`) of the last
+// content when it is not the model's.
+//
+// is_error: Anthropic's `is_error: true`; a Gemini functionResponse whose `response` has an
+// `error` key; an OpenAI result whose content (a string) is a JSON object with a top-level
+// `error` key. Everything else is a success.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parsers/llm_facts.h"
+
+namespace tokentap {
+
+struct ToolResultRef {
+  std::string call_id;  // cleaned, at most kMaxToolRefBytes; "" when the format gave none
+  std::string name;     // Gemini's functionResponse.name; "" for the other formats
+  bool is_error = false;
+};
+// A tool call a response asks the client to run: its id (Gemini may give none), the tool's
+// name, and a hash of its arguments (for spotting the same call repeated).
+struct ToolCallRef {
+  std::string call_id;
+  std::string name;
+  uint64_t arguments_hash = 0;
+};
+
+inline constexpr size_t kMaxToolResultRefs = 64;  // per request; later ones are dropped
+inline constexpr size_t kMaxToolRefBytes = 128;
+
+// In order of appearance. Empty for a body that is not JSON or an operation without tools.
+std::vector<ToolResultRef> newest_tool_results(ApiProvider provider, Operation operation,
+                                               std::string_view body);
+
+}  // namespace tokentap
