@@ -33,17 +33,33 @@ struct LlmSummary {
   std::string model;      // requested, else the response model, else "unknown"
   std::string response_model;
   bool stream = false;
-  // Billed tokens. Without final usage (`billed.present` false) only the exact input side a
-  // stream reported before it ended is billed; output counts seen so far are placeholders.
+  // Billed tokens. Without final usage (`billed.present` false) a successful request is billed
+  // what parsers/usage_estimate.h makes of it: the exact counts the stream carried before it
+  // ended, completed by estimates (`estimated_input`, `estimated_output` say how many).
   TokenUsage billed;
-  std::string_view usage_source = "none";  // "reported", "missing" or "none"
-  std::string_view usage_missing_reason;   // with "missing": why
-  // Cost of `billed`; meaningful when `priced`. `unpriced`: tokens billed, but no price found.
+  // "reported", "partial" (exact counts completed by estimates), "estimated", "missing"
+  // (nothing to count from) or "none" (not a billable success).
+  std::string_view usage_source = "none";
+  std::string_view usage_missing_reason;  // why the provider's usage did not arrive
+  uint64_t estimated_input = 0;           // the estimated part of billed.input
+  uint64_t estimated_output = 0;          // the estimated part of billed.output
+  // Cost of `billed`; meaningful when `priced`. `unpriced`: tokens billed, but no price for the
+  // model, or for the service tier or region it was served under (`unpriced_reason`); such a
+  // request is never priced at the standard rate.
   bool priced = false;
   bool unpriced = false;
   int64_t nano_usd = 0;
+  // What cache reads saved against the uncached input price (>= 0), and what cache writes
+  // cost above it (>= 0), at the prices applied; the net saving is their difference.
+  int64_t cache_read_savings_nano_usd = 0;
+  int64_t cache_write_premium_nano_usd = 0;
   std::string priced_as;
   std::string pricing_version;  // set when the request was priced or found unpriced
+  // The price line and adjustments applied, e.g. "gpt-5:priority+long_context_272k" (see
+  // pricing::CostResult::pricing_rule); also set when the tier or region had no price.
+  std::string pricing_rule;
+  std::string_view unpriced_reason;  // with `unpriced`: "unknown_model", "unknown_service_tier"...
+  std::string service_tier;          // as the provider reported it; "" when not reported
   ErrorClass provider_error_class = ErrorClass::none;
   ProviderError provider_error;
   double ttft_seconds = -1;  // streams with content only

@@ -110,8 +110,9 @@ LlmMetrics::LlmMetrics(prometheus::Registry& registry, const MetricsSettings& me
                    .Register(registry)),
       usage_missing(BuildCounter()
                         .Name("llm_usage_missing_total")
-                        .Help("Successful billable requests whose token usage could not be "
-                              "read, by reason")
+                        .Help("Successful billable requests whose token usage the provider "
+                              "did not report, by reason (billed from estimates where possible: "
+                              "see llm_estimated_tokens_total)")
                         .Register(registry)),
       parse_errors(BuildCounter()
                        .Name("llm_parse_errors_total")
@@ -141,8 +142,29 @@ LlmMetrics::LlmMetrics(prometheus::Registry& registry, const MetricsSettings& me
                        .Register(registry)),
       unpriced(BuildCounter()
                    .Name("llm_unpriced_requests_total")
-                   .Help("Requests with token usage whose model is not in the price table")
-                   .Register(registry)) {
+                   .Help("Requests with token usage that were not priced, by reason: "
+                         "unknown_model, or unknown_service_tier / unknown_region (the price "
+                         "table has the model but not the tier or region the provider "
+                         "reported; never priced at the standard rate)")
+                   .Register(registry)),
+      estimated_tokens(BuildCounter()
+                           .Name("llm_estimated_tokens_total")
+                           .Help("The estimated part of llm_tokens_total, by type (input, "
+                                 "output): requests whose stream ended before the provider "
+                                 "reported usage (usage_source partial or estimated)")
+                           .Register(registry)),
+      cache_savings(BuildCounter()
+                        .Name("llm_cache_savings_usd_total")
+                        .Help("What prompt-cache reads saved against the uncached input price, "
+                              "in USD, before cache-write surcharges (a counter cannot go down: "
+                              "the net saving is this minus llm_cache_write_premium_usd_total)")
+                        .Register(registry)),
+      cache_write_premium(BuildCounter()
+                              .Name("llm_cache_write_premium_usd_total")
+                              .Help("What prompt-cache writes cost above the uncached input "
+                                    "price, in USD; subtract from llm_cache_savings_usd_total "
+                                    "for the net saving")
+                              .Register(registry)) {
   if (metrics.otel_semconv) {
     otel_token_usage = &BuildHistogram()
                             .Name("gen_ai_client_token_usage")
@@ -222,7 +244,16 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
   add("cache_write", u.cache_write);
   add("output", u.output);
   add("reasoning", u.reasoning);
-  if (s.usage_source == "missing") {
+  auto add_estimated = [&](const char* type, uint64_t n) {
+    if (n == 0) return;
+    cache_
+        .counter(m_.estimated_tokens,
+                 {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
+        .Increment(static_cast<double>(n));
+  };
+  add_estimated("input", s.estimated_input);
+  add_estimated("output", s.estimated_output);
+  if (!s.usage_missing_reason.empty()) {
     cache_
         .counter(m_.usage_missing, {{"agent", agent},
                                     {"provider", provider},
@@ -281,8 +312,20 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
     cache_.counter(m_.cost, {{"agent", agent}, {"provider", provider}, {"model", model}})
         .Increment(usd);
     cache_.histogram(m_.request_cost, {{"agent", agent}}, kCostBuckets).Observe(usd);
+    auto add_usd = [&](prometheus::Family<prometheus::Counter>& family, int64_t nano_usd) {
+      if (nano_usd <= 0) return;
+      cache_.counter(family, {{"agent", agent}, {"provider", provider}, {"model", model}})
+          .Increment(static_cast<double>(nano_usd) / static_cast<double>(pricing::kNanoPerUsd));
+    };
+    add_usd(m_.cache_savings, s.cache_read_savings_nano_usd);
+    add_usd(m_.cache_write_premium, s.cache_write_premium_nano_usd);
   } else if (s.unpriced) {
-    cache_.counter(m_.unpriced, {{"provider", provider}, {"model", model}}).Increment();
+    cache_
+        .counter(m_.unpriced, {{"agent", agent},
+                               {"provider", provider},
+                               {"model", model},
+                               {"reason", s.unpriced_reason}})
+        .Increment();
   }
 }
 

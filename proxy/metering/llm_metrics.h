@@ -44,6 +44,9 @@ struct LlmMetrics {
   prometheus::Family<prometheus::Counter>& cost;
   prometheus::Family<prometheus::Histogram>& request_cost;
   prometheus::Family<prometheus::Counter>& unpriced;
+  prometheus::Family<prometheus::Counter>& estimated_tokens;
+  prometheus::Family<prometheus::Counter>& cache_savings;
+  prometheus::Family<prometheus::Counter>& cache_write_premium;
   // OpenTelemetry GenAI semantic-convention names; null unless metrics.otel_semconv.
   prometheus::Family<prometheus::Histogram>* otel_token_usage = nullptr;
   prometheus::Family<prometheus::Histogram>* otel_duration = nullptr;

@@ -1,11 +1,13 @@
 #include "proxy/metering/metering_observer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "parsers/llm_parser.h"
+#include "parsers/usage_estimate.h"
 #include "pricing/cost.h"
 #include "proxy/metering/stream_usage_rewriter.h"
 
@@ -102,47 +104,91 @@ class MeteringObserver final : public RequestObserver {
     s.parse_error_count = f.parse_error_count();
     s.stream_usage_added = rewriter_.added();
 
-    // Without final usage, a cut stream may still have reported its input side exactly
-    // (Anthropic's message_start); output counts seen so far are placeholders, not bills.
     s.billed = f.usage;
-    if (!f.usage.present) s.billed.output = s.billed.reasoning = 0;
     if (f.stream && first_content_ != Clock::time_point{}) {
       s.ttft_seconds = seconds_between(ctx.start, first_content_);
-      if (s.billed.output > 1 && last_content_ > first_content_) {
+      if (f.usage.present && f.usage.output > 1 && last_content_ > first_content_) {
         s.tpot_seconds = seconds_between(first_content_, last_content_) /
-                         static_cast<double>(s.billed.output - 1);
+                         static_cast<double>(f.usage.output - 1);
       }
     }
-    int status = ctx.status;
+    bill_usage(ctx, f);
+    s.service_tier = s.billed.service_tier;
+    if (s.billed.input + s.billed.output == 0) return;
+    price(ctx, f);
+  }
+
+  // What to bill: the reported usage; for a successful billable request without it (a cut
+  // stream, an upstream error mid-stream, a body without usage), the exact counts the stream
+  // carried completed by estimates (parsers/usage_estimate.h). Otherwise (an error status) only
+  // the exact input side a response may have reported; its output counts are placeholders.
+  void bill_usage(RequestContext& ctx, const LlmFacts& f) {
+    LlmSummary& s = ctx.llm;
     if (f.usage.present) {
       s.usage_source = "reported";
-    } else if (bills_tokens(f.operation) && status >= 200 && status < 300) {
-      s.usage_source = "missing";
-      if (f.usage_not_reported_by_api) {
-        s.usage_missing_reason = "not_reported_by_api";
-      } else if (ctx.error == ErrorType::client_cancelled) {
-        s.usage_missing_reason = "client_cancelled";
-      } else if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) {
-        s.usage_missing_reason = "upstream_error";
-      } else if (s.parse_error_count > 0) {
-        s.usage_missing_reason = "parse_error";
-      } else {
-        s.usage_missing_reason = "not_reported";
-      }
-    } else {
-      s.usage_source = "none";
+      return;
     }
+    const int status = ctx.status;
+    if (!bills_tokens(f.operation) || status < 200 || status >= 300) {
+      s.usage_source = "none";
+      s.billed.output = s.billed.reasoning = s.billed.output_audio = s.billed.output_image = 0;
+      return;
+    }
+    s.usage_missing_reason = missing_reason(ctx, f);
+    if (f.usage_not_reported_by_api) {
+      // Billed elsewhere (a later retrieval) or not reported by design: nothing to estimate.
+      s.usage_source = "missing";
+      s.billed.output = s.billed.reasoning = s.billed.output_audio = s.billed.output_image = 0;
+      return;
+    }
+    UsageEstimate e = estimate_usage(f);
+    s.billed = std::move(e.usage);
+    s.usage_source = usage_source_name(e.source);
+    s.estimated_input = e.estimated_input;
+    s.estimated_output = e.estimated_output;
+  }
 
-    if (s.billed.input + s.billed.output == 0) return;
+  static std::string_view missing_reason(const RequestContext& ctx, const LlmFacts& f) {
+    if (f.usage_not_reported_by_api) return "not_reported_by_api";
+    if (ctx.error == ErrorType::client_cancelled) return "client_cancelled";
+    if (ctx.error != ErrorType::none || f.error_class != ErrorClass::none) return "upstream_error";
+    if (f.parse_error_count() > 0) return "parse_error";
+    return "not_reported";
+  }
+
+  // Prices ctx.llm.billed under the terms the response reported (service tier, region) or the
+  // upstream implies (an OpenAI data-residency host). An unknown model, tier or region leaves
+  // the request unpriced, with the reason.
+  void price(RequestContext& ctx, const LlmFacts& f) {
+    LlmSummary& s = ctx.llm;
     s.pricing_version = runtime_->prices->version();
-    const pricing::ModelPrice* price = price_for(f);
-    if (price == nullptr) {
+    const pricing::ModelPrice* model_price = price_for(f);
+    std::string residency;
+    pricing::PricingTerms terms = pricing::pricing_terms(s.billed);
+    if (terms.region.empty() && f.provider == ApiProvider::openai && ctx.route != nullptr) {
+      residency = pricing::data_residency_region(ctx.route->upstream.host);
+      terms.region = residency;
+    }
+    const pricing::BillableUsage usage = pricing::billable_usage(s.billed);
+    const pricing::CostResult cost = pricing::price_request(usage, model_price, terms);
+    s.pricing_rule = cost.pricing_rule;
+    if (!cost.priced()) {
       s.unpriced = true;
+      s.unpriced_reason = pricing::unpriced_reason_name(cost.unpriced);
       return;
     }
     s.priced = true;
-    s.nano_usd = pricing::cost_nano_usd(pricing::billable_usage(s.billed), *price);
-    s.priced_as = price->name;
+    s.nano_usd = cost.nano_usd;
+    s.priced_as = model_price->name;
+    if (usage.cache_read + usage.cache_write == 0) return;
+    // The reads' saving alone: the same request with its cache reads billed as uncached input.
+    pricing::BillableUsage uncached_reads = usage;
+    uncached_reads.cache_read = 0;
+    const int64_t read_savings =
+        pricing::price_request(uncached_reads, model_price, terms).nano_usd - cost.nano_usd;
+    s.cache_read_savings_nano_usd = std::max<int64_t>(read_savings, 0);
+    s.cache_write_premium_nano_usd =
+        std::max<int64_t>(s.cache_read_savings_nano_usd - cost.cache_savings_nano_usd, 0);
   }
 
   // The price of the most specific model name that resolves: the provider's response model

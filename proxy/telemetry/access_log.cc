@@ -154,15 +154,25 @@ void llm_fields(JsonLine& w, const LlmSummary& llm) {
   if (!llm.usage_missing_reason.empty()) {
     w.string_field("usage_missing_reason", llm.usage_missing_reason);
   }
+  if (llm.estimated_input + llm.estimated_output > 0) {
+    w.open_object("estimated_tokens");
+    w.integer_field("input", llm.estimated_input);
+    w.integer_field("output", llm.estimated_output);
+    w.close_object();
+  }
   if (llm.ttft_seconds >= 0) w.millis_field("ttft_ms", llm.ttft_seconds * 1000);
+  if (!llm.service_tier.empty()) w.string_field("service_tier", llm.service_tier);
   if (!llm.pricing_version.empty()) w.string_field("pricing_version", llm.pricing_version);
   if (llm.priced) {
     w.number_field("cost_usd",
                    static_cast<double>(llm.nano_usd) / static_cast<double>(pricing::kNanoPerUsd));
     w.string_field("priced_as", llm.priced_as);
+    w.string_field("pricing_rule", llm.pricing_rule);
   } else if (llm.unpriced) {
     w.null_field("cost_usd");
     w.bool_field("unpriced", true);
+    w.string_field("unpriced_reason", llm.unpriced_reason);
+    if (!llm.pricing_rule.empty()) w.string_field("pricing_rule", llm.pricing_rule);
   }
   if (llm.provider_error.present()) {
     w.open_object("provider_error");

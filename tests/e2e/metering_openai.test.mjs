@@ -292,15 +292,15 @@ test('include_stream_usage: false forwards the stream as is, usage counted missi
   assert.match(upstream.headers['accept-encoding'], /\bgzip\b/, "the client's Accept-Encoding");
   const entry = await stack.assertForwarded(stack.sdkRequests[0], upstream);
   assert.equal(entry.bytes_out, upstream.response.body.length);
-  assert.equal(entry.usage_source, 'missing');
+  // Never a silent zero: without usage the request is billed estimates from its text.
+  assert.equal(entry.usage_source, 'estimated');
   assert.equal(entry.usage_missing_reason, 'not_reported');
-  assert.deepEqual(entry.tokens, {
-    input: 0,
-    output: 0,
-    cache_read: 0,
-    cache_write: 0,
-    reasoning: 0,
+  assert.ok(entry.tokens.input > 0 && entry.tokens.output > 0, JSON.stringify(entry.tokens));
+  assert.deepEqual(entry.estimated_tokens, {
+    input: entry.tokens.input,
+    output: entry.tokens.output,
   });
+  assert.ok(entry.cost_usd > 0);
   assert.ok(!('stream_usage_added' in entry));
   assertTtft(entry);
 
@@ -308,7 +308,8 @@ test('include_stream_usage: false forwards the stream as is, usage counted missi
   assert.deepEqual(m.series('llm_usage_missing_total'), [
     { agent: AGENT, provider: 'openai', model: MODEL, reason: 'not_reported', value: 1 },
   ]);
-  assert.equal(m.sum('llm_tokens_total'), 0, 'never a silent zero: no token series at all');
+  assert.equal(m.sum('llm_tokens_total'), entry.tokens.input + entry.tokens.output);
+  assert.equal(m.sum('llm_estimated_tokens_total'), entry.tokens.input + entry.tokens.output);
   assert.equal(m.sum('tokentap_stream_usage_requested_total'), 0);
   assert.equal(m.sum('llm_time_to_first_token_seconds_count'), 1);
 });
@@ -350,7 +351,13 @@ test("a client's own stream_options are left alone, and so is its usage chunk", 
     assert.ok(!('stream_usage_added' in entry));
   }
   const m = await stack.waitForLlmRequests(2);
-  assert.deepEqual(m.byLabel('llm_tokens_total', 'type'), { input: 33, output: 4 });
+  // The stream without usage is billed estimates; the rest is the reported usage.
+  const tokens = m.byLabel('llm_tokens_total', 'type');
+  const estimated = m.byLabel('llm_estimated_tokens_total', 'type');
+  assert.deepEqual(
+    { input: tokens.input - estimated.input, output: tokens.output - estimated.output },
+    { input: 33, output: 4 },
+  );
   assert.deepEqual(m.byLabel('llm_usage_missing_total', 'reason'), { not_reported: 1 });
   assert.equal(m.sum('tokentap_stream_usage_requested_total'), 0);
 });
@@ -544,8 +551,10 @@ test('a truncated JSON body is forwarded byte for byte and counted as unreadable
   assert.equal(response.body.toString(), cut);
 
   const entry = await stack.accessLogOf(await stack.fake.request(0));
-  assert.equal(entry.usage_source, 'missing');
+  // Billed, not free: the input is estimated from the request text.
+  assert.equal(entry.usage_source, 'estimated');
   assert.equal(entry.usage_missing_reason, 'parse_error');
+  assert.ok(entry.tokens.input > 0);
   assert.ok(entry.parse_errors >= 1, `parse_errors ${entry.parse_errors}`);
   assert.equal(entry.error_type, 'none');
 
@@ -556,7 +565,7 @@ test('a truncated JSON body is forwarded byte for byte and counted as unreadable
   assert.deepEqual(m.series('llm_usage_missing_total'), [
     { agent: AGENT, provider: 'openai', model: MODEL, reason: 'parse_error', value: 1 },
   ]);
-  assert.equal(m.sum('llm_tokens_total'), 0);
+  assert.equal(m.sum('llm_tokens_total'), entry.tokens.input + entry.tokens.output);
   assert.deepEqual(m.series('llm_requests_total'), [
     {
       agent: AGENT,
@@ -568,4 +577,51 @@ test('a truncated JSON body is forwarded byte for byte and counted as unreadable
       value: 1,
     },
   ]);
+});
+
+// The SDK asks for a service tier; the response says which one served the request, and that
+// is what is billed: gpt-4o-mini's priority line, and flex at half the standard price.
+test('priority and flex service tiers are priced from their own price lines', async (t) => {
+  const stack = await startStack(t);
+  for (let i = 0; i < 2; i++) {
+    stack.fake.reply((request) => ({
+      headers: openai.headers(ids.openaiRequest()),
+      json: {
+        ...openai.completion({
+          model: SERVED_MODEL,
+          content: 'Tiered.',
+          usage: openai.usage(1000, 100),
+        }),
+        service_tier: request.json().service_tier,
+      },
+    }));
+  }
+  const client = stack.openai();
+  const messages = [{ role: 'user', content: 'hi' }];
+  const priority = await client.chat.completions.create({
+    model: MODEL,
+    messages,
+    service_tier: 'priority',
+  });
+  assert.equal(priority.service_tier, 'priority');
+  const flex = await client.chat.completions.create({ model: MODEL, messages, service_tier: 'flex' });
+  assert.equal(flex.service_tier, 'flex');
+
+  const expected = [
+    // 1000 x 0.25 + 100 x 1 USD per million tokens.
+    { service_tier: 'priority', pricing_rule: 'gpt-4o-mini:priority', cost_usd: 0.00035 },
+    // (1000 x 0.15 + 100 x 0.6) / 2.
+    { service_tier: 'flex', pricing_rule: 'gpt-4o-mini:flex', cost_usd: 0.000105 },
+  ];
+  for (const [i, want] of expected.entries()) {
+    const entry = await stack.accessLogOf(await stack.fake.request(i));
+    assert.equal(entry.service_tier, want.service_tier);
+    assert.equal(entry.pricing_rule, want.pricing_rule);
+    assert.equal(entry.priced_as, 'gpt-4o-mini');
+    assert.ok(Math.abs(entry.cost_usd - want.cost_usd) < 1e-12, `${entry.cost_usd}`);
+    assert.equal(entry.usage_source, 'reported');
+  }
+  const m = await stack.waitForLlmRequests(2);
+  assert.ok(Math.abs(m.sum('llm_cost_usd_total') - 0.000455) < 1e-12);
+  assert.equal(m.sum('llm_unpriced_requests_total'), 0);
 });

@@ -103,11 +103,13 @@ class CostTest(ProxyTestCase):
         self.assertEqual(response.status, 200)
         entry = self.proxy.log_for("cut-stream")
         price = PRICES["claude-sonnet-4"]
-        bill = 30 * per_token(price["input"])
-        self.assertEqual(entry["tokens"], {"input": 30, "output": 0, "cache_read": 0,
+        # message_start's input is exact; the output so far is estimated from the content.
+        bill = 30 * per_token(price["input"]) + 3 * per_token(price["output"])
+        self.assertEqual(entry["tokens"], {"input": 30, "output": 3, "cache_read": 0,
                                            "cache_write": 0, "reasoning": 0})
         self.assertEqual((entry["usage_source"], entry["usage_missing_reason"]),
-                         ("missing", "upstream_error"))
+                         ("partial", "upstream_error"))
+        self.assertEqual(entry["estimated_tokens"], {"input": 0, "output": 3})
         self.assertEqual((entry["error_type"], entry["error_stage"]), ("overloaded", "provider"))
         self.assertNotIn("proxy_error", entry)
         self.assertEqual(entry["provider_error"]["type"], "overloaded_error")
@@ -115,7 +117,7 @@ class CostTest(ProxyTestCase):
         samples = self.proxy.metrics()
         tokens = {s[1]["type"]: s[2] for s in samples
                   if s[0] == "llm_tokens_total" and s[1].get("agent") == "cut"}
-        self.assertEqual(tokens, {"input": 30})
+        self.assertEqual(tokens, {"input": 30, "output": 3})
         self.assertAlmostEqual(metric_value(samples, "llm_cost_usd_total", agent="cut"), bill,
                                places=12)
         self.assertEqual(metric_value(samples, "llm_requests_total", agent="cut", code="200",
@@ -126,7 +128,7 @@ class CostTest(ProxyTestCase):
         self.assertAlmostEqual(usage[0]["cost_usd"], bill, places=12)
         self.assertEqual(usage[0]["errors_by_type"], {"overloaded": 1})
         sessions = json.loads(self.proxy.admin_get("/v1/sessions?agent=cut").body)["sessions"]
-        self.assertEqual((sessions[0]["tokens"], sessions[0]["requests"]), (30, 1))
+        self.assertEqual((sessions[0]["tokens"], sessions[0]["requests"]), (33, 1))
         self.assertAlmostEqual(sessions[0]["cost_usd"], bill, places=12)
         errors = json.loads(self.proxy.admin_get("/v1/errors?agent=cut").body)["errors"]
         self.assertEqual([(e["error_type"], e["stage"], e["status"]) for e in errors],

@@ -3,8 +3,11 @@
 // answers with the recorded response, and the summary must bill the tokens expect.json lists,
 // at the hand-computed price of the built-in table.
 #include <catch2/catch.hpp>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/http/http1.h"
@@ -81,9 +84,9 @@ constexpr Expected kCases[] = {
     {"anthropic/messages_stream_text", "reported", "", 224'000, "claude-3-5-haiku"},
     // gemini-2.5-flash: (1250 - 1024) x 0.3 + 1024 x 0.03 + 162 x 2.5 = 503.52 micro-USD.
     {"gemini/generate_content_function_call", "reported", "", 503'520, "gemini-2.5-flash"},
-    // Cut before message_delta: only the input side message_start reported is billed,
-    // 120 x 3 (claude-3-7-sonnet) = 360 micro-USD.
-    {"anthropic/messages_stream_truncated", "missing", "parse_error", 360'000, "claude-3-7-sonnet"},
+    // Cut before message_delta: the input side message_start reported is exact, 120 x 3
+    // (claude-3-7-sonnet) = 360 micro-USD; the output is estimated (checked below).
+    {"anthropic/messages_stream_truncated", "partial", "parse_error", 360'000, "claude-3-7-sonnet"},
     // A 429: no usage, nothing billed, the provider's error class kept.
     {"openai/error_429_rate_limit", "none", "", 0, ""},
 };
@@ -110,17 +113,132 @@ TEST_CASE("golden recordings through a worker: ctx.llm bills what expect.json sa
   CHECK(s.billed.input == usage.value("input", 0u));
   CHECK(s.billed.cache_read == usage.value("cache_read", 0u));
   CHECK(s.billed.cache_write == usage.value("cache_write", 0u));
-  // Without final usage, output counts seen so far are placeholders, never billed.
-  CHECK(s.billed.output == (present ? usage.value("output", 0u) : 0u));
-  CHECK(s.billed.reasoning == (present ? usage.value("reasoning", 0u) : 0u));
   CHECK(s.usage_source == e.usage_source);
   CHECK(s.usage_missing_reason == e.usage_missing_reason);
+  CHECK(s.estimated_input == 0);
+  int64_t estimated_nano_usd = 0;
+  if (present || s.usage_source == std::string_view("none")) {
+    CHECK(s.billed.output == (present ? usage.value("output", 0u) : 0u));
+    CHECK(s.billed.reasoning == (present ? usage.value("reasoning", 0u) : 0u));
+    CHECK(s.estimated_output == 0);
+  } else {
+    // A cut stream: the output placeholder is replaced by the estimate from its content,
+    // billed at the output price (claude-3-7-sonnet: 15 USD per million tokens).
+    CHECK(s.estimated_output > 0);
+    CHECK(s.billed.output == s.estimated_output);
+    estimated_nano_usd = static_cast<int64_t>(s.estimated_output) * 15'000;
+  }
 
   CHECK(s.priced == (e.nano_usd != 0));
   CHECK_FALSE(s.unpriced);
-  CHECK(s.nano_usd == e.nano_usd);
+  CHECK(s.nano_usd == e.nano_usd + estimated_nano_usd);
   CHECK(s.priced_as == e.priced_as);
   CHECK(error_class_name(s.provider_error_class) == facts.value("error_class", "none"));
+}
+
+// `rec` with every `from` replaced by `to` in its target, request and response bodies.
+Recording vary(const Recording& rec,
+               std::initializer_list<std::pair<std::string, std::string>> subs) {
+  Recording out = rec;
+  for (const auto& [from, to] : subs) {
+    bool found = false;
+    for (std::string* text : {&out.target, &out.request_body, &out.response_body}) {
+      for (size_t at = text->find(from); at != std::string::npos; at = text->find(from, at)) {
+        text->replace(at, from.size(), to);
+        at += to.size();
+        found = true;
+      }
+    }
+    INFO(from);
+    REQUIRE(found);
+  }
+  return out;
+}
+
+struct Terms {
+  const char* name;
+  Recording rec;
+  int64_t nano_usd;  // 0: unpriced
+  const char* pricing_rule;
+  const char* unpriced_reason;
+  const char* service_tier;
+  int64_t cache_read_savings;
+};
+
+// Real recordings with the terms the provider reported varied: the service tier (a price line
+// of its own, or unknown), the inference region (an uplift, or unknown), and the prompt size
+// one token at and one above a long-context threshold. Exact nano-USD by hand from
+// pricing/prices.json.
+std::vector<Terms> terms_cases() {
+  const Recording& openai = recording("openai/chat_nonstream_tool_calls");
+  const std::pair<std::string, std::string> tier{"\"service_tier\": \"default\"", ""};
+  auto openai_tier = [&](const std::string& name) {
+    return vary(openai, {{tier.first, "\"service_tier\": \"" + name + "\""}});
+  };
+  const Recording& anthropic = recording("anthropic/messages_stream_text");
+  auto anthropic_geo = [&](const std::string& geo) {
+    return vary(anthropic, {{"claude-3-5-haiku-20241022", "claude-opus-4-6"},
+                            {"claude-3-5-haiku-latest", "claude-opus-4-6"},
+                            {"\"service_tier\":\"standard\"",
+                             "\"service_tier\":\"standard\",\"inference_geo\":\"" + geo + "\""}});
+  };
+  const Recording& gemini = recording("gemini/generate_content_function_call");
+  auto gemini_prompt = [&](const std::string& prompt_tokens) {
+    return vary(gemini, {{"gemini-2.5-flash", "gemini-2.5-pro"},
+                         {"\"promptTokenCount\": 1250", "\"promptTokenCount\": " + prompt_tokens}});
+  };
+  return {
+      // gpt-4o as reported ("default"): 202 x 2.5 + 1280 x 1.25 + 46 x 10 = 2565 micro-USD;
+      // the cache reads saved 1280 x (2.5 - 1.25) = 1600.
+      {"openai default", openai, 2'565'000, "gpt-4o", "", "default", 1'600'000},
+      // priority line: 202 x 4.25 + 1280 x 2.125 + 46 x 17 = 4360.5 micro-USD.
+      {"openai priority", openai_tier("priority"), 4'360'500, "gpt-4o:priority", "", "priority",
+       2'720'000},
+      // flex: half the standard prices.
+      {"openai flex", openai_tier("flex"), 1'282'500, "gpt-4o:flex", "", "flex", 800'000},
+      {"openai scale", openai_tier("scale"), 0, "gpt-4o:scale", "unknown_service_tier", "scale", 0},
+      // claude-opus-4-6: 25 x 5 + 1800 x 0.5 + 15 x 25 = 1400 micro-USD; US-only x 1.1.
+      {"anthropic global", anthropic_geo("global"), 1'400'000, "claude-opus-4-6", "", "standard",
+       8'100'000},
+      {"anthropic us", anthropic_geo("us"), 1'540'000, "claude-opus-4-6:region_us", "", "standard",
+       8'910'000},
+      {"anthropic eu", anthropic_geo("eu"), 0, "claude-opus-4-6:region_eu", "unknown_region",
+       "standard", 0},
+      // gemini-2.5-pro at 200,000 prompt tokens (not above the threshold):
+      // 198,976 x 1.25 + 1024 x 0.125 + 162 x 10 = 250,468 micro-USD.
+      {"gemini at 200k", gemini_prompt("200000"), 250'468'000, "gemini-2.5-pro", "", "", 1'152'000},
+      // One above: the whole request at the long-context prices:
+      // 198,977 x 2.5 + 1024 x 0.25 + 162 x 15 = 500,128.5 micro-USD.
+      {"gemini above 200k", gemini_prompt("200001"), 500'128'500,
+       "gemini-2.5-pro:long_context_200k", "", "", 2'304'000},
+  };
+}
+
+TEST_CASE("tier, region and long-context terms price the request, or leave it unpriced",
+          "[metering][terms]") {
+  for (const Terms& t : terms_cases()) {
+    INFO(t.name);
+    const RequestContext ctx = replay(t.rec);
+    const LlmSummary& s = ctx.llm;
+    CHECK(s.usage_source == std::string_view("reported"));
+    CHECK(s.service_tier == t.service_tier);
+    CHECK(s.pricing_rule == t.pricing_rule);
+    CHECK_FALSE(s.pricing_version.empty());
+    if (t.nano_usd != 0) {
+      CHECK(s.priced);
+      CHECK_FALSE(s.unpriced);
+      CHECK(s.nano_usd == t.nano_usd);
+      CHECK(s.unpriced_reason.empty());
+      CHECK(s.cache_read_savings_nano_usd == t.cache_read_savings);
+      CHECK(s.cache_write_premium_nano_usd == 0);
+    } else {
+      // Never billed at the standard rate.
+      CHECK_FALSE(s.priced);
+      CHECK(s.unpriced);
+      CHECK(s.nano_usd == 0);
+      CHECK(s.unpriced_reason == t.unpriced_reason);
+    }
+  }
 }
 
 }  // namespace
