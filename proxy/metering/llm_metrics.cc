@@ -188,6 +188,42 @@ HandleCache LlmMetrics::make_cache() {
       });
 }
 
+// Tokens by type (reported and estimated) and usage that could not be read.
+void LlmMetricsSink::count_tokens(const std::string& agent, const LlmSummary& s) {
+  const std::string& provider = s.provider;
+  const std::string& model = s.model;
+  const TokenUsage& u = s.billed;
+  auto add = [&](const char* type, uint64_t n) {
+    if (n == 0) return;
+    cache_
+        .counter(m_.tokens,
+                 {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
+        .Increment(static_cast<double>(n));
+  };
+  add("input", u.input);
+  add("cache_read", u.cache_read);
+  add("cache_write", u.cache_write);
+  add("output", u.output);
+  add("reasoning", u.reasoning);
+  auto add_estimated = [&](const char* type, uint64_t n) {
+    if (n == 0) return;
+    cache_
+        .counter(m_.estimated_tokens,
+                 {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
+        .Increment(static_cast<double>(n));
+  };
+  add_estimated("input", s.estimated_input);
+  add_estimated("output", s.estimated_output);
+  if (!s.usage_missing_reason.empty()) {
+    cache_
+        .counter(m_.usage_missing, {{"agent", agent},
+                                    {"provider", provider},
+                                    {"model", model},
+                                    {"reason", s.usage_missing_reason}})
+        .Increment();
+  }
+}
+
 void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
   const LlmSummary& s = ctx.llm;
   if (!s.metered) return;
@@ -218,7 +254,6 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
                  kDurationBuckets)
       .Observe(duration);
 
-  const TokenUsage& u = s.billed;
   if (s.ttft_seconds >= 0) {
     cache_
         .histogram(m_.ttft, {{"agent", agent}, {"provider", provider}, {"model", model}},
@@ -232,35 +267,7 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
         .Observe(s.tpot_seconds);
   }
 
-  auto add = [&](const char* type, uint64_t n) {
-    if (n == 0) return;
-    cache_
-        .counter(m_.tokens,
-                 {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
-        .Increment(static_cast<double>(n));
-  };
-  add("input", u.input);
-  add("cache_read", u.cache_read);
-  add("cache_write", u.cache_write);
-  add("output", u.output);
-  add("reasoning", u.reasoning);
-  auto add_estimated = [&](const char* type, uint64_t n) {
-    if (n == 0) return;
-    cache_
-        .counter(m_.estimated_tokens,
-                 {{"agent", agent}, {"provider", provider}, {"model", model}, {"type", type}})
-        .Increment(static_cast<double>(n));
-  };
-  add_estimated("input", s.estimated_input);
-  add_estimated("output", s.estimated_output);
-  if (!s.usage_missing_reason.empty()) {
-    cache_
-        .counter(m_.usage_missing, {{"agent", agent},
-                                    {"provider", provider},
-                                    {"model", model},
-                                    {"reason", s.usage_missing_reason}})
-        .Increment();
-  }
+  count_tokens(agent, s);
 
   for (const ToolCallCount& t : s.tool_calls) {
     cache_

@@ -61,6 +61,7 @@ class LlmMetricsSink final : public CompletionSink {
   void on_request_end(const RequestContext& ctx) override;
 
  private:
+  void count_tokens(const std::string& agent, const LlmSummary& s);
   void record_otel(const RequestContext& ctx, std::string_view error_type, double duration);
 
   LlmMetrics& m_;

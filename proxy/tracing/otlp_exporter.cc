@@ -231,7 +231,8 @@ int OtlpExporter::post(const std::string& body, std::optional<std::chrono::secon
       std::to_string(target_.port) +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\nConnection: close\r\n";
-  for (const auto& [name, value] : options_.headers) head += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : options_.headers)
+    head.append(name).append(": ").append(value).append("\r\n");
   head += "\r\n";
   int status = 0;
   if (send_all(fd, head, deadline) && send_all(fd, body, deadline)) {
