@@ -221,11 +221,14 @@ CostResult price_request(const BillableUsage& usage, const ModelPrice* price,
   pico.add(output_image, p->output_image);
   result.nano_usd = to_nano(pico.total(), multiplier_ppm);
 
-  const Int128 savings =
-      static_cast<Int128>(cache_read) * (p->input - p->cache_read) -
-      static_cast<Int128>(cache_write - cache_write_1h) * (p->cache_write - p->input) -
+  const Int128 read_savings = static_cast<Int128>(cache_read) * (p->input - p->cache_read);
+  const Int128 write_premium =
+      static_cast<Int128>(cache_write - cache_write_1h) * (p->cache_write - p->input) +
       static_cast<Int128>(cache_write_1h) * (p->cache_write_1h - p->input);
-  result.cache_savings_nano_usd = to_nano(savings, multiplier_ppm);
+  result.cache_savings_nano_usd = to_nano(read_savings - write_premium, multiplier_ppm);
+  result.cache_read_savings_nano_usd = std::max<int64_t>(to_nano(read_savings, multiplier_ppm), 0);
+  result.cache_write_premium_nano_usd =
+      std::max<int64_t>(to_nano(write_premium, multiplier_ppm), 0);
   return result;
 }
 

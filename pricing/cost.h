@@ -133,6 +133,12 @@ struct CostResult {
   // What cache reads saved against the uncached input price, net of what cache writes cost
   // above it, at the prices applied; negative when the writes cost more than the reads saved.
   int64_t cache_savings_nano_usd = 0;
+  // Its two parts, each rounded on its own and never negative, for the two counters
+  // llm_cache_savings_usd_total and llm_cache_write_premium_usd_total (a counter cannot go
+  // down, so a net that may be negative cannot be one): what the reads saved against the
+  // uncached input price, and what the writes cost above it.
+  int64_t cache_read_savings_nano_usd = 0;
+  int64_t cache_write_premium_nano_usd = 0;
   UnpricedReason unpriced = UnpricedReason::none;
   // Which price line and adjustments were applied: the model's name in the table, then, after
   // ':' and joined by '+', in this order: the service tier ("priority"), the long-context tier

@@ -180,15 +180,8 @@ class MeteringObserver final : public RequestObserver {
     s.priced = true;
     s.nano_usd = cost.nano_usd;
     s.priced_as = model_price->name;
-    if (usage.cache_read + usage.cache_write == 0) return;
-    // The reads' saving alone: the same request with its cache reads billed as uncached input.
-    pricing::BillableUsage uncached_reads = usage;
-    uncached_reads.cache_read = 0;
-    const int64_t read_savings =
-        pricing::price_request(uncached_reads, model_price, terms).nano_usd - cost.nano_usd;
-    s.cache_read_savings_nano_usd = std::max<int64_t>(read_savings, 0);
-    s.cache_write_premium_nano_usd =
-        std::max<int64_t>(s.cache_read_savings_nano_usd - cost.cache_savings_nano_usd, 0);
+    s.cache_read_savings_nano_usd = cost.cache_read_savings_nano_usd;
+    s.cache_write_premium_nano_usd = cost.cache_write_premium_nano_usd;
   }
 
   // The price of the most specific model name that resolves: the provider's response model

@@ -69,6 +69,7 @@ Recording load_one(const fs::path& dir, const std::string& stem) {
                      ContentEncoding::br};
   }
   rec.expected_facts = sidecar.at("facts");
+  rec.expected_pricing = sidecar.value("pricing", json());
 
   const fs::path request = dir / (stem + ".request.json");
   if (fs::exists(request)) rec.request_body = read_file(request);
@@ -209,7 +210,8 @@ ReplayResult replay(const Recording& rec, ContentEncoding encoding, const std::s
   }
   feed(std::string_view(body).substr(pos));
   parser->finish();
-  result.facts = facts_to_json(parser->facts());
+  result.raw_facts = parser->facts();
+  result.facts = facts_to_json(result.raw_facts);
   return result;
 }
 

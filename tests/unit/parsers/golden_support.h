@@ -33,6 +33,9 @@ struct Recording {
   std::string response_body;
   std::vector<ContentEncoding> encodings;  // variants to replay
   nlohmann::json expected_facts;
+  // Optional: how the built-in price table prices the response (pricing_rule, nano_usd or
+  // unpriced_reason; host: the upstream host, for OpenAI data residency).
+  nlohmann::json expected_pricing;
 };
 
 // Every recording in tests/golden/<dir>, sorted by name. Throws on a malformed sidecar.
@@ -43,6 +46,7 @@ nlohmann::json facts_to_json(const LlmFacts& facts);
 
 struct ReplayResult {
   nlohmann::json facts;
+  LlmFacts raw_facts;
   size_t first_content_feeds = 0;      // feed() calls that returned first_content
   size_t first_content_at = SIZE_MAX;  // index of the first such call
   size_t content_feeds = 0;

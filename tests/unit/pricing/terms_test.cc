@@ -162,9 +162,15 @@ TEST_CASE("cache writes are billed by TTL and cache savings are net of them", "[
   CHECK(r.nano_usd == 1000 * 5000 + 6000 * 500 + 1000 * 6250 + 2000 * 10'000);
   CHECK(r.cache_savings_nano_usd ==
         6000 * (5000 - 500) - 1000 * (6250 - 5000) - 2000 * (10'000 - 5000));
+  // The two parts behind the net, one counter each.
+  CHECK(r.cache_read_savings_nano_usd == 6000 * (5000 - 500));
+  CHECK(r.cache_write_premium_nano_usd == 1000 * (6250 - 5000) + 2000 * (10'000 - 5000));
   // Writes without reads cost more than they save.
   const BillableUsage writes{.input = 1000, .output = 0, .cache_write = 1000};
-  CHECK(price("claude-x", writes).cache_savings_nano_usd == -1000 * 1250);
+  const CostResult w = price("claude-x", writes);
+  CHECK(w.cache_savings_nano_usd == -1000 * 1250);
+  CHECK(w.cache_read_savings_nano_usd == 0);
+  CHECK(w.cache_write_premium_nano_usd == 1000 * 1250);
   // US-only inference: savings scale with the bill.
   CHECK(price("claude-x", usage, {}, "us").cache_savings_nano_usd ==
         r.cache_savings_nano_usd * 11 / 10);
