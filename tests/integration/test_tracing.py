@@ -32,8 +32,8 @@ PROVIDER_ERROR = {"error": {"message": "overloaded", "type": "server_error", "co
 def decoder_missing():
     if shutil.which("node") is None:
         return "node is not installed (scripts/setup.sh installs it)"
-    if not os.path.isdir(os.path.join(E2E_DIR, "node_modules", "protobufjs")):
-        return "tests/e2e/node_modules has no protobufjs (scripts/setup.sh runs npm ci there)"
+    if not os.path.isdir(os.path.join(E2E_DIR, "node_modules", "@opentelemetry", "otlp-transformer")):
+        return "tests/e2e/node_modules has no @opentelemetry/otlp-transformer (setup.sh runs npm ci)"
     return None
 
 
