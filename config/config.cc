@@ -560,13 +560,13 @@ double as_ratio(Context& ctx, const Value& v) {
 void parse_tracing_endpoint(Context& ctx, const Value& v, TracingSettings& t) {
   t.endpoint = as_string(ctx, v);
   auto url = parse_upstream_url(t.endpoint);
-  if (!url || url->tls) fail(ctx, v, "an http:// OTLP endpoint like http://otel-collector:4318");
+  if (!url) fail(ctx, v, "an http:// or https:// OTLP endpoint like http://otel-collector:4318");
 }
 
 void parse_tracing_protocol(Context& ctx, const Value& v, TracingSettings& t) {
   t.protocol = as_string(ctx, v);
-  if (t.protocol != "http/json") {
-    fail(ctx, v, "http/json (http/protobuf and grpc are not supported yet)");
+  if (t.protocol != "http/protobuf" && t.protocol != "http/json") {
+    fail(ctx, v, "http/protobuf or http/json (grpc is not supported)");
   }
 }
 
@@ -603,6 +603,8 @@ constexpr Field<TracingSettings> kTracingFields[] = {
     {"otlp_endpoint", parse_tracing_endpoint},
     {"endpoint", parse_tracing_endpoint},
     {"protocol", parse_tracing_protocol},
+    {"ca_file", [](Context& c, const Value& v,
+                   TracingSettings& t) { t.ca_file = relative_to_config(c, as_string(c, v)); }},
     {"keep_errors",
      [](Context& c, const Value& v, TracingSettings& t) { t.keep_errors = as_bool(c, v); }},
     {"max_queue",

@@ -160,14 +160,18 @@ struct SessionSettings {
   BudgetAction runaway_action = BudgetAction::alert;
 };
 
-// OpenTelemetry traces over OTLP/HTTP JSON (proxy/tracing). Off unless enabled. The OTEL_*
-// environment variables override these (config/otel_env.h).
+// OpenTelemetry traces over OTLP/HTTP, protobuf or JSON (proxy/tracing). Off unless enabled. The
+// OTEL_* environment variables override these (config/otel_env.h).
 struct TracingSettings {
   bool enabled = false;
   // otlp_endpoint (alias endpoint): http://otel-collector:4318 gets /v1/traces appended; a URL
-  // with a path is used as is. Required when enabled.
+  // with a path is used as is; https:// verifies the collector like an upstream. Required when
+  // enabled.
   std::string endpoint;
-  std::string protocol = "http/json";  // the only one so far
+  std::string protocol = "http/protobuf";  // or "http/json"
+  // PEM CA bundle trusted for an https collector besides the system store (relative to the
+  // config file; OTEL_EXPORTER_OTLP_CERTIFICATE overrides it).
+  std::string ca_file;
   std::string service_name = "tokentap";
   double sample_ratio = 1.0;  // for requests without an incoming sampled flag
   bool keep_errors = true;    // every failed request is exported, whatever the ratio

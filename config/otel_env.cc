@@ -58,7 +58,8 @@ const char* value_of(const EnvLookup& env, const char* name) {
 }
 
 bool is_http_url(std::string_view url) {
-  return url.starts_with("http://") && url.size() > 7 && url[7] != '/';
+  return (url.starts_with("http://") && url.size() > 7 && url[7] != '/') ||
+         (url.starts_with("https://") && url.size() > 8 && url[8] != '/');
 }
 
 void set_attribute(std::vector<std::pair<std::string, std::string>>& attrs, std::string key,
@@ -103,11 +104,12 @@ void apply_sampler(TracingSettings& t, const EnvLookup& env) {
 void apply_endpoint(TracingSettings& t, const EnvLookup& env) {
   if (const char* url = value_of(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
     if (!is_http_url(url)) {
-      env_fail("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "an http:// URL", quoted(url));
+      env_fail("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "an http:// or https:// URL", quoted(url));
     }
     t.endpoint = url;
   } else if (const char* base = value_of(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
-    if (!is_http_url(base)) env_fail("OTEL_EXPORTER_OTLP_ENDPOINT", "an http:// URL", quoted(base));
+    if (!is_http_url(base))
+      env_fail("OTEL_EXPORTER_OTLP_ENDPOINT", "an http:// or https:// URL", quoted(base));
     std::string joined = base;
     while (joined.ends_with('/')) joined.pop_back();
     t.endpoint = joined + "/v1/traces";
@@ -119,10 +121,16 @@ void apply_endpoint(TracingSettings& t, const EnvLookup& env) {
     name = "OTEL_EXPORTER_OTLP_PROTOCOL";
   }
   if (protocol != nullptr) {
-    if (std::string_view(protocol) != "http/json") {
-      env_fail(name, "http/json (http/protobuf and grpc are not supported yet)", quoted(protocol));
+    if (std::string_view(protocol) != "http/protobuf" &&
+        std::string_view(protocol) != "http/json") {
+      env_fail(name, "http/protobuf or http/json (grpc is not supported)", quoted(protocol));
     }
     t.protocol = protocol;
+  }
+  if (const char* ca = value_of(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")) {
+    t.ca_file = ca;
+  } else if (const char* ca_all = value_of(env, "OTEL_EXPORTER_OTLP_CERTIFICATE")) {
+    t.ca_file = ca_all;
   }
 }
 

@@ -45,7 +45,7 @@ Server::Server(Config config, ConfigSource source)
   };
   shared_.pipeline_factory = [this](size_t worker_index) { return build_pipeline(worker_index); };
   tracing_->configure(config_->tracing);
-  if (config_->tracing.enabled) start_tracing_exporter(config_->tracing);
+  update_tracing_exporter(config_->tracing);
   metrics_->config_last_reload_successful.Set(1);
   metrics_->config_last_reload_seconds.SetToCurrentTime();
 }
@@ -74,25 +74,35 @@ Pipeline Server::build_pipeline(size_t /*worker_index*/) {
   return p;
 }
 
-void Server::start_tracing_exporter(const TracingSettings& settings) {
-  if (trace_exporter_) return;  // its endpoint and service name are restart-only
+void Server::update_tracing_exporter(const TracingSettings& settings) {
+  if (!settings.enabled) return;  // the idle exporter stays: nothing reaches it
+  OtlpExporterOptions options{
+      .endpoint = settings.endpoint,
+      .protocol = parse_otlp_protocol(settings.protocol).value_or(OtlpProtocol::protobuf),
+      .ca_file = settings.ca_file,
+      .service_name = settings.service_name,
+      .resource_attributes = settings.resource_attributes,
+      .headers = settings.export_headers,
+      .max_queue_spans = settings.max_queue};
+  std::shared_ptr<OtlpExporter> current = tracing_->exporter();
+  if (current && current->options() == options) return;
+  std::shared_ptr<OtlpExporter> next;
   try {
-    trace_exporter_ = std::make_shared<OtlpExporter>(
-        OtlpExporterOptions{.endpoint = settings.endpoint,
-                            .service_name = settings.service_name,
-                            .resource_attributes = settings.resource_attributes,
-                            .headers = settings.export_headers,
-                            .max_queue_spans = settings.max_queue});
-  } catch (const std::invalid_argument& e) {
-    // Config validation accepts only endpoints the exporter takes; kept as a safety net.
+    next = std::make_shared<OtlpExporter>(std::move(options));
+  } catch (const std::exception& e) {
+    // A CA file that does not load; the endpoint and protocol were validated with the config.
+    // The message names the file and OpenSSL's reason, never a header.
     diag(LogLevel::error, "tracing exporter not started", {{"error", e.what()}});
     return;
   }
-  tracing_->attach(trace_exporter_);
-  if (admin_) {
-    admin_->add_collectable(
-        std::make_shared<TracingCollector>(trace_exporter_, tracing_->pii_counts()));
-  }
+  tracing_->attach(std::move(next));  // the previous one finishes off this loop
+  if (admin_ && !tracing_metrics_added_) add_tracing_metrics(*admin_);
+}
+
+void Server::add_tracing_metrics(AdminServer& admin) {
+  tracing_metrics_added_ = true;
+  admin.add_collectable(std::make_shared<TracingCollector>(
+      [hub = tracing_] { return hub->export_stats(); }, tracing_->pii_counts()));
 }
 
 Server::~Server() {
@@ -122,10 +132,7 @@ int Server::run() {
       "Access log lines dropped because the writer fell behind or its destination failed",
       [log = access_log_.get()] { return static_cast<double>(log->dropped()); }));
   admin_ = &admin;
-  if (trace_exporter_) {
-    admin.add_collectable(
-        std::make_shared<TracingCollector>(trace_exporter_, tracing_->pii_counts()));
-  }
+  if (tracing_->exporter()) add_tracing_metrics(admin);
 
   ::signal(SIGPIPE, SIG_IGN);
   uv_signal_init(&loop_, &sigterm_);
@@ -183,7 +190,7 @@ int Server::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
   // The spans of the drained requests go out before exit (bounded by the export timeout).
-  if (trace_exporter_) trace_exporter_->stop();
+  tracing_->stop_exports();
   access_log_->flush();
   diag(LogLevel::info, "stopped");
   flush_diag_log();
@@ -243,7 +250,7 @@ void Server::apply_reload(const Runtime& next) {
   budgets_->reconfigure(next.config->budgets);
   sessions_->reconfigure(next.config->sessions);
   tracing_->configure(next.config->tracing);
-  if (next.config->tracing.enabled) start_tracing_exporter(next.config->tracing);
+  update_tracing_exporter(next.config->tracing);
   breakers_->configure(next.config->routes);
   start_session_sweep();
   for (auto& worker : workers_) worker->reload();

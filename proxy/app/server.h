@@ -47,9 +47,12 @@ class Server {
   // worker's thread before it accepts (SharedState::pipeline_factory).
   Pipeline build_pipeline(size_t worker_index);
   void start_session_sweep();
-  // Tracing was enabled (at start or by a reload) and has no exporter yet: makes it, hands it
-  // to the hub and puts its counters on /metrics. Main thread.
-  void start_tracing_exporter(const TracingSettings& settings);
+  // Tracing is enabled (at start or by a reload) and has no exporter yet, or one for another
+  // endpoint, protocol, CA file, headers or resource: makes a new one and hands it to the hub,
+  // which retires the old one without blocking this loop. Puts the counters on /metrics the
+  // first time. Main thread.
+  void update_tracing_exporter(const TracingSettings& settings);
+  void add_tracing_metrics(AdminServer& admin);
   void bind_listeners();
   void on_signal(int signum);
   void on_worker_exit();
@@ -68,7 +71,7 @@ class Server {
   UsageStore usage_;
   std::unique_ptr<LineWriter> access_log_;
   std::shared_ptr<TracingHub> tracing_ = std::make_shared<TracingHub>();
-  std::shared_ptr<OtlpExporter> trace_exporter_;  // made when tracing is first enabled
+  bool tracing_metrics_added_ = false;
   SharedState shared_;
   std::vector<int> listen_fds_;
   HostPort bound_listen_;

@@ -54,19 +54,6 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   if (running.metrics.otel_semconv != next.metrics.otel_semconv) {
     changed.push_back("metrics.otel_semconv");
   }
-  // The exporter is made once, when tracing is first enabled.
-  if (running.tracing.enabled) {
-    const TracingSettings& a = running.tracing;
-    const TracingSettings& b = next.tracing;
-    if (a.endpoint != b.endpoint) changed.push_back("tracing.otlp_endpoint");
-    if (a.protocol != b.protocol) changed.push_back("tracing.protocol");
-    if (a.service_name != b.service_name) changed.push_back("tracing.service_name");
-    if (a.max_queue != b.max_queue) changed.push_back("tracing.max_queue");
-    if (a.export_headers != b.export_headers) changed.push_back("OTEL_EXPORTER_OTLP_HEADERS");
-    if (a.resource_attributes != b.resource_attributes) {
-      changed.push_back("OTEL_RESOURCE_ATTRIBUTES");
-    }
-  }
   return changed;
 }
 
@@ -76,14 +63,6 @@ Config keep_restart_only(const Config& running, Config next) {
   next.workers = running.workers;
   next.log = running.log;
   next.metrics = running.metrics;
-  if (running.tracing.enabled) {
-    next.tracing.endpoint = running.tracing.endpoint;
-    next.tracing.protocol = running.tracing.protocol;
-    next.tracing.service_name = running.tracing.service_name;
-    next.tracing.max_queue = running.tracing.max_queue;
-    next.tracing.export_headers = running.tracing.export_headers;
-    next.tracing.resource_attributes = running.tracing.resource_attributes;
-  }
   return next;
 }
 

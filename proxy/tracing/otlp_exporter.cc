@@ -1,105 +1,12 @@
 #include "proxy/tracing/otlp_exporter.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <stdexcept>
+
+#include "proxy/tracing/otlp_protobuf.h"
 
 namespace tokentap {
 namespace {
-
-using Steady = std::chrono::steady_clock;
-
-int remaining_ms(Steady::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
-  return static_cast<int>(std::max<int64_t>(0, left.count()));
-}
-
-// A connected non-blocking socket to host:port before `deadline`, or -1.
-int connect_before(const std::string& host, uint16_t port, Steady::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      close(fd);
-      fd = -1;
-      continue;
-    }
-    pollfd p{fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (poll(&p, 1, remaining_ms(deadline)) != 1 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(res);
-  return fd;
-}
-
-bool send_all(int fd, std::string_view data, Steady::time_point deadline) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
-    pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, remaining_ms(deadline)) != 1) return false;
-  }
-  return true;
-}
-
-// Reads the response head (bounded to 16 KiB; the body is not needed), returns the status.
-int read_status(int fd, Steady::time_point deadline, std::optional<std::chrono::seconds>& ra) {
-  std::string head;
-  char buf[4096];
-  while (head.find("\r\n\r\n") == std::string::npos && head.size() < 16384) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, remaining_ms(deadline)) != 1) return 0;
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return 0;
-    }
-    head.append(buf, static_cast<size_t>(n));
-  }
-  if (head.size() < 12 || !head.starts_with("HTTP/1.")) return 0;
-  int status = 0;
-  for (size_t i = 9; i < 12; ++i) {
-    if (head[i] < '0' || head[i] > '9') return 0;
-    status = status * 10 + (head[i] - '0');
-  }
-  std::string lower = head;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (size_t at = lower.find("\r\nretry-after:"); at != std::string::npos) {
-    size_t i = at + 14;
-    while (i < lower.size() && lower[i] == ' ') ++i;
-    int64_t secs = 0;
-    size_t digits = 0;
-    while (i < lower.size() && lower[i] >= '0' && lower[i] <= '9' && digits < 6) {
-      secs = secs * 10 + (lower[i++] - '0');
-      ++digits;
-    }
-    if (digits > 0) ra = std::chrono::seconds(secs);
-  }
-  return status;
-}
 
 bool retryable(int status) {
   return status == 0 || status == 429 || status == 502 || status == 503 || status == 504;
@@ -107,21 +14,52 @@ bool retryable(int status) {
 
 }  // namespace
 
+std::optional<OtlpProtocol> parse_otlp_protocol(std::string_view name) {
+  if (name == "http/protobuf") return OtlpProtocol::protobuf;
+  if (name == "http/json") return OtlpProtocol::json;
+  return std::nullopt;
+}
+
+OtlpExporterStats& OtlpExporterStats::operator+=(const OtlpExporterStats& o) {
+  exported += o.exported;
+  export_errors += o.export_errors;
+  dropped_queue_full += o.dropped_queue_full;
+  dropped_too_large += o.dropped_too_large;
+  dropped_export_failed += o.dropped_export_failed;
+  dropped_shutdown += o.dropped_shutdown;
+  return *this;
+}
+
 OtlpExporter::OtlpExporter(OtlpExporterOptions options) : options_(std::move(options)) {
   auto url = parse_upstream_url(options_.endpoint);
-  if (!url || url->tls || url->host.empty()) {
-    throw std::invalid_argument("tracing endpoint must be http://host[:port]/path");
+  if (!url || url->host.empty()) {
+    throw std::invalid_argument("tracing endpoint must be http[s]://host[:port]/path");
   }
-  target_.host = url->host;
-  target_.port = url->port;
-  target_.path = url->base_path.empty() ? "/v1/traces" : url->base_path;
+  target_ = OtlpTarget{.host = url->host,
+                       .port = url->port,
+                       .path = url->base_path.empty() ? "/v1/traces" : url->base_path,
+                       .authority = url->authority,
+                       .tls = url->tls};
+  if (target_.tls) tls_ = std::make_unique<TlsClientContext>(true, options_.ca_file);
+  request_head_ = "POST " + target_.path + " HTTP/1.1\r\nHost: " + target_.authority +
+                  "\r\nContent-Type: " +
+                  (options_.protocol == OtlpProtocol::protobuf ? "application/x-protobuf"
+                                                               : "application/json") +
+                  "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : options_.headers) {
+    request_head_.append(name).append(": ").append(value).append("\r\n");
+  }
+  envelope_ = nlohmann::json::parse(
+      otlp_request_body({}, options_.service_name, options_.resource_attributes));
   thread_ = std::thread([this] { run(); });
 }
 
 OtlpExporter::~OtlpExporter() { stop(); }
 
 bool OtlpExporter::enqueue(nlohmann::json span) {
-  std::string s = span.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string s = options_.protocol == OtlpProtocol::protobuf
+                      ? otlp_span_protobuf(span)
+                      : span.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (s.size() > options_.max_span_bytes) {
     dropped_too_large_.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -141,13 +79,16 @@ bool OtlpExporter::enqueue(nlohmann::json span) {
   return true;
 }
 
-void OtlpExporter::stop() {
+void OtlpExporter::request_stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
   }
   cv_.notify_one();
+}
+
+void OtlpExporter::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -169,7 +110,7 @@ void OtlpExporter::run() {
                  [&] { return stopping_ || queue_.size() >= options_.max_batch_spans; });
     bool final_round = stopping_;
     while (!queue_.empty()) {
-      std::deque<std::string> batch;
+      std::vector<std::string> batch;
       while (!queue_.empty() && batch.size() < options_.max_batch_spans) {
         queue_bytes_ -= queue_.front().size();
         batch.push_back(std::move(queue_.front()));
@@ -180,27 +121,41 @@ void OtlpExporter::run() {
       lock.lock();
       if (!final_round && queue_.size() < options_.max_batch_spans) break;
     }
-    if (final_round) return;
+    if (final_round) {
+      finished_.store(true, std::memory_order_release);
+      return;
+    }
   }
 }
 
-void OtlpExporter::export_batch(std::deque<std::string>& batch, bool final_attempt) {
+std::string OtlpExporter::request_body(const std::vector<std::string>& batch) const {
+  if (options_.protocol == OtlpProtocol::protobuf) {
+    return otlp_request_protobuf(envelope_, batch);
+  }
   std::string spans;
   for (const std::string& s : batch) {
     spans += spans.empty() ? "" : ",";
     spans += s;
   }
-  std::string body = otlp_request_body({}, options_.service_name, options_.resource_attributes);
+  std::string body = envelope_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Splice the already-serialized spans into the empty "spans":[] of the envelope.
   static constexpr std::string_view kEmpty = "\"spans\":[]";
   size_t at = body.find(kEmpty);
   body.insert(at + kEmpty.size() - 1, spans);
+  return body;
+}
 
+void OtlpExporter::export_batch(std::vector<std::string>& batch, bool final_attempt) {
+  std::string body = request_body(batch);
+  std::string head = request_head_;
+  head.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
   std::chrono::milliseconds backoff = options_.initial_backoff;
   int attempts = final_attempt ? 1 : options_.max_attempts;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    std::optional<std::chrono::seconds> retry_after;
-    int status = post(body, retry_after);
+    OtlpPostResult result = otlp_post(target_, tls_.get(), head, body,
+                                      std::chrono::steady_clock::now() + options_.timeout);
+    int status = result.status;
+    std::optional<std::chrono::seconds> retry_after = result.retry_after;
     if (status >= 200 && status < 300) {
       exported_.fetch_add(batch.size(), std::memory_order_relaxed);
       return;
@@ -220,26 +175,6 @@ void OtlpExporter::export_batch(std::deque<std::string>& batch, bool final_attem
   }
   (final_attempt ? dropped_shutdown_ : dropped_export_failed_)
       .fetch_add(batch.size(), std::memory_order_relaxed);
-}
-
-int OtlpExporter::post(const std::string& body, std::optional<std::chrono::seconds>& ra) {
-  Steady::time_point deadline = Steady::now() + options_.timeout;
-  int fd = connect_before(target_.host, target_.port, deadline);
-  if (fd < 0) return 0;
-  std::string head =
-      "POST " + target_.path + " HTTP/1.1\r\nHost: " + target_.host + ":" +
-      std::to_string(target_.port) +
-      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\nConnection: close\r\n";
-  for (const auto& [name, value] : options_.headers)
-    head.append(name).append(": ").append(value).append("\r\n");
-  head += "\r\n";
-  int status = 0;
-  if (send_all(fd, head, deadline) && send_all(fd, body, deadline)) {
-    status = read_status(fd, deadline, ra);
-  }
-  close(fd);
-  return status;
 }
 
 }  // namespace tokentap

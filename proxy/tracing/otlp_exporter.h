@@ -1,8 +1,9 @@
-// The OTLP/HTTP JSON exporter: a bounded queue (spans and bytes) filled by the workers' tracing
-// sinks without blocking, drained by one exporter thread that POSTs batches to
-// `endpoint` (http://host:port/v1/traces) with a timeout, retrying 429/502/503/504 with backoff
-// (Retry-After honoured, capped) as the OTLP specification asks. https endpoints are refused at
-// construction for now.
+// The OTLP/HTTP exporter: a bounded queue (spans and bytes) filled by the workers' tracing
+// sinks without blocking, drained by one exporter thread that POSTs batches to `endpoint`
+// (http[s]://host:port/v1/traces) as http/protobuf or http/json with a timeout, retrying
+// 429/502/503/504 with backoff (Retry-After honoured, capped) as the OTLP specification asks.
+// Spans are encoded for the wire when queued (on the worker), batches are framed on the
+// exporter thread. https uses the upstreams' TLS verification (proxy/tracing/otlp_http.h).
 #pragma once
 
 #include <atomic>
@@ -11,20 +12,31 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/net/tls.h"
+#include "proxy/tracing/otlp_http.h"
 #include "proxy/tracing/tracing_sink.h"
 
 namespace tokentap {
 
+enum class OtlpProtocol { protobuf, json };
+
+// "http/protobuf" or "http/json" (TracingSettings::protocol); nullopt for anything else.
+std::optional<OtlpProtocol> parse_otlp_protocol(std::string_view name);
+
 struct OtlpExporterOptions {
-  std::string endpoint;  // http://otel-collector:4318/v1/traces
+  std::string endpoint;  // http://otel-collector:4318/v1/traces or https://...
+  OtlpProtocol protocol = OtlpProtocol::protobuf;
+  std::string ca_file;  // for https: trusted besides the system store
   std::string service_name = "tokentap";
   std::vector<std::pair<std::string, std::string>> resource_attributes;
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every POST; secret
@@ -37,6 +49,8 @@ struct OtlpExporterOptions {
   int max_attempts = 4;
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{8000};
+
+  bool operator==(const OtlpExporterOptions&) const = default;
 };
 
 // Counter values for tokentap_trace_spans_exported_total, tokentap_trace_export_errors_total and
@@ -48,11 +62,14 @@ struct OtlpExporterStats {
   uint64_t dropped_too_large = 0;
   uint64_t dropped_export_failed = 0;  // batches given up after max_attempts or a 4xx
   uint64_t dropped_shutdown = 0;
+
+  OtlpExporterStats& operator+=(const OtlpExporterStats& other);
 };
 
 class OtlpExporter : public SpanQueue {
  public:
-  // Throws std::invalid_argument for an endpoint that is not http://host[:port]/path.
+  // Throws std::invalid_argument for an endpoint that is not http[s]://host[:port]/path, and
+  // std::runtime_error for a ca_file that does not load.
   explicit OtlpExporter(OtlpExporterOptions options);
   ~OtlpExporter() override;  // stop()
   OtlpExporter(const OtlpExporter&) = delete;
@@ -62,27 +79,31 @@ class OtlpExporter : public SpanQueue {
   bool enqueue(nlohmann::json span) override;
   // Exports what is queued (one last try, bounded by the timeout), then joins the thread.
   void stop();
+  // stop() without the wait: the exporter thread makes its last try and ends on its own; new
+  // spans are refused from now on. finished() tells when the thread is done (stop() is then
+  // immediate). Never blocks, so an event loop may retire an exporter this way.
+  void request_stop();
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  const OtlpExporterOptions& options() const { return options_; }
   OtlpExporterStats stats() const;
 
  private:
-  struct Target {
-    std::string host;
-    uint16_t port = 80;
-    std::string path;
-  };
   void run();
-  // One POST; returns the HTTP status, 0 on a transport error; `retry_after` from the header.
-  int post(const std::string& body, std::optional<std::chrono::seconds>& retry_after);
-  void export_batch(std::deque<std::string>& batch, bool final_attempt);
+  std::string request_body(const std::vector<std::string>& batch) const;
+  void export_batch(std::vector<std::string>& batch, bool final_attempt);
 
   OtlpExporterOptions options_;
-  Target target_;
+  OtlpTarget target_;
+  std::unique_ptr<TlsClientContext> tls_;  // https only
+  std::string request_head_;               // the POST head less Content-Length
+  nlohmann::json envelope_;                // the request without spans (resource, scope)
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
   size_t queue_bytes_ = 0;
   bool stopping_ = false;
   std::thread thread_;
+  std::atomic<bool> finished_{false};
 
   std::atomic<uint64_t> exported_{0}, export_errors_{0}, dropped_queue_full_{0},
       dropped_too_large_{0}, dropped_export_failed_{0}, dropped_shutdown_{0};

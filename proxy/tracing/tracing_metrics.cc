@@ -34,14 +34,13 @@ void SharedPiiCounts::add(const PiiCounts& c) {
   }
 }
 
-TracingCollector::TracingCollector(std::shared_ptr<const OtlpExporter> exporter,
-                                   std::shared_ptr<const SharedPiiCounts> pii)
-    : exporter_(std::move(exporter)), pii_(std::move(pii)) {}
+TracingCollector::TracingCollector(ExportStats exports, std::shared_ptr<const SharedPiiCounts> pii)
+    : exports_(std::move(exports)), pii_(std::move(pii)) {}
 
 std::vector<MetricFamily> TracingCollector::Collect() const {
   std::vector<MetricFamily> families;
-  if (exporter_) {
-    OtlpExporterStats s = exporter_->stats();
+  if (std::optional<OtlpExporterStats> stats = exports_ ? exports_() : std::nullopt) {
+    const OtlpExporterStats& s = *stats;
     MetricFamily exported =
         counter_family("tokentap_trace_spans_exported_total", "Spans the OTLP collector accepted.");
     add_counter(exported, static_cast<double>(s.exported));

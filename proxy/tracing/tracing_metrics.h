@@ -1,4 +1,4 @@
-// The tracing counters on /metrics, read from the exporter's and the scrubber's atomics at scrape
+// The tracing counters on /metrics, read from the exporters' and the scrubber's atomics at scrape
 // time (AdminServer::add_collectable): tokentap_trace_spans_exported_total,
 // tokentap_trace_export_errors_total, tokentap_trace_spans_dropped_total{reason} and
 // tokentap_pii_redactions_total{kind}. Collect() is thread-safe.
@@ -9,7 +9,9 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "proxy/tracing/otlp_exporter.h"
@@ -25,12 +27,14 @@ struct SharedPiiCounts {
 
 class TracingCollector : public prometheus::Collectable {
  public:
-  TracingCollector(std::shared_ptr<const OtlpExporter> exporter,
-                   std::shared_ptr<const SharedPiiCounts> pii);
+  // `exports` returns the counters of every exporter so far (a reload may replace it), nullopt
+  // while there was none; it must be thread-safe.
+  using ExportStats = std::function<std::optional<OtlpExporterStats>()>;
+  TracingCollector(ExportStats exports, std::shared_ptr<const SharedPiiCounts> pii);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  std::shared_ptr<const OtlpExporter> exporter_;
+  ExportStats exports_;
   std::shared_ptr<const SharedPiiCounts> pii_;
 };
 

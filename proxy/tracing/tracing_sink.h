@@ -29,8 +29,9 @@ struct TracingSinkOptions {
 
 class TracingSink : public CompletionSink {
  public:
-  // `trace_of` returns the trace decided when the request headers arrived (see the
-  // RequestHeaderStage proposal); when it is empty or returns nullopt a fresh root trace is used.
+  // `trace_of` returns the trace decided when the request headers arrived (TraceHeaderStage, a
+  // HeaderStage of proxy/core/exchange.h, stores it in RequestContext::trace); when it is empty
+  // or returns nullopt a fresh root trace is used.
   using TraceLookup = std::function<std::optional<RequestTrace>(const RequestContext&)>;
 
   TracingSink(TracingSinkOptions options, std::shared_ptr<SpanQueue> queue,

@@ -15,7 +15,49 @@ void TracingHub::configure(const TracingSettings& settings) {
 
 void TracingHub::attach(std::shared_ptr<OtlpExporter> exporter) {
   std::lock_guard lock(mu_);
+  reap_retired();
+  if (exporter_ && exporter_ != exporter) {
+    exporter_->request_stop();
+    retired_.push_back(std::move(exporter_));
+  }
   exporter_ = std::move(exporter);
+  attached_ = attached_ || exporter_ != nullptr;
+}
+
+void TracingHub::stop_exports() {
+  std::vector<std::shared_ptr<OtlpExporter>> all;
+  {
+    std::lock_guard lock(mu_);
+    all = retired_;
+    if (exporter_) all.push_back(exporter_);
+  }
+  for (const auto& e : all) e->request_stop();  // their last exports run side by side
+  for (const auto& e : all) e->stop();
+}
+
+std::shared_ptr<OtlpExporter> TracingHub::exporter() const {
+  std::lock_guard lock(mu_);
+  return exporter_;
+}
+
+void TracingHub::reap_retired() const {
+  // Only finished exporters are released here, so their destructor's join never waits; a
+  // worker's short-lived copy (enqueue) can never be the last reference of an unfinished one.
+  std::erase_if(retired_, [this](const std::shared_ptr<OtlpExporter>& e) {
+    if (!e->finished()) return false;
+    reaped_stats_ += e->stats();
+    return true;
+  });
+}
+
+std::optional<OtlpExporterStats> TracingHub::export_stats() const {
+  std::lock_guard lock(mu_);
+  reap_retired();
+  if (!attached_) return std::nullopt;
+  OtlpExporterStats total = reaped_stats_;
+  for (const auto& e : retired_) total += e->stats();
+  if (exporter_) total += exporter_->stats();
+  return total;
 }
 
 std::shared_ptr<const TracingSettings> TracingHub::settings() const {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/core/exchange.h"
@@ -23,8 +24,17 @@ class TracingHub : public SpanQueue {
  public:
   // Main thread (start and reload): publishes `settings` for the requests that start next.
   void configure(const TracingSettings& settings);
-  // Main thread, once: where kept spans go from now on. Before it, spans are dropped.
+  // Main thread (start and reload): where kept spans go from now on; before the first, they are
+  // dropped. The exporter it replaces is retired without waiting: told to stop (its thread makes
+  // one last export and ends on its own), kept until it has, then joined at once.
   void attach(std::shared_ptr<OtlpExporter> exporter);
+  // At exit, after the workers: every exporter makes its last export and is joined.
+  void stop_exports();
+  // Any thread: the exporter spans go to now (null before the first attach).
+  std::shared_ptr<OtlpExporter> exporter() const;
+  // Any thread: the counters of every exporter attached so far, retired ones included; nullopt
+  // before the first.
+  std::optional<OtlpExporterStats> export_stats() const;
 
   // Any thread.
   std::shared_ptr<const TracingSettings> settings() const;
@@ -35,7 +45,13 @@ class TracingHub : public SpanQueue {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const TracingSettings> settings_ = std::make_shared<TracingSettings>();
+  // Joins the retired exporters whose thread is done; mu_ held.
+  void reap_retired() const;
+
   std::shared_ptr<OtlpExporter> exporter_;
+  mutable std::vector<std::shared_ptr<OtlpExporter>> retired_;  // stopping, not yet finished
+  mutable OtlpExporterStats reaped_stats_;                      // of the finished ones
+  bool attached_ = false;
   std::atomic<uint64_t> generation_{0};
   std::shared_ptr<SharedPiiCounts> pii_ = std::make_shared<SharedPiiCounts>();
 };

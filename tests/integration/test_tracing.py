@@ -7,6 +7,7 @@ changes nothing for requests and its losses are counted; no API key reaches an e
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -16,7 +17,7 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import fake_upstream
-from harness import Proxy, ProxyTestCase, proxy_config, wait_until
+from harness import Proxy, ProxyTestCase, metric_value, proxy_config, to_yaml, wait_until
 
 E2E_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e")
 DECODER = os.path.join(E2E_DIR, "otlp_decode.mjs")
@@ -32,8 +33,8 @@ PROVIDER_ERROR = {"error": {"message": "overloaded", "type": "server_error", "co
 def decoder_missing():
     if shutil.which("node") is None:
         return "node is not installed (scripts/setup.sh installs it)"
-    if not os.path.isdir(os.path.join(E2E_DIR, "node_modules", "protobufjs")):
-        return "tests/e2e/node_modules has no protobufjs (scripts/setup.sh runs npm ci there)"
+    if not os.path.isdir(os.path.join(E2E_DIR, "node_modules", "@opentelemetry", "otlp-transformer")):
+        return "tests/e2e/node_modules has no @opentelemetry/otlp-transformer (setup.sh runs npm ci)"
     return None
 
 
@@ -206,6 +207,45 @@ class TracingTest(ProxyTestCase):
         self.assertEqual(attrs["http.response.status_code"], "200")
         self.assertEqual(span["resource"]["service.name"], "tokentap")
         self.assertNotEqual(span.get("status", {}).get("code"), 2)
+
+    def test_both_protocols_decode_with_the_official_definitions(self):
+        for protocol, content_type in (("http/protobuf", "application/x-protobuf"),
+                                       ("http/json", "application/json")):
+            with self.subTest(protocol=protocol):
+                self.start(protocol=protocol)
+                self.chat(request_id=f"proto-{protocol}")
+                [span] = self.receiver.wait_spans(1)
+                self.assertEqual(self.receiver.raw()[0][0], content_type)
+                self.assertEqual(span["attrs"]["tokentap.request_id"], f"proto-{protocol}")
+                self.assertEqual(span["attrs"]["gen_ai.usage.input_tokens"], "12")
+                self.proxy.stop()
+
+    def test_a_reload_turns_tracing_on_and_moves_it_to_a_new_endpoint_and_protocol(self):
+        self.upstream = self.start_upstream()
+        self.upstream.handlers["/v1/chat/completions"] = chat_handler
+        first, second = OtlpReceiver(), OtlpReceiver()
+        self.addCleanup(first.stop)
+        self.addCleanup(second.stop)
+        self.proxy = self.start_proxy(proxy_config(self.upstream.url()))
+        reloads = 0
+        for receiver, protocol, content_type in ((first, "http/protobuf", "application/x-protobuf"),
+                                                 (second, "http/json", "application/json")):
+            config = proxy_config(self.upstream.url(), tracing={
+                "enabled": True, "otlp_endpoint": receiver.endpoint(), "protocol": protocol})
+            with open(self.proxy.config_path, "w", encoding="utf-8") as f:
+                f.write(to_yaml(config) + "\n")
+            os.kill(self.proxy.pid, signal.SIGHUP)
+            reloads += 1
+            wait_until(lambda n=reloads: (metric_value(
+                self.proxy.metrics(), "tokentap_config_reloads_total", result="success")
+                or 0) >= n, timeout=10, what="the reload")
+            self.chat(request_id=f"after-reload-{reloads}")
+            [span] = receiver.wait_spans(1)
+            self.assertEqual(span["attrs"]["tokentap.request_id"], f"after-reload-{reloads}")
+            self.assertEqual(receiver.raw()[0][0], content_type)
+        self.assertEqual(len(first.spans()), 1)  # the old endpoint got nothing more
+        wait_until(lambda: self.proxy.metric("tokentap_trace_spans_exported_total") == 2,
+                   timeout=10, what="both exporters' spans counted")
 
     def test_without_a_traceparent_tokentap_starts_the_trace_and_can_answer_it(self):
         self.start(propagate_response_traceparent=True)

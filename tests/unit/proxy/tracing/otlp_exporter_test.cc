@@ -120,6 +120,7 @@ TEST_CASE("exporter: batches spans into OTLP JSON POSTs") {
   FakeCollector collector({});
   OtlpExporterOptions o;
   o.endpoint = collector.endpoint();
+  o.protocol = OtlpProtocol::json;
   o.service_name = "svc-a";
   o.max_batch_spans = 3;
   // Long enough that the timer does not fire while the 7 spans are enqueued (full batches are
@@ -181,12 +182,13 @@ TEST_CASE("exporter: bounded queue drops and counts, never blocks") {
   CHECK(exporter.stats().export_errors == 1);
 }
 
-TEST_CASE("exporter: refuses an endpoint it cannot use") {
+TEST_CASE("exporter: refuses an endpoint it cannot use, and a CA file that does not load") {
   OtlpExporterOptions o;
-  o.endpoint = "https://collector:4318/v1/traces";
-  CHECK_THROWS_AS(OtlpExporter(o), std::invalid_argument);
   o.endpoint = "not a url";
   CHECK_THROWS_AS(OtlpExporter(o), std::invalid_argument);
+  o.endpoint = "https://127.0.0.1:1/v1/traces";
+  o.ca_file = "/nonexistent/ca.pem";
+  CHECK_THROWS_AS(OtlpExporter(o), std::runtime_error);
 }
 
 #include <prometheus/text_serializer.h>
@@ -205,7 +207,7 @@ TEST_CASE("metrics: exporter and PII counters render on /metrics") {
   PiiCounts c;
   PiiScrubber().scrub("a@example.com and b@example.org", c);
   pii->add(c);
-  TracingCollector collector(exporter, pii);
+  TracingCollector collector([exporter] { return std::optional(exporter->stats()); }, pii);
   std::string text = prometheus::TextSerializer().Serialize(collector.Collect());
   CHECK(text.find("tokentap_trace_spans_dropped_total{reason=\"queue_full\"} 1") !=
         std::string::npos);

@@ -43,7 +43,7 @@ tracing:
 TEST_CASE("config: tracing errors name the file and line") {
   CHECK(error_of("tracing:\n  sample_ratio: 1.5\n") ==
         "t.yaml:2: tracing.sample_ratio: expected a ratio from 0 to 1, got \"1.5\"");
-  CHECK(error_of("tracing:\n  endpoint: https://c:4318/v1/traces\n").starts_with("t.yaml:2: "));
+  CHECK(error_of("tracing:\n  endpoint: ftp://c:4318/v1/traces\n").starts_with("t.yaml:2: "));
   CHECK(error_of("tracing:\n  pii:\n    patterns:\n      - \"(open\"\n")
             .starts_with("t.yaml:4: tracing.pii.patterns[0]: expected a valid ECMAScript"));
   CHECK(error_of("tracing:\n  enabled: true\n").starts_with("t.yaml:1: tracing.otlp_endpoint"));
@@ -69,19 +69,19 @@ tracing:
   CHECK(c.tracing.pii_patterns == std::vector<std::string>{"EMP-[0-9]{6}", "ACME-[A-Z]+"});
   CHECK(default_config().tracing.keep_errors);
   CHECK(default_config().tracing.max_queue == 2048);
-  CHECK(default_config().tracing.protocol == "http/json");
+  CHECK(default_config().tracing.protocol == "http/protobuf");
 }
 
 TEST_CASE("config: the new tracing keys are checked with FILE:LINE") {
   CHECK(error_of("tracing:\n  protocol: grpc\n") ==
-        "t.yaml:2: tracing.protocol: expected http/json (http/protobuf and grpc are not "
-        "supported yet), got \"grpc\"");
+        "t.yaml:2: tracing.protocol: expected http/protobuf or http/json (grpc is not "
+        "supported), got \"grpc\"");
   CHECK(error_of("tracing:\n  max_queue: 0\n") ==
         "t.yaml:2: tracing.max_queue: expected an integer from 1 to 1000000, got \"0\"");
   CHECK(error_of("tracing:\n  keep_errors: maybe\n") ==
         "t.yaml:2: tracing.keep_errors: expected true or false, got \"maybe\"");
-  CHECK(error_of("tracing:\n  otlp_endpoint: https://c:4318\n")
-            .starts_with("t.yaml:2: tracing.otlp_endpoint: expected an http:// OTLP endpoint"));
+  CHECK(error_of("tracing:\n  otlp_endpoint: c:4318\n")
+            .starts_with("t.yaml:2: tracing.otlp_endpoint: expected an http:// or https:// OTLP"));
   CHECK(error_of("tracing:\n  pii_patterns:\n    - ok\n    - \"[\"\n")
             .starts_with("t.yaml:4: tracing.pii_patterns[1]: expected a valid ECMAScript"));
   CHECK(error_of("tracing:\n  enabled: true\n")
