@@ -31,10 +31,14 @@ class TracingHub : public SpanQueue {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   bool enqueue(nlohmann::json span) override;
   const std::shared_ptr<SharedPiiCounts>& pii_counts() const { return pii_; }
+  // The content scrubber for the current settings (built by configure() from pii_patterns);
+  // null when content capture is off.
+  std::shared_ptr<const PiiScrubber> scrubber() const;
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const TracingSettings> settings_ = std::make_shared<TracingSettings>();
+  std::shared_ptr<const PiiScrubber> scrubber_;
   std::shared_ptr<OtlpExporter> exporter_;
   std::atomic<uint64_t> generation_{0};
   std::shared_ptr<SharedPiiCounts> pii_ = std::make_shared<SharedPiiCounts>();
@@ -46,11 +50,15 @@ class WorkerTracing {
  public:
   explicit WorkerTracing(const TracingHub& hub) : hub_(hub) {}
   const TracingSettings& settings();
+  // The scrubber that goes with settings() (call settings() first).
+  const std::shared_ptr<const PiiScrubber>& scrubber() const { return scrubber_; }
+  const std::shared_ptr<SharedPiiCounts>& pii_counts() const { return hub_.pii_counts(); }
 
  private:
   const TracingHub& hub_;
   uint64_t generation_ = UINT64_MAX;
   std::shared_ptr<const TracingSettings> settings_;
+  std::shared_ptr<const PiiScrubber> scrubber_;
 };
 
 // The trace id of a session's trace when tracing.session_traces is on and the agent sent no
