@@ -31,9 +31,9 @@ struct TracingSinkOptions {
   // Content capture: a kept span whose request captured content (ctx.content) carries it,
   // scrubbed by `scrubber` (null: never) and bounded to `content_max_bytes` per side; the
   // redactions are added to `pii_counts` (may be null).
-  std::shared_ptr<const PiiScrubber> scrubber;
+  std::shared_ptr<const PiiScrubber> scrubber{};  // {}: designated initializers may omit it
   size_t content_max_bytes = size_t{16} << 10;
-  std::shared_ptr<SharedPiiCounts> pii_counts;
+  std::shared_ptr<SharedPiiCounts> pii_counts{};
 };
 
 // Spans are built for kept requests only: the sampling decision (the trace's head decision, else
