@@ -304,6 +304,37 @@ class TracingTest(ProxyTestCase):
         for secret in secrets_sent + sorted(self.proxy.canaries):
             self.assertNotIn(secret.encode(), raw)
 
+    def test_captured_content_from_a_stream_is_accumulated_then_scrubbed(self):
+        self.start(capture_content=True)
+
+        def chunk(delta, finish=None):
+            event = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+        # The e-mail address is split across deltas: only the whole text is scrubbed.
+        events = [chunk({"role": "assistant", "content": "Write to erin@exa"}),
+                  chunk({"content": "mple.org today."}), chunk({}, "stop"),
+                  b"data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk",
+                                          "model": "gpt-4o-mini", "choices": [], "usage": {
+                                              "prompt_tokens": 5, "completion_tokens": 6,
+                                              "total_tokens": 11}}).encode() + b"\n\n",
+                  b"data: [DONE]\n\n"]
+        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.sse(events)
+        body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                           "messages": [{"role": "user", "content": "Who?"}]}).encode()
+        response = self.proxy.request("POST", "/v1/chat/completions",
+                                      [("Content-Type", "application/json")], body)
+        self.assertEqual(response.status, 200)
+        [span] = self.receiver.wait_spans(1)
+        self.assertEqual(json.loads(span["attrs"]["gen_ai.output.messages"]), [
+            {"role": "assistant", "parts": [{"type": "text",
+                                              "content": "Write to <EMAIL> today."}],
+             "finish_reason": "stop"}])
+        self.proxy.stop()
+        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
+        self.assertNotIn(b"erin@", raw)
+
     def test_captured_content_is_bounded_and_marked(self):
         self.start(capture_content=True, content_max_bytes=1024)
         self.chat_content([{"role": "user", "content": "é" * 20000}], "long")
