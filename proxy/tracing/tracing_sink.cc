@@ -8,7 +8,7 @@ namespace tokentap {
 
 TracingSink::TracingSink(TracingSinkOptions options, std::shared_ptr<SpanQueue> queue,
                          TraceLookup trace_of, std::optional<uint64_t> seed)
-    : options_(options),
+    : options_(std::move(options)),
       queue_(std::move(queue)),
       trace_of_(std::move(trace_of)),
       ids_(seed ? IdGenerator(*seed) : IdGenerator()) {}
