@@ -177,8 +177,10 @@ struct TracingSettings {
   bool keep_errors = true;    // every failed request is exported, whatever the ratio
   size_t max_queue = 2048;    // spans waiting for export; more are dropped (counted)
   bool session_traces = false;
-  bool capture_content = false;  // prompts/completions as span events, PII-scrubbed
-  size_t content_max_bytes = 4096;
+  // Prompts and completions as span attributes (gen_ai.input.messages, ...), PII-scrubbed, at
+  // most content_max_bytes per side (at most 16 KiB).
+  bool capture_content = false;
+  size_t content_max_bytes = size_t{16} << 10;
   std::vector<std::string> pii_patterns;  // ECMAScript regexes, checked at load
   bool propagate_response_traceparent = false;
   // From the environment only: OTEL_EXPORTER_OTLP_HEADERS (secret values, never logged) and

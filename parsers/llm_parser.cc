@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/text.h"
+#include "parsers/content_capture.h"
 #include "parsers/content_decoder.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
@@ -59,6 +60,7 @@ void LlmParser::on_request_body(std::string_view body) {
   facts_.request_text_bytes = prompt_text_bytes(body);
   try {
     parse_request(body);
+    if (capture_) capture_->on_request(body);
   } catch (...) {
     count_parse_error(ParseErrorKind::internal);
   }
@@ -219,6 +221,7 @@ void LlmParser::handle_sse(const SseEvent& event) {
     return;
   }
   on_event(event.type, parsed);
+  if (capture_) capture_->on_event(event.type, parsed);
 }
 
 void LlmParser::handle_part(const JsonPart& part) {
@@ -234,8 +237,10 @@ void LlmParser::handle_part(const JsonPart& part) {
   }
   if (!element) {
     on_member(part.key, parsed);
+    if (capture_) capture_->on_member(part.key, parsed);
   } else if (parsed.is_object()) {
     on_event(std::string_view(), parsed);
+    if (capture_) capture_->on_event(std::string_view(), parsed);
   } else {
     count_parse_error(ParseErrorKind::unexpected_shape);
   }
@@ -269,6 +274,19 @@ void LlmParser::finish() {
     facts_.error.http_status = facts_.http_status;
   }
   facts_.error_class = classify_provider_error(facts_.http_status, facts_.error);
+}
+
+void LlmParser::capture_content(size_t max_bytes) {
+  if (capture_ || max_bytes == 0) return;
+  try {
+    capture_ = std::make_unique<ContentCapture>(endpoint_, max_bytes);
+  } catch (...) {
+    count_parse_error(ParseErrorKind::internal);
+  }
+}
+
+CapturedContent LlmParser::take_content() {
+  return capture_ ? capture_->take() : CapturedContent{};
 }
 
 void LlmParser::note_content() {

@@ -35,7 +35,9 @@
 
 namespace tokentap {
 
+class ContentCapture;
 class ContentDecoder;
+struct CapturedContent;
 
 struct ParserLimits {
   size_t max_json_bytes = 4u << 20;       // largest JSON event, array element or body member parsed
@@ -78,6 +80,13 @@ class LlmParser {
   void finish();
 
   const LlmFacts& facts() const { return facts_; }
+
+  // Content capture for traces (parsers/content_capture.h), off unless called: from now on the
+  // request body and the response's members and events are also kept as content, at most
+  // `max_bytes` per side. Call before on_request_body() to capture the input.
+  void capture_content(size_t max_bytes);
+  // The captured content, moved out; empty when capture was never turned on.
+  CapturedContent take_content();
 
   // One-header-at-a-time forms of the templates above.
   void request_header(std::string_view name, std::string_view value);
@@ -153,6 +162,7 @@ class LlmParser {
   bool saw_body_ = false;
   bool finished_ = false;
   bool content_in_feed_ = false;
+  std::unique_ptr<ContentCapture> capture_;  // null unless capture_content() was called
 };
 
 }  // namespace tokentap

@@ -1,5 +1,6 @@
 set(TOKENTAP_PARSER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/anthropic_parser.cc
+  ${CMAKE_CURRENT_LIST_DIR}/content_capture.cc
   ${CMAKE_CURRENT_LIST_DIR}/content_decoder.cc
   ${CMAKE_CURRENT_LIST_DIR}/endpoint.cc
   ${CMAKE_CURRENT_LIST_DIR}/gemini_parser.cc

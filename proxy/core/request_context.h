@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "parsers/content_capture.h"
 #include "parsers/llm_facts.h"
 #include "proxy/http/errors.h"
 #include "proxy/http/headers.h"
@@ -85,6 +87,9 @@ struct RequestTrace {
   std::optional<std::array<uint8_t, 8>> parent_span_id;
   std::optional<bool> parent_sampled;  // the incoming sampled flag, when a traceparent came in
   std::string tracestate;              // bounded, carried through unchanged
+  // The keep decision taken when the head arrived (the parent's flag, else the ratio draw); a
+  // failed request may still be kept at the end. Empty: drawn at the end.
+  std::optional<bool> head_sampled;
 };
 
 struct RequestContext {
@@ -124,6 +129,11 @@ struct RequestContext {
   LlmSummary llm;
   // Set by the tracing header stage; empty when tracing is off or the request never got a route.
   std::optional<RequestTrace> trace;
+  // Content capture for the trace: set by the tracing header stage to the byte cap per side
+  // when the request's span captures content (0: off); the metering observer's parser then
+  // fills `content` (with the parser's facts, in on_complete).
+  size_t capture_content_bytes = 0;
+  std::shared_ptr<const CapturedContent> content;
 
   ErrorOutcome outcome() const { return request_outcome(error, status, llm.provider_error_class); }
 

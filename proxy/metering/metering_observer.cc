@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "parsers/content_capture.h"
 #include "parsers/llm_parser.h"
 #include "parsers/usage_estimate.h"
 #include "pricing/cost.h"
@@ -38,7 +39,9 @@ class MeteringObserver final : public RequestObserver {
   }
 
   void on_request_body(RequestContext& ctx, std::string_view body) override {
-    if (parser_ && ctx.request_is_json) parser_->on_request_body(body);
+    if (!parser_ || !ctx.request_is_json) return;
+    if (ctx.capture_content_bytes > 0) parser_->capture_content(ctx.capture_content_bytes);
+    parser_->on_request_body(body);
   }
 
   std::optional<std::string> replace_request_body(RequestContext&, std::string_view body) override {
@@ -49,8 +52,9 @@ class MeteringObserver final : public RequestObserver {
     return rewritten;
   }
 
-  void on_response_headers(RequestContext&, int status, const HeaderList& headers) override {
+  void on_response_headers(RequestContext& ctx, int status, const HeaderList& headers) override {
     if (!parser_) return;
+    if (ctx.capture_content_bytes > 0) parser_->capture_content(ctx.capture_content_bytes);
     parser_->on_response_headers(status, headers);
     rewriter_.on_response_headers(status, headers);
   }
@@ -78,6 +82,9 @@ class MeteringObserver final : public RequestObserver {
     const LlmFacts& f = parser_->facts();
     summarize(ctx, f);
     if (ctx.upstream_request_id.empty()) ctx.upstream_request_id = f.upstream_request_id;
+    if (ctx.capture_content_bytes > 0) {
+      ctx.content = std::make_shared<const CapturedContent>(parser_->take_content());
+    }
   }
 
  private:

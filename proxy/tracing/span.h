@@ -1,7 +1,10 @@
 // One OpenTelemetry CLIENT span per finished LLM request, and its OTLP/HTTP JSON encoding
 // (opentelemetry-proto JSON mapping: ids as lower-case hex, enums as integers, 64-bit integers
 // as decimal strings). Attribute names follow the GenAI semantic conventions v1.37.0
-// (gen_ai.provider.name, gen_ai.usage.*). Pure.
+// (gen_ai.provider.name, gen_ai.usage.*). With content capture, the prompt and completion are
+// the v1.37.0 span attributes gen_ai.system_instructions, gen_ai.input.messages and
+// gen_ai.output.messages (JSON strings; see content_attributes.h), not the separate
+// gen_ai.client.inference.operation.details event. Pure.
 #pragma once
 
 #include <cstdint>

@@ -8,10 +8,13 @@
 #include <optional>
 
 #include "proxy/core/exchange.h"
+#include "proxy/tracing/pii.h"
 #include "proxy/tracing/span.h"
 #include "proxy/tracing/trace_context.h"
 
 namespace tokentap {
+
+struct SharedPiiCounts;
 
 // Where kept spans go; OtlpExporter implements it. Must not block; false when the span was
 // dropped (the implementation counts why).
@@ -25,8 +28,16 @@ struct TracingSinkOptions {
   double sample_ratio = 1.0;
   bool keep_errors = true;  // failed requests are kept whatever the ratio
   bool llm_only = true;     // spans for metered LLM requests only
+  // Content capture: a kept span whose request captured content (ctx.content) carries it,
+  // scrubbed by `scrubber` (null: never) and bounded to `content_max_bytes` per side; the
+  // redactions are added to `pii_counts` (may be null).
+  std::shared_ptr<const PiiScrubber> scrubber{};  // {}: designated initializers may omit it
+  size_t content_max_bytes = size_t{16} << 10;
+  std::shared_ptr<SharedPiiCounts> pii_counts{};
 };
 
+// Spans are built for kept requests only: the sampling decision (the trace's head decision, else
+// drawn here; a failed request is kept with keep_errors) comes first.
 class TracingSink : public CompletionSink {
  public:
   // `trace_of` returns the trace decided when the request headers arrived (TraceHeaderStage, a
@@ -38,7 +49,7 @@ class TracingSink : public CompletionSink {
               TraceLookup trace_of = {}, std::optional<uint64_t> seed = std::nullopt);
   void on_request_end(const RequestContext& ctx) override;
   // A reload's new sampling settings, for the requests that end next.
-  void set_options(TracingSinkOptions options) { options_ = options; }
+  void set_options(TracingSinkOptions options) { options_ = std::move(options); }
 
   uint64_t sampled_out() const { return sampled_out_; }
 

@@ -2,13 +2,23 @@
 
 #include "proxy/http/secrets.h"
 #include "proxy/tracing/propagation.h"
+#include "proxy/tracing/sampler.h"
 
 namespace tokentap {
 
 void TracingHub::configure(const TracingSettings& settings) {
+  std::shared_ptr<const PiiScrubber> scrubber;
+  if (settings.capture_content) {
+    try {
+      scrubber = std::make_shared<const PiiScrubber>(settings.pii_patterns);
+    } catch (const std::exception&) {
+      // The config load compiled every pattern already; without a scrubber nothing is captured.
+    }
+  }
   {
     std::lock_guard lock(mu_);
     settings_ = std::make_shared<const TracingSettings>(settings);
+    scrubber_ = std::move(scrubber);
   }
   generation_.fetch_add(1, std::memory_order_acq_rel);
 }
@@ -74,10 +84,16 @@ bool TracingHub::enqueue(nlohmann::json span) {
   return exporter && exporter->enqueue(std::move(span));
 }
 
+std::shared_ptr<const PiiScrubber> TracingHub::scrubber() const {
+  std::lock_guard lock(mu_);
+  return scrubber_;
+}
+
 const TracingSettings& WorkerTracing::settings() {
   uint64_t now = hub_.generation();
   if (now != generation_ || !settings_) {
     settings_ = hub_.settings();
+    scrubber_ = hub_.scrubber();
     generation_ = now;
   }
   return *settings_;
@@ -105,6 +121,12 @@ void TraceHeaderStage::on_request_head(RequestContext& ctx, const HeaderList& he
   if (!trace.parent_span_id && settings.session_traces && !ctx.session.empty()) {
     trace.trace_id = session_trace_id(ctx.session);
   }
+  trace.head_sampled = keep_span(false, trace.parent_sampled, settings.sample_ratio, ids_.unit());
+  // Content is collected only for a span that may be exported: sampled, or kept if it fails.
+  if (settings.capture_content && tracing_->scrubber() &&
+      (*trace.head_sampled || settings.keep_errors)) {
+    ctx.capture_content_bytes = settings.content_max_bytes;
+  }
   edits.request_drop = {"traceparent", "tracestate"};
   append_trace_headers(trace, edits.request_lines);
   if (settings.propagate_response_traceparent) {
@@ -128,7 +150,10 @@ void TraceCompletionSink::on_request_end(const RequestContext& ctx) {
   const TracingSettings& settings = tracing_->settings();
   if (!settings.enabled) return;
   sink_.set_options(TracingSinkOptions{.sample_ratio = settings.sample_ratio,
-                                       .keep_errors = settings.keep_errors});
+                                       .keep_errors = settings.keep_errors,
+                                       .scrubber = tracing_->scrubber(),
+                                       .content_max_bytes = settings.content_max_bytes,
+                                       .pii_counts = tracing_->pii_counts()});
   sink_.on_request_end(ctx);
 }
 

@@ -41,6 +41,9 @@ class TracingHub : public SpanQueue {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   bool enqueue(nlohmann::json span) override;
   const std::shared_ptr<SharedPiiCounts>& pii_counts() const { return pii_; }
+  // The content scrubber for the current settings (built by configure() from pii_patterns);
+  // null when content capture is off.
+  std::shared_ptr<const PiiScrubber> scrubber() const;
 
  private:
   mutable std::mutex mu_;
@@ -48,6 +51,7 @@ class TracingHub : public SpanQueue {
   // Joins the retired exporters whose thread is done; mu_ held.
   void reap_retired() const;
 
+  std::shared_ptr<const PiiScrubber> scrubber_;
   std::shared_ptr<OtlpExporter> exporter_;
   mutable std::vector<std::shared_ptr<OtlpExporter>> retired_;  // stopping, not yet finished
   mutable OtlpExporterStats reaped_stats_;                      // of the finished ones
@@ -62,11 +66,15 @@ class WorkerTracing {
  public:
   explicit WorkerTracing(const TracingHub& hub) : hub_(hub) {}
   const TracingSettings& settings();
+  // The scrubber that goes with settings() (call settings() first).
+  const std::shared_ptr<const PiiScrubber>& scrubber() const { return scrubber_; }
+  const std::shared_ptr<SharedPiiCounts>& pii_counts() const { return hub_.pii_counts(); }
 
  private:
   const TracingHub& hub_;
   uint64_t generation_ = UINT64_MAX;
   std::shared_ptr<const TracingSettings> settings_;
+  std::shared_ptr<const PiiScrubber> scrubber_;
 };
 
 // The trace id of a session's trace when tracing.session_traces is on and the agent sent no

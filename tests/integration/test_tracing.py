@@ -307,6 +307,98 @@ class TracingTest(ProxyTestCase):
             self.assertNotIn(canary.encode(), raw)
             self.assertNotIn(secret, raw)
 
+    def chat_content(self, messages, request_id):
+        body = json.dumps({"model": "gpt-4o-mini", "messages": messages}).encode()
+        response = self.proxy.request("POST", "/v1/chat/completions",
+                                      [("Content-Type", "application/json")], body,
+                                      request_id=request_id)
+        self.assertEqual(response.status, 200, response.body[:300])
+
+    def test_captured_content_is_scrubbed_and_counted(self):
+        self.start(capture_content=True, pii_patterns=["EMP-[0-9]{6}"])
+        answer = dict(CHAT, choices=[{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": "Sent to carol@example.net."}}])
+        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.json_body(answer)
+        key = self.proxy.new_key()
+        prompt = f"I am dave@example.com, card 4111 1111 1111 1111, key {key}, badge EMP-123456."
+        self.chat_content([{"role": "system", "content": "Be brief."},
+                           {"role": "user", "content": prompt}], "captured")
+        [span] = self.receiver.wait_spans(1)
+        attrs = span["attrs"]
+        self.assertEqual(json.loads(attrs["gen_ai.input.messages"]), [
+            {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+            {"role": "user", "parts": [{"type": "text", "content":
+                "I am <EMAIL>, card <CREDIT_CARD>, key <API_KEY>, badge <REDACTED>."}]}])
+        self.assertEqual(json.loads(attrs["gen_ai.output.messages"]), [
+            {"role": "assistant", "parts": [{"type": "text", "content": "Sent to <EMAIL>."}],
+             "finish_reason": "stop"}])
+        self.assertNotIn("tokentap.content.truncated", attrs)
+        expected = {"email": 2, "credit_card": 1, "api_key": 1, "custom": 1, "phone": 0, "ip": 0}
+        for kind, count in expected.items():
+            self.assertEqual(self.proxy.metric("tokentap_pii_redactions_total", kind=kind), count,
+                             kind)
+        self.proxy.stop()
+        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
+        secrets_sent = [key, key.rsplit("-", 1)[1], "dave@example.com", "carol@example.net",
+                        "4111 1111 1111 1111", "EMP-123456"]
+        for secret in secrets_sent + sorted(self.proxy.canaries):
+            self.assertNotIn(secret.encode(), raw)
+
+    def test_captured_content_from_a_stream_is_accumulated_then_scrubbed(self):
+        self.start(capture_content=True)
+
+        def chunk(delta, finish=None):
+            event = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+        # The e-mail address is split across deltas: only the whole text is scrubbed.
+        events = [chunk({"role": "assistant", "content": "Write to erin@exa"}),
+                  chunk({"content": "mple.org today."}), chunk({}, "stop"),
+                  b"data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk",
+                                          "model": "gpt-4o-mini", "choices": [], "usage": {
+                                              "prompt_tokens": 5, "completion_tokens": 6,
+                                              "total_tokens": 11}}).encode() + b"\n\n",
+                  b"data: [DONE]\n\n"]
+        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.sse(events)
+        body = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                           "messages": [{"role": "user", "content": "Who?"}]}).encode()
+        response = self.proxy.request("POST", "/v1/chat/completions",
+                                      [("Content-Type", "application/json")], body)
+        self.assertEqual(response.status, 200)
+        [span] = self.receiver.wait_spans(1)
+        self.assertEqual(json.loads(span["attrs"]["gen_ai.output.messages"]), [
+            {"role": "assistant", "parts": [{"type": "text",
+                                              "content": "Write to <EMAIL> today."}],
+             "finish_reason": "stop"}])
+        self.proxy.stop()
+        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
+        self.assertNotIn(b"erin@", raw)
+
+    def test_captured_content_is_bounded_and_marked(self):
+        self.start(capture_content=True, content_max_bytes=1024)
+        self.chat_content([{"role": "user", "content": "é" * 20000}], "long")
+        [span] = self.receiver.wait_spans(1)
+        attrs = span["attrs"]
+        captured = attrs["gen_ai.input.messages"]
+        self.assertLessEqual(len(captured.encode()), 1024)
+        text = json.loads(captured)[0]["parts"][0]["content"]
+        self.assertTrue(text.endswith("...<TRUNCATED>"))
+        self.assertEqual(set(text[:-len("...<TRUNCATED>")]), {"é"})
+        self.assertIs(attrs["tokentap.content.truncated"], True)
+
+    def test_without_capture_content_a_span_carries_no_content(self):
+        self.start()
+        self.chat_content([{"role": "user", "content": "I am dave@example.com"}], "plain")
+        [span] = self.receiver.wait_spans(1)
+        for key in ("gen_ai.input.messages", "gen_ai.output.messages",
+                    "gen_ai.system_instructions", "tokentap.content.truncated"):
+            self.assertNotIn(key, span["attrs"])
+        self.assertEqual(self.proxy.metric("tokentap_pii_redactions_total", kind="email"), 0)
+        self.proxy.stop()
+        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
+        self.assertNotIn(b"dave@example.com", raw)
+
     def access_log_keys_and_latency(self, requests=15):
         latencies = []
         keys = None

@@ -2,6 +2,7 @@ find_library(BROTLIENC_LIBRARY brotlienc REQUIRED)
 tokentap_unit_test(test_parsers
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/alloc_tracker.cc
           ${CMAKE_CURRENT_LIST_DIR}/bounded_memory_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/content_capture_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/content_decoder_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/endpoint_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/golden_support.cc
