@@ -494,6 +494,10 @@ constexpr Field<SessionSettings> kSessionFields[] = {
      }},
     {"max_cost_usd",
      [](Context& c, const Value& v, SessionSettings& s) { s.max_cost_usd = as_usd(c, v); }},
+    {"max_identical_tool_calls",
+     [](Context& c, const Value& v, SessionSettings& s) {
+       s.max_identical_tool_calls = static_cast<uint32_t>(as_integer(c, v, 0, 1'000'000));
+     }},
     {"runaway_action",
      [](Context& c, const Value& v, SessionSettings& s) { s.runaway_action = as_action(c, v); }},
 };

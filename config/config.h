@@ -157,6 +157,8 @@ struct SessionSettings {
   // Runaway detection; 0 disables a check.
   uint32_t max_requests_per_minute = 0;
   double max_cost_usd = 0;
+  // The same tool with the same arguments requested more than this many times in a session.
+  uint32_t max_identical_tool_calls = 0;
   BudgetAction runaway_action = BudgetAction::alert;
 };
 

@@ -130,8 +130,14 @@ class AnthropicParser final : public LlmParser {
       return;
     }
     std::vector<ToolResultCount>& counts = mutable_facts().tool_results;
+    std::vector<ToolResultRef>& refs = mutable_facts().tool_result_refs;
     for (const RequestScanner::ToolResult& r : scanner.newest_user_results()) {
       std::string tool(scanner.tool_name(r.tool_use_id));
+      if (refs.size() < kMaxToolResultRefs) {
+        refs.push_back({.call_id = json_util::clean_label(r.tool_use_id, kMaxToolRefBytes),
+                        .name = tool,
+                        .is_error = r.is_error});
+      }
       if (tool.empty()) tool = "unknown";
       auto it = std::find_if(counts.begin(), counts.end(), [&](const ToolResultCount& c) {
         return c.tool == tool && c.is_error == r.is_error;
@@ -161,6 +167,11 @@ class AnthropicParser final : public LlmParser {
         const std::string_view type = string_member(block, "type");
         if (is_tool_use_block(type)) {
           add_tool_call(string_member(block, "name"), tool_use_kind(type));
+          if (tool_use_kind(type) == ToolKind::function) {
+            const Json* input = json_util::member(block, "input");
+            add_tool_call_ref(string_member(block, "id"), string_member(block, "name"),
+                              input != nullptr ? input->dump() : std::string());
+          }
         }
       }
     } else if (key == "error") {
@@ -183,6 +194,10 @@ class AnthropicParser final : public LlmParser {
         const std::string_view block_type = string_member(*block, "type");
         if (is_tool_use_block(block_type)) {
           add_tool_call(string_member(*block, "name"), tool_use_kind(block_type));
+          if (tool_use_kind(block_type) == ToolKind::function) {
+            note_streamed_tool_use(count_member(data, "index").value_or(0),
+                                   string_member(*block, "id"), string_member(*block, "name"));
+          }
           note_generated_text(string_member(*block, "name"));
           note_content();
         } else if (!string_member(*block, "text").empty() ||
@@ -199,6 +214,9 @@ class AnthropicParser final : public LlmParser {
           const std::string_view text = string_member(*delta, field);
           note_generated_text(text);
           content = content || !text.empty();
+        }
+        if (const std::string_view json = string_member(*delta, "partial_json"); !json.empty()) {
+          add_tool_arguments(streamed_ref(count_member(data, "index").value_or(0)), json);
         }
         if (content) note_content();
       }
@@ -263,10 +281,25 @@ class AnthropicParser final : public LlmParser {
     set_error(string_member(error, "type"), {}, string_member(error, "message"));
   }
 
+  // A streamed tool_use block: its input arrives as partial_json deltas of the same block
+  // index, hashed as they come (a non-streamed Message's input is hashed as parsed, so the two
+  // forms of the same input may hash differently).
+  void note_streamed_tool_use(uint64_t index, std::string_view id, std::string_view name) {
+    const size_t ref = add_tool_call_ref(id, name);
+    if (ref != kNoToolRef) streamed_refs_.emplace_back(index, ref);
+  }
+  size_t streamed_ref(uint64_t index) const {
+    for (const auto& [block, ref] : streamed_refs_) {
+      if (block == index) return ref;
+    }
+    return kNoToolRef;
+  }
+
   std::optional<uint64_t> input_, output_, cache_write_, cache_write_5m_, cache_write_1h_,
       cache_read_;
   std::string service_tier_, inference_geo_;
   bool final_usage_seen_ = false;
+  std::vector<std::pair<uint64_t, size_t>> streamed_refs_;  // block index -> tool_call_refs
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
+#include "parsers/tool_results.h"
 
 namespace tokentap {
 namespace {
@@ -45,8 +46,13 @@ class GeminiParser final : public LlmParser {
   }
 
  private:
-  // The model and the stream flag come from the URL; nothing in the body is needed.
-  void parse_request(std::string_view) override {}
+  // The model and the stream flag come from the URL; the body is read for tool results only.
+  void parse_request(std::string_view body) override {
+    if (body.find("functionResponse") != std::string_view::npos) {
+      mutable_facts().tool_result_refs =
+          newest_tool_results(endpoint().provider, endpoint().operation, body);
+    }
+  }
 
   bool wants_member(std::string_view key) const override {
     return key == "candidates" || key == "usageMetadata" || key == "modelVersion" ||
@@ -155,11 +161,17 @@ class GeminiParser final : public LlmParser {
         continues_current = name.empty() || (current.open && name == current.name);
       }
     }
+    const Json* args = object_member(call, "args");
+    const Json* partial = array_member(call, "partialArgs");
+    const std::string arguments = (args ? args->dump() : "") + (partial ? partial->dump() : "");
     if (!continues_current) {
       add_tool_call(name);
       current.seen = true;
       current.id.assign(id);
       current.name.assign(name);
+      current.ref = add_tool_call_ref(id, name, arguments);
+    } else {
+      add_tool_arguments(current.ref, arguments);
     }
     current.open = call_continues(call);
   }
@@ -211,7 +223,8 @@ class GeminiParser final : public LlmParser {
 
   struct CurrentCall {
     bool seen = false;
-    bool open = false;  // its last part said another part follows
+    bool open = false;        // its last part said another part follows
+    size_t ref = kNoToolRef;  // its entry in LlmFacts::tool_call_refs
     std::string id;
     std::string name;
   };

@@ -92,6 +92,36 @@ inline const char* tool_result_status(const ToolResultCount& r) {
   return r.is_error ? "error" : "success";
 }
 
+// A tool call a response hands the client to run (kind `function`): its id (Gemini may give
+// none), the tool's name (cleaned), and a hash of its arguments as the response carried them
+// (for spotting the same call repeated; see hash_tool_arguments). Results come back in a later
+// request (parsers/tool_results.h).
+struct ToolCallRef {
+  std::string call_id;
+  std::string name;
+  uint64_t arguments_hash = 0;
+};
+// A tool result a request carries in its newest turn (parsers/tool_results.h).
+struct ToolResultRef {
+  std::string call_id;  // cleaned, at most kMaxToolRefBytes; "" when the format gave none
+  std::string name;     // Gemini's functionResponse.name; Anthropic's tool_use name from the
+                        // request history when it has one; "" otherwise
+  bool is_error = false;
+};
+inline constexpr size_t kMaxToolCallRefs = 64;    // per response; later calls are not kept
+inline constexpr size_t kMaxToolResultRefs = 64;  // per request; later ones are dropped
+inline constexpr size_t kMaxToolRefBytes = 128;
+
+// FNV-1a over argument text, fed in pieces as a stream delivers them.
+inline constexpr uint64_t kToolArgumentsHashSeed = 14695981039346656037ull;
+inline uint64_t hash_tool_arguments(uint64_t hash, std::string_view text) {
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
 // An error the provider reported, in the body of a non-2xx response or as an in-stream event.
 struct ProviderError {
   int http_status = 0;  // status of the response that carried it
@@ -160,6 +190,10 @@ struct LlmFacts {
   std::string finish_reason;  // provider's own spelling: "stop", "end_turn", "STOP", ...
   std::vector<ToolCallCount> tool_calls;      // by (name, kind), in order of first appearance
   std::vector<ToolResultCount> tool_results;  // in order of first appearance
+  // The calls of kind `function` the response hands the client (at most kMaxToolCallRefs),
+  // and the results the request carries in its newest turn (at most kMaxToolResultRefs).
+  std::vector<ToolCallRef> tool_call_refs;
+  std::vector<ToolResultRef> tool_result_refs;
 
   int http_status = 0;
   ProviderError error;

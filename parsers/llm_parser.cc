@@ -323,6 +323,24 @@ void LlmParser::add_tool_call(std::string_view name, ToolKind kind) {
   facts_.tool_calls.push_back({std::move(clean), 1, kind});
 }
 
+size_t LlmParser::add_tool_call_ref(std::string_view call_id, std::string_view name,
+                                    std::string_view arguments) {
+  std::vector<ToolCallRef>& refs = facts_.tool_call_refs;
+  if (refs.size() >= kMaxToolCallRefs) return kNoToolRef;
+  std::string clean = json_util::clean_label(name);
+  refs.push_back({.call_id = call_id.empty() ? std::string()
+                                             : json_util::clean_label(call_id, kMaxToolRefBytes),
+                  .name = clean.empty() ? "unknown" : std::move(clean),
+                  .arguments_hash = hash_tool_arguments(kToolArgumentsHashSeed, arguments)});
+  return refs.size() - 1;
+}
+
+void LlmParser::add_tool_arguments(size_t ref, std::string_view arguments) {
+  if (ref >= facts_.tool_call_refs.size()) return;
+  uint64_t& hash = facts_.tool_call_refs[ref].arguments_hash;
+  hash = hash_tool_arguments(hash, arguments);
+}
+
 void LlmParser::set_response_model(std::string_view model) {
   // Streams repeat the model in every event; clean_label() keeps a clean label as it is.
   if (!model.empty() && model != facts_.response_model) {

@@ -126,6 +126,13 @@ class LlmParser {
   void count_parse_error(ParseErrorKind kind);
   // Counts one call of tool `name` (empty: "unknown"); the proxy labels it with `kind`.
   void add_tool_call(std::string_view name, ToolKind kind = ToolKind::function);
+  // Remembers a call of kind `function` the response hands the client (LlmFacts::
+  // tool_call_refs) and returns its index there, or kNoToolRef past kMaxToolCallRefs.
+  // `arguments` starts its hash; a stream adds later pieces with add_tool_arguments().
+  static constexpr size_t kNoToolRef = static_cast<size_t>(-1);
+  size_t add_tool_call_ref(std::string_view call_id, std::string_view name,
+                           std::string_view arguments = {});
+  void add_tool_arguments(size_t ref, std::string_view arguments);
   void set_response_model(std::string_view model);
   void set_requested_model(std::string_view model);  // unless the path named it
   void set_finish_reason(std::string_view reason);

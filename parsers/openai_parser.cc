@@ -7,6 +7,7 @@
 
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
+#include "parsers/tool_results.h"
 
 namespace tokentap {
 namespace {
@@ -38,6 +39,7 @@ class OpenAiParser final : public LlmParser {
   struct StreamedToolCall {
     uint64_t slot;   // choice index << 32 | tool call index
     std::string id;  // as first seen; a new id in the same slot is a new call
+    size_t ref;      // its entry in LlmFacts::tool_call_refs, or kNoToolRef
   };
 
   bool responses_api() const { return endpoint().operation == Operation::responses; }
@@ -57,7 +59,16 @@ class OpenAiParser final : public LlmParser {
         });
       }
     });
-    if (!ok) count_parse_error(ParseErrorKind::invalid_request);
+    if (!ok) {
+      count_parse_error(ParseErrorKind::invalid_request);
+      return;
+    }
+    // Tool results are in the newest turn only; a body without their keys has none to parse.
+    if (body.find("tool_call_id") != std::string_view::npos ||
+        body.find("_call_output") != std::string_view::npos) {
+      mutable_facts().tool_result_refs =
+          newest_tool_results(endpoint().provider, endpoint().operation, body);
+    }
   }
 
   bool wants_member(std::string_view key) const override {
@@ -184,14 +195,16 @@ class OpenAiParser final : public LlmParser {
           note_generated_text(tool_call_arguments(call));
           const uint64_t tool_index = count_member(call, "index").value_or(pos);
           note_streamed_tool_call(index << 32 | (tool_index & 0xFFFFFFFFu),
-                                  string_member(call, "id"), tool_call_name(call));
+                                  string_member(call, "id"), tool_call_name(call),
+                                  tool_call_arguments(call));
         }
       }
       if (const Json* fn = object_member(*delta, "function_call")) {
         content = true;
         note_generated_text(string_member(*fn, "name"));
         note_generated_text(string_member(*fn, "arguments"));
-        note_streamed_tool_call(index << 32 | 0xFFFFFFFFu, {}, string_member(*fn, "name"));
+        note_streamed_tool_call(index << 32 | 0xFFFFFFFFu, {}, string_member(*fn, "name"),
+                                string_member(*fn, "arguments"));
       }
     }
     return content;
@@ -218,27 +231,39 @@ class OpenAiParser final : public LlmParser {
 
   void count_message_tools(const Json& message) {
     if (const Json* calls = array_member(message, "tool_calls")) {
-      for (const Json& call : *calls) add_tool_call(tool_call_name(call));
+      for (const Json& call : *calls) {
+        add_tool_call(tool_call_name(call));
+        add_tool_call_ref(string_member(call, "id"), tool_call_name(call),
+                          tool_call_arguments(call));
+      }
     }
     if (const Json* fn = object_member(message, "function_call")) {
       add_tool_call(string_member(*fn, "name"));
+      add_tool_call_ref({}, string_member(*fn, "name"), string_member(*fn, "arguments"));
     }
   }
 
   // A streamed tool call is announced by its first delta (id and name); later deltas for the
-  // same slot only carry argument text. Some compatible servers repeat the name in every
-  // delta, so each call is counted once per slot, unless a different id shows up there.
-  void note_streamed_tool_call(uint64_t slot, std::string_view id, std::string_view name) {
-    if (name.empty()) return;
+  // same slot only carry argument text, hashed as it arrives. Some compatible servers repeat
+  // the name in every delta, so each call is counted once per slot, unless a different id
+  // shows up there.
+  void note_streamed_tool_call(uint64_t slot, std::string_view id, std::string_view name,
+                               std::string_view arguments) {
     for (StreamedToolCall& seen : seen_tool_calls_) {
       if (seen.slot != slot) continue;
-      if (id.empty() || id == seen.id) return;
+      if (name.empty() || id.empty() || id == seen.id) {
+        add_tool_arguments(seen.ref, arguments);
+        return;
+      }
       seen.id.assign(id.substr(0, 128));
+      seen.ref = add_tool_call_ref(id, name, arguments);
       add_tool_call(name);
       return;
     }
+    if (name.empty()) return;
+    const size_t ref = add_tool_call_ref(id, name, arguments);
     if (seen_tool_calls_.size() < kMaxTrackedToolCalls) {
-      seen_tool_calls_.push_back({slot, std::string(id.substr(0, 128))});
+      seen_tool_calls_.push_back({slot, std::string(id.substr(0, 128)), ref});
     }
     add_tool_call(name);
   }
@@ -318,9 +343,26 @@ class OpenAiParser final : public LlmParser {
     if (type == "function_call" || type == "custom_tool_call" || type == "mcp_call") {
       const std::string_view name = string_member(item, "name");
       add_tool_call(name.empty() ? type : name, kind);
+      if (type != "mcp_call") note_output_call(item);
     } else {
       add_tool_call(type.substr(0, type.size() - 5), kind);
     }
+  }
+
+  // A function or custom tool call output item: its arguments are complete in a body and in
+  // output_item.done, empty in output_item.added (the same call_id, hashed again when done).
+  void note_output_call(const Json& item) {
+    const std::string_view id = string_member(item, "call_id");
+    std::string_view arguments = string_member(item, "arguments");
+    if (string_member(item, "type") == "custom_tool_call") arguments = string_member(item, "input");
+    if (!id.empty()) {
+      for (ToolCallRef& ref : mutable_facts().tool_call_refs) {
+        if (ref.call_id != id) continue;
+        ref.arguments_hash = hash_tool_arguments(kToolArgumentsHashSeed, arguments);
+        return;
+      }
+    }
+    add_tool_call_ref(id, string_member(item, "name"), arguments);
   }
 
   // Whether the client runs the call (it ends the turn, like a chat completion's tool_calls)
@@ -361,6 +403,10 @@ class OpenAiParser final : public LlmParser {
       if (terminal) mark_complete();
     } else if (type == "response.output_item.added") {
       if (const Json* item = object_member(data, "item")) count_output_item(*item);
+    } else if (type == "response.output_item.done") {
+      const Json* item = object_member(data, "item");
+      const std::string_view item_type = item ? string_member(*item, "type") : std::string_view();
+      if (item_type == "function_call" || item_type == "custom_tool_call") note_output_call(*item);
     } else if (type == "error") {
       set_error({}, scalar_text(member(data, "code")), string_member(data, "message"));
     } else if (type.ends_with(".delta")) {

@@ -1,8 +1,8 @@
 // The tool results a request carries in its newest turn: the answers to the tool calls of the
 // previous response, which the agent ran in between (issue 15: tool execution time and
-// outcome). Pure: a function of the request body, no I/O, no clock, never throws. Not wired
-// into the proxy yet; the pending-call memory that matches these ids to the calls a response
-// asked for comes next.
+// outcome). Pure: a function of the request body, no I/O, no clock, never throws. The parsers
+// fill LlmFacts::tool_result_refs with it; proxy/metering matches the ids to the calls earlier
+// responses asked for (PendingToolCalls).
 //
 // Only the newest turn counts, so that a result is seen once however long the conversation
 // grows: OpenAI chat, the trailing `role: "tool"` messages (`tool_call_id`); Responses, the
@@ -25,22 +25,6 @@
 #include "parsers/llm_facts.h"
 
 namespace tokentap {
-
-struct ToolResultRef {
-  std::string call_id;  // cleaned, at most kMaxToolRefBytes; "" when the format gave none
-  std::string name;     // Gemini's functionResponse.name; "" for the other formats
-  bool is_error = false;
-};
-// A tool call a response asks the client to run: its id (Gemini may give none), the tool's
-// name, and a hash of its arguments (for spotting the same call repeated).
-struct ToolCallRef {
-  std::string call_id;
-  std::string name;
-  uint64_t arguments_hash = 0;
-};
-
-inline constexpr size_t kMaxToolResultRefs = 64;  // per request; later ones are dropped
-inline constexpr size_t kMaxToolRefBytes = 128;
 
 // In order of appearance. Empty for a body that is not JSON or an operation without tools.
 std::vector<ToolResultRef> newest_tool_results(ApiProvider provider, Operation operation,

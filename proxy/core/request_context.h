@@ -23,6 +23,19 @@ namespace tokentap {
 
 using Clock = std::chrono::steady_clock;
 
+// A tool result the request carried (every provider, see parsers/tool_results.h), matched to
+// the call an earlier response of the same agent asked for: the tool's name ("unknown" when no
+// call matched and the format does not name it) and the agent's time running the tool, from
+// the end of that response to the arrival of this request (-1 when unmatched).
+struct ToolResultOutcome {
+  std::string tool;
+  bool is_error = false;
+  double seconds = -1;
+};
+inline const char* tool_result_status(const ToolResultOutcome& r) {
+  return r.is_error ? "error" : "success";
+}
+
 // What an LLM request was billed and what the provider reported, computed once when it ends
 // (by the metering observer); the access log, the llm_* metrics, the usage store, the session
 // and budget records and /v1/errors all read these values, so they cannot disagree.
@@ -71,8 +84,9 @@ struct LlmSummary {
 
   // As the provider reported them (see LlmFacts).
   std::string finish_reason;
-  std::vector<ToolCallCount> tool_calls;      // by (name, kind), in order of first appearance
-  std::vector<ToolResultCount> tool_results;  // in order of first appearance
+  std::vector<ToolCallCount> tool_calls;        // by (name, kind), in order of first appearance
+  std::vector<ToolResultOutcome> tool_results;  // one per result, in order (bounded)
+  std::vector<ToolCallRef> tool_call_refs;      // the calls the response hands the client
   std::array<RateLimit, kRateLimitResourceCount> rate_limits{};
   std::array<uint32_t, kParseErrorKindCount> parse_errors{};
   uint32_t parse_error_count = 0;   // the sum of parse_errors

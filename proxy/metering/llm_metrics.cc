@@ -24,6 +24,9 @@ const Histogram::BucketBoundaries kCostBuckets = {0.0001, 0.0005, 0.001, 0.005, 
                                                   0.1,    0.5,    1,     5,     10};
 const Histogram::BucketBoundaries kTpotBuckets = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.03,
                                                   0.05,  0.075,  0.1,   0.2,  0.5,  1};
+// An agent's time running a tool: a lookup to a long build or a human approval.
+const Histogram::BucketBoundaries kToolDurationBuckets = {0.05, 0.1, 0.25, 0.5, 1,   2.5,
+                                                          5,    10,  30,   60,  120, 300};
 // The OpenTelemetry GenAI semantic conventions' advisory buckets.
 const Histogram::BucketBoundaries kOtelTokenBuckets = {
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
@@ -98,8 +101,15 @@ LlmMetrics::LlmMetrics(prometheus::Registry& registry, const MetricsSettings& me
                      .Register(registry)),
       tool_results(BuildCounter()
                        .Name("llm_tool_results_total")
-                       .Help("Tool results sent back to the model, by tool and status")
+                       .Help("Tool results sent back to the model in the newest turn, by "
+                             "tool and status (success or error), every provider")
                        .Register(registry)),
+      tool_duration(BuildHistogram()
+                        .Name("llm_tool_duration_seconds")
+                        .Help("The agent's time running a tool: from the end of the response "
+                              "that asked for the call to the arrival of the request with its "
+                              "result")
+                        .Register(registry)),
       finish_reasons(BuildCounter()
                          .Name("llm_finish_reasons_total")
                          .Help("Responses by the provider's finish / stop reason")
@@ -278,11 +288,15 @@ void LlmMetricsSink::on_request_end(const RequestContext& ctx) {
                                  {"kind", tool_kind_name(t.kind)}})
         .Increment(t.count);
   }
-  for (const ToolResultCount& t : s.tool_results) {
+  for (const ToolResultOutcome& t : s.tool_results) {
     cache_
         .counter(m_.tool_results,
                  {{"agent", agent}, {"tool", t.tool}, {"status", tool_result_status(t)}})
-        .Increment(t.count);
+        .Increment();
+    if (t.seconds >= 0) {
+      cache_.histogram(m_.tool_duration, {{"agent", agent}, {"tool", t.tool}}, kToolDurationBuckets)
+          .Observe(t.seconds);
+    }
   }
   if (!s.finish_reason.empty()) {
     cache_

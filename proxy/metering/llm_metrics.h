@@ -34,6 +34,7 @@ struct LlmMetrics {
   prometheus::Family<prometheus::Counter>& tokens;
   prometheus::Family<prometheus::Counter>& tool_calls;
   prometheus::Family<prometheus::Counter>& tool_results;
+  prometheus::Family<prometheus::Histogram>& tool_duration;
   prometheus::Family<prometheus::Counter>& finish_reasons;
   prometheus::Family<prometheus::Gauge>& inflight;  // moved by the observer while a request runs
   prometheus::Family<prometheus::Counter>& usage_missing;

@@ -22,10 +22,15 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
+PendingToolCalls::Ms store_time(Clock::time_point t) {
+  return std::chrono::duration_cast<PendingToolCalls::Ms>(t.time_since_epoch());
+}
+
 class MeteringObserver final : public RequestObserver {
  public:
-  MeteringObserver(HandleCache& cache, LlmMetrics& metrics, std::shared_ptr<const Runtime> runtime)
-      : cache_(cache), m_(metrics), runtime_(std::move(runtime)) {}
+  MeteringObserver(HandleCache& cache, LlmMetrics& metrics, PendingToolCalls& pending,
+                   std::shared_ptr<const Runtime> runtime)
+      : cache_(cache), m_(metrics), pending_(pending), runtime_(std::move(runtime)) {}
 
   void on_request_headers(RequestContext& ctx, const HeaderList& headers) override {
     std::optional<ApiProvider> provider =
@@ -42,6 +47,13 @@ class MeteringObserver final : public RequestObserver {
     if (!parser_ || !ctx.request_is_json) return;
     if (ctx.capture_content_bytes > 0) parser_->capture_content(ctx.capture_content_bytes);
     parser_->on_request_body(body);
+    // Matched when the request arrives: the agent's time running the tool ends here.
+    const std::vector<ToolResultRef>& results = parser_->facts().tool_result_refs;
+    if (results.empty() || !tool_results_.empty()) return;
+    for (PendingToolCalls::Match& m : pending_.take(ctx.agent, results, store_time(ctx.start))) {
+      tool_results_.push_back(
+          {.tool = std::move(m.tool), .is_error = m.is_error, .seconds = m.seconds.value_or(-1)});
+    }
   }
 
   std::optional<std::string> replace_request_body(RequestContext&, std::string_view body) override {
@@ -85,6 +97,10 @@ class MeteringObserver final : public RequestObserver {
     if (ctx.capture_content_bytes > 0) {
       ctx.content = std::make_shared<const CapturedContent>(parser_->take_content());
     }
+    // Only a delivered answer asks the agent to run anything.
+    if (!f.tool_call_refs.empty() && ctx.status >= 200 && ctx.status < 300) {
+      pending_.remember(ctx.agent, f.tool_call_refs, store_time(ctx.end));
+    }
   }
 
  private:
@@ -105,7 +121,8 @@ class MeteringObserver final : public RequestObserver {
     s.provider_error = f.error;
     s.finish_reason = f.finish_reason;
     s.tool_calls = f.tool_calls;
-    s.tool_results = f.tool_results;
+    s.tool_results = std::move(tool_results_);
+    s.tool_call_refs = f.tool_call_refs;
     s.rate_limits = f.rate_limits;
     s.parse_errors = f.parse_errors;
     s.parse_error_count = f.parse_error_count();
@@ -211,6 +228,7 @@ class MeteringObserver final : public RequestObserver {
 
   HandleCache& cache_;
   LlmMetrics& m_;
+  PendingToolCalls& pending_;
   std::shared_ptr<const Runtime> runtime_;
   std::unique_ptr<LlmParser> parser_;
   std::string provider_name_ = "unknown";
@@ -218,6 +236,7 @@ class MeteringObserver final : public RequestObserver {
   StreamUsageRewriter rewriter_;
   Clock::time_point first_content_{};
   Clock::time_point last_content_{};
+  std::vector<ToolResultOutcome> tool_results_;
 };
 
 }  // namespace
@@ -230,7 +249,8 @@ Metering::Metering(prometheus::Registry& registry, const MetricsSettings& metric
 
 std::unique_ptr<RequestObserver> Metering::make_observer(size_t worker_index,
                                                          std::shared_ptr<const Runtime> runtime) {
-  return std::make_unique<MeteringObserver>(caches_.at(worker_index), metrics_, std::move(runtime));
+  return std::make_unique<MeteringObserver>(caches_.at(worker_index), metrics_, pending_,
+                                            std::move(runtime));
 }
 
 }  // namespace tokentap

@@ -4,6 +4,10 @@
 // metrics, budgets, sessions and the usage store are completion sinks that read ctx.llm.
 // While a request runs the observer moves llm_inflight_requests, and its StreamUsageRewriter
 // may add stream_options (counted in tokentap_stream_usage_requested_total).
+// Tool timing: a response's client tool calls are remembered when it ends (in one store shared
+// by the workers, since the agent's next request may land on another worker), and the results a
+// later request of the same agent carries are matched to them when its body arrives, giving
+// ctx.llm.tool_results their tool and the agent's time running it.
 #pragma once
 
 #include <prometheus/registry.h>
@@ -18,6 +22,7 @@
 #include "proxy/core/request_context.h"
 #include "proxy/core/runtime.h"
 #include "proxy/metering/llm_metrics.h"
+#include "proxy/metering/pending_tool_calls.h"
 
 namespace tokentap {
 
@@ -35,9 +40,11 @@ class Metering {
   LlmMetrics& llm_metrics() { return metrics_; }
   // Caps agent, model, tool and finish-reason label values; shared with the session metrics.
   LabelLimiter& limiter() { return metrics_.limiter; }
+  PendingToolCalls& pending_tool_calls() { return pending_; }
 
  private:
   LlmMetrics metrics_;
+  PendingToolCalls pending_;
   std::vector<HandleCache> caches_;  // per worker, for the observers' live metrics
 };
 

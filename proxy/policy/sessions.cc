@@ -1,5 +1,7 @@
 #include "proxy/policy/sessions.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "proxy/core/label_limiter.h"
 
@@ -49,8 +51,14 @@ SessionTracker::SessionTracker(const SessionSettings& settings, prometheus::Regi
                     .Register(registry)),
       runaway_(BuildCounter()
                    .Name("llm_session_runaway_total")
-                   .Help("Conversations flagged as runaway (request rate or cost over the limit)")
-                   .Register(registry)) {}
+                   .Help("Conversations flagged as runaway (request rate, cost or identical "
+                         "tool calls over the limit)")
+                   .Register(registry)),
+      tool_repeats_(BuildCounter()
+                        .Name("llm_session_tool_repeats_total")
+                        .Help("Tool calls a response asked for that repeat an earlier call of "
+                              "the same session (same tool, same arguments), by agent and tool")
+                        .Register(registry)) {}
 
 SessionTracker::Session* SessionTracker::find(std::string_view id) {
   auto it = sessions_.find(std::string(id));
@@ -101,7 +109,8 @@ std::optional<std::string> SessionTracker::admit(std::string_view session, std::
                          " requests in a minute");
   }
   if (s->runaway && settings_.runaway_action == BudgetAction::block) {
-    return "session " + s->id + " is a runaway (request rate or cost over the configured limit)";
+    return "session " + s->id +
+           " is a runaway (request rate, cost or identical tool calls over the configured limit)";
   }
   return std::nullopt;
 }
@@ -117,6 +126,33 @@ void SessionTracker::record(std::string_view session, uint64_t tokens, int64_t n
   if (settings_.max_cost_usd > 0 &&
       static_cast<double>(s->nano_usd) / 1e9 >= settings_.max_cost_usd) {
     flag_runaway(*s, "cost over " + std::to_string(settings_.max_cost_usd) + " USD");
+  }
+}
+
+void SessionTracker::record_tool_calls(std::string_view session,
+                                       std::span<const ToolCallRef> calls) {
+  if (session.empty() || calls.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  Session* s = find(session);
+  if (s == nullptr) return;
+  for (const ToolCallRef& call : calls) {
+    const uint64_t key =
+        hash_tool_arguments(call.arguments_hash ^ 0x9e3779b97f4a7c15ull, call.name);
+    auto it = std::find_if(s->tool_calls.begin(), s->tool_calls.end(),
+                           [&](const auto& seen) { return seen.first == key; });
+    if (it == s->tool_calls.end()) {
+      if (s->tool_calls.size() < kMaxToolKeysPerSession) s->tool_calls.emplace_back(key, 1);
+      continue;
+    }
+    ++it->second;
+    tool_repeats_
+        .Add(
+            {{"agent", limiter_.cap("agent", s->agent)}, {"tool", limiter_.cap("tool", call.name)}})
+        .Increment();
+    if (settings_.max_identical_tool_calls > 0 && it->second > settings_.max_identical_tool_calls) {
+      flag_runaway(*s, "tool " + call.name + " called with the same arguments more than " +
+                           std::to_string(settings_.max_identical_tool_calls) + " times");
+    }
   }
 }
 

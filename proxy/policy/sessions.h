@@ -2,7 +2,11 @@
 // recently used evicted first). A session idle for sessions.idle_timeout closes and is observed
 // once in the llm_session_* histograms by agent, so conversation-level cost needs no session
 // label. A session over the configured request rate or cost is a runaway: counted, logged with
-// its id, and, with action block, refused with 429. Thread-safe; the clock is injected.
+// its id, and, with action block, refused with 429. So is a tool loop: the same tool with the
+// same arguments asked for more than sessions.max_identical_tool_calls times in a session
+// (every call seen before counts in llm_session_tool_repeats_total; at most
+// kMaxToolKeysPerSession distinct calls are remembered per session). Thread-safe; the clock is
+// injected.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -16,11 +20,15 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
+#include "parsers/llm_facts.h"
 
 namespace tokentap {
 
@@ -38,6 +46,9 @@ class SessionTracker {
   std::optional<std::string> admit(std::string_view session, std::string_view agent);
   // A request of `session` ended with these totals.
   void record(std::string_view session, uint64_t tokens, int64_t nano_usd);
+  // A response of `session` asked the client to run `calls`.
+  void record_tool_calls(std::string_view session, std::span<const ToolCallRef> calls);
+  static constexpr size_t kMaxToolKeysPerSession = 64;
   // Closes sessions idle for longer than the timeout; returns how many closed.
   size_t sweep();
   // A reload: open sessions stay open and are judged by the new settings from now on.
@@ -66,6 +77,8 @@ class SessionTracker {
     std::chrono::milliseconds window_start{0};  // start of the current rate window
     uint32_t window_requests = 0;
     bool runaway = false;
+    // (tool, arguments) hash -> times asked for; bounded by kMaxToolKeysPerSession.
+    std::vector<std::pair<uint64_t, uint32_t>> tool_calls;
     std::list<std::string>::iterator lru;
   };
   void close(Session& s);  // observes and forgets; mu_ held
@@ -83,6 +96,7 @@ class SessionTracker {
   prometheus::Family<prometheus::Histogram>& cost_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& runaway_;
+  prometheus::Family<prometheus::Counter>& tool_repeats_;
 };
 
 }  // namespace tokentap

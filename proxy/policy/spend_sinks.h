@@ -18,7 +18,8 @@ class BudgetSink final : public CompletionSink {
   BudgetTracker& budgets_;
 };
 
-// Adds a metered request's billed tokens and cost to its session, when it names one.
+// Adds a metered request's billed tokens, cost and client tool calls to its session, when it
+// names one.
 class SessionSink final : public CompletionSink {
  public:
   explicit SessionSink(SessionTracker& sessions) : sessions_(sessions) {}

@@ -136,6 +136,24 @@ void tool_count_field(JsonLine& w, std::string_view name, const LlmSummary& llm,
   w.close_object();
 }
 
+// One entry per tool result the request carried (only when it carried any): the tool, its
+// status, and duration_ms, the agent's time running it, when the call that asked for it was
+// known.
+void tool_results_field(JsonLine& w, const LlmSummary& llm) {
+  if (llm.tool_results.empty()) return;
+  w.key("tool_results");
+  w.text() += '[';
+  for (const ToolResultOutcome& r : llm.tool_results) {
+    if (w.text().back() != '[') w.text() += ',';
+    w.text() += '{';
+    w.string_field("tool", r.tool);
+    w.string_field("status", tool_result_status(r));
+    if (r.seconds >= 0) w.millis_field("duration_ms", r.seconds * 1000);
+    w.close_object();
+  }
+  w.text() += ']';
+}
+
 void llm_fields(JsonLine& w, const LlmSummary& llm) {
   w.string_field("provider", llm.provider);
   w.string_field("operation", llm.operation);
@@ -184,6 +202,7 @@ void llm_fields(JsonLine& w, const LlmSummary& llm) {
   w.string_field("finish_reason", llm.finish_reason);
   tool_count_field(w, "tool_calls", llm, false);
   tool_count_field(w, "server_tool_calls", llm, true);
+  tool_results_field(w, llm);
   if (llm.stream_usage_added) w.bool_field("stream_usage_added", true);
   if (llm.parse_error_count > 0) w.integer_field("parse_errors", llm.parse_error_count);
 }

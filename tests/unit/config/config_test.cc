@@ -802,15 +802,19 @@ TEST_CASE("sessions section", "[config]") {
   CHECK(defaults.sessions.max_requests_per_minute == 0);
   Config c = load_config_string(
       "sessions:\n  idle_timeout: 5m\n  max_sessions: 50\n  max_requests_per_minute: 30\n"
-      "  max_cost_usd: 2.5\n  runaway_action: block\n",
+      "  max_cost_usd: 2.5\n  max_identical_tool_calls: 4\n  runaway_action: block\n",
       "t.yaml");
   CHECK(c.sessions.idle_timeout == std::chrono::minutes(5));
   CHECK(c.sessions.max_sessions == 50);
   CHECK(c.sessions.max_requests_per_minute == 30);
   CHECK(c.sessions.max_cost_usd == 2.5);
+  CHECK(c.sessions.max_identical_tool_calls == 4);
+  CHECK(defaults.sessions.max_identical_tool_calls == 0);
   CHECK(c.sessions.runaway_action == BudgetAction::block);
   CHECK_THROWS_WITH(load_config_string("sessions:\n  idle_timeout: soon\n", "t.yaml"),
                     Catch::Contains("t.yaml:2: sessions.idle_timeout: expected a duration"));
+  CHECK_THROWS_WITH(load_config_string("sessions:\n  max_identical_tool_calls: -1\n", "t.yaml"),
+                    Catch::Contains("t.yaml:2: sessions.max_identical_tool_calls"));
 }
 
 TEST_CASE("a route's circuit_breaker is opt-in, with defaults for omitted keys", "[config]") {

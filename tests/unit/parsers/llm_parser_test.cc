@@ -270,3 +270,61 @@ TEST_CASE("parser: tool names are capped", "[parser]") {
 
 }  // namespace
 }  // namespace tokentap
+
+namespace tokentap {
+namespace {
+
+uint64_t args_hash(std::string_view text) {
+  return hash_tool_arguments(kToolArgumentsHashSeed, text);
+}
+
+TEST_CASE("parser: OpenAI stream tool call refs hash the arguments across deltas", "[parser]") {
+  auto p = start(ApiProvider::openai, "/v1/chat/completions", 200, "text/event-stream",
+                 R"({"model":"gpt-4o","stream":true,"messages":[{"role":"tool","tool_call_id":"c0",
+                     "content":"{\"error\":\"boom\"}"}]})");
+  p->feed(
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\","
+      "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"ci\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+      "\"function\":{\"arguments\":\"ty\\\":1}\"}}]}}]}\n\ndata: [DONE]\n\n");
+  p->finish();
+  const auto& refs = p->facts().tool_call_refs;
+  REQUIRE(refs.size() == 1);
+  CHECK(refs[0].call_id == "c1");
+  CHECK(refs[0].name == "get_weather");
+  CHECK(refs[0].arguments_hash == args_hash(R"({"city":1})"));
+  const auto& results = p->facts().tool_result_refs;
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].call_id == "c0");
+  CHECK(results[0].is_error);
+}
+
+TEST_CASE("parser: Anthropic and Gemini tool call refs, client calls only", "[parser]") {
+  auto a = start(ApiProvider::anthropic, "/v1/messages", 200, "text/event-stream");
+  a->feed(
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,"
+      "\"content_block\":{\"type\":\"tool_use\",\"id\":\"tu1\",\"name\":\"bash\",\"input\":{}}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+      "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+      "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"2}\"}}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,"
+      "\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"s1\",\"name\":\"web_search\"}}"
+      "\n\n");
+  a->finish();
+  REQUIRE(a->facts().tool_call_refs.size() == 1);
+  CHECK(a->facts().tool_call_refs[0].call_id == "tu1");
+  CHECK(a->facts().tool_call_refs[0].arguments_hash == args_hash(R"({"a":2})"));
+
+  auto g = start(ApiProvider::gemini, "/v1beta/models/gemini-2.5-flash:generateContent", 200,
+                 "application/json");
+  g->feed(R"({"candidates":[{"content":{"role":"model","parts":[
+      {"functionCall":{"name":"lookup","args":{"q":"x"}}}]},"finishReason":"STOP"}]})");
+  g->finish();
+  REQUIRE(g->facts().tool_call_refs.size() == 1);
+  CHECK(g->facts().tool_call_refs[0].name == "lookup");
+  CHECK(g->facts().tool_call_refs[0].arguments_hash == args_hash(R"({"q":"x"})"));
+}
+
+}  // namespace
+}  // namespace tokentap

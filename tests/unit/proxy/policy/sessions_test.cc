@@ -132,3 +132,30 @@ TEST_CASE("an alert-only runaway is counted but never blocked", "[sessions]") {
   CHECK_FALSE(sessions.admit("s", "a"));
   CHECK(counter(registry, "llm_session_runaway_total", "a") == 1);
 }
+
+namespace tokentap {
+
+TEST_CASE("identical tool calls count as repeats and trip max_identical_tool_calls", "[sessions]") {
+  prometheus::Registry registry;
+  LabelLimiter limiter(100);
+  std::chrono::milliseconds now = 0ms;
+  SessionSettings settings;
+  settings.max_identical_tool_calls = 2;
+  settings.runaway_action = BudgetAction::block;
+  SessionTracker sessions(settings, registry, limiter, [&] { return now; });
+  const std::vector<ToolCallRef> same = {{.call_id = "c", .name = "ls", .arguments_hash = 7}};
+  const std::vector<ToolCallRef> other = {{.call_id = "d", .name = "ls", .arguments_hash = 8}};
+  CHECK_FALSE(sessions.admit("s", "a"));
+  sessions.record_tool_calls("s", same);
+  sessions.record_tool_calls("s", other);
+  CHECK_FALSE(sessions.admit("s", "a"));
+  sessions.record_tool_calls("s", same);  // 2nd identical: a repeat, still within the limit
+  CHECK(counter(registry, "llm_session_tool_repeats_total", "a") == 1);
+  CHECK_FALSE(sessions.admit("s", "a"));
+  sessions.record_tool_calls("s", same);  // 3rd: over the limit
+  CHECK(counter(registry, "llm_session_tool_repeats_total", "a") == 2);
+  CHECK(counter(registry, "llm_session_runaway_total", "a") == 1);
+  CHECK(sessions.admit("s", "a"));
+}
+
+}  // namespace tokentap
