@@ -70,10 +70,11 @@ TEST_CASE("otel env: bad values name the variable and never echo a header") {
   CHECK(env_error({{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "2"}}) ==
         "OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1, got \"2\"");
   CHECK(env_error({{"OTEL_TRACES_SAMPLER", "jaeger_remote"}}).starts_with("OTEL_TRACES_SAMPLER: "));
-  CHECK(env_error({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"}})
-            .starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// URL"));
+  CHECK(env_error({{"OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c:4318"}})
+            .starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// or https:// URL"));
+  CHECK(env_error({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"}}).empty());
   CHECK(env_error({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}})
-            .starts_with("OTEL_EXPORTER_OTLP_PROTOCOL: expected http/json"));
+            .starts_with("OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf or http/json"));
   std::string e = env_error({{"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=sk-secret%zz"}});
   CHECK(e.starts_with("OTEL_EXPORTER_OTLP_HEADERS: "));
   CHECK(e.find("sk-secret") == std::string::npos);
