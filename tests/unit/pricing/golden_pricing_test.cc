@@ -44,7 +44,7 @@ size_t check_pricing(const std::string& dir) {
 
 TEST_CASE("golden recordings of service tiers, regions and long context are priced exactly",
           "[golden][cost][terms]") {
-  CHECK(check_pricing("openai") >= 6);     // priority, flex, scale, eu residency, 272K +-
+  CHECK(check_pricing("openai") >= 7);     // priority, flex, scale, eu, 272K +-, cache writes
   CHECK(check_pricing("anthropic") >= 4);  // inference_geo us and global, 200K +-
   CHECK(check_pricing("gemini") >= 3);     // 200K +-, Vertex flex traffic type
 }
