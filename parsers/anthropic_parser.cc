@@ -17,7 +17,7 @@ using json_util::as_string;
 using json_util::count_member;
 using json_util::object_member;
 using json_util::string_member;
-using Json = nlohmann::json;
+using Json = json_util::JsonNode;
 
 constexpr size_t kMaxToolUses = 4096;
 constexpr size_t kMaxToolResults = 1024;
@@ -170,7 +170,7 @@ class AnthropicParser final : public LlmParser {
           if (tool_use_kind(type) == ToolKind::function) {
             const Json* input = json_util::member(block, "input");
             add_tool_call_ref(string_member(block, "id"), string_member(block, "name"),
-                              input != nullptr ? input->dump() : std::string());
+                              input != nullptr ? json_util::dump(*input) : std::string());
           }
         }
       }

@@ -22,7 +22,7 @@ using json_util::member;
 using json_util::object_member;
 using json_util::string_member;
 using json_util::true_member;
-using Json = nlohmann::json;
+using Json = json_util::JsonNode;
 
 constexpr size_t kMaxTrackedCandidates = 8;  // the API's candidateCount limit
 constexpr size_t kMaxCallKeyBytes = 128;     // of an id or name kept to match later parts
@@ -101,7 +101,7 @@ class GeminiParser final : public LlmParser {
       if (value.is_object()) {
         std::string code;
         if (const Json* c = member(value, "code"); c != nullptr && c->is_number()) {
-          code = c->dump();
+          code = json_util::dump(*c);
         }
         set_error(string_member(value, "status"), code, string_member(value, "message"));
       }
@@ -127,7 +127,7 @@ class GeminiParser final : public LlmParser {
           note_function_call(index, *call);
           note_generated_text(string_member(*call, "name"));
           if (const Json* args = object_member(*call, "args")) {
-            note_generated_text(args->dump());
+            note_generated_text(json_util::dump(*args));
           }
           if (!call->empty()) content = true;
         } else if (object_member(part, "executableCode") != nullptr) {
@@ -163,7 +163,8 @@ class GeminiParser final : public LlmParser {
     }
     const Json* args = object_member(call, "args");
     const Json* partial = array_member(call, "partialArgs");
-    const std::string arguments = (args ? args->dump() : "") + (partial ? partial->dump() : "");
+    const std::string arguments =
+        (args ? json_util::dump(*args) : "") + (partial ? json_util::dump(*partial) : "");
     if (!continues_current) {
       add_tool_call(name);
       current.seen = true;

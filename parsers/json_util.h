@@ -8,27 +8,73 @@
 #include <string>
 #include <string_view>
 
+#include "parsers/json_doc.h"
+
 namespace tokentap::json_util {
 
 using Json = nlohmann::json;
 
 // Parses text without throwing; the result is_discarded() when it is not valid JSON or nests
-// deeper than 256 levels (whose DOM would cost far more memory than the text).
+// deeper than 256 levels (whose DOM would cost far more memory than the text). For code that
+// needs a DOM to keep or serialise (content capture); the parsers read a JsonDoc.
 Json parse(std::string_view text);
+Json to_dom(const JsonNode& node);  // the DOM parse() builds for the same text
+// nlohmann's compact serialisation of the node (object keys sorted, duplicates dropped).
+inline std::string dump(const JsonNode& node) { return to_dom(node).dump(); }
+
+// Accessors for both a nlohmann DOM and a JsonDoc node, reading a value of the wrong type as
+// absent instead of throwing.
+inline const Json* find_member(const Json& object, std::string_view key) {
+  auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+inline const JsonNode* find_member(const JsonNode& object, std::string_view key) {
+  return object.find(key);
+}
+inline std::string_view as_string(const Json& value) {
+  return value.is_string() ? std::string_view(value.get_ref<const std::string&>())
+                           : std::string_view();
+}
+inline std::string_view as_string(const JsonNode& value) { return value.string(); }
+// A non-negative integer (an integral float is accepted too); nullopt otherwise.
+std::optional<uint64_t> as_count(const Json& value);
+std::optional<uint64_t> as_count(const JsonNode& value);
+inline bool is_true(const Json& value) { return value.is_boolean() && value.get<bool>(); }
+inline bool is_true(const JsonNode& value) { return value.is_boolean() && value.boolean(); }
 
 // The member `key` of `object`, or nullptr when `object` is not an object, the key is absent,
 // or its value is null.
-const Json* member(const Json& object, std::string_view key);
-const Json* object_member(const Json& object, std::string_view key);  // only if an object
-const Json* array_member(const Json& object, std::string_view key);   // only if an array
-
-std::string_view as_string(const Json& value);  // "" unless a string
-// A non-negative integer (an integral float is accepted too); nullopt otherwise.
-std::optional<uint64_t> as_count(const Json& value);
-
-std::string_view string_member(const Json& object, std::string_view key);
-std::optional<uint64_t> count_member(const Json& object, std::string_view key);
-bool true_member(const Json& object, std::string_view key);  // present and exactly true
+template <class J>
+const J* member(const J& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  const J* v = find_member(object, key);
+  return v != nullptr && !v->is_null() ? v : nullptr;
+}
+template <class J>
+const J* object_member(const J& object, std::string_view key) {  // only if an object
+  const J* v = member(object, key);
+  return v != nullptr && v->is_object() ? v : nullptr;
+}
+template <class J>
+const J* array_member(const J& object, std::string_view key) {  // only if an array
+  const J* v = member(object, key);
+  return v != nullptr && v->is_array() ? v : nullptr;
+}
+template <class J>
+std::string_view string_member(const J& object, std::string_view key) {
+  const J* v = member(object, key);
+  return v != nullptr ? as_string(*v) : std::string_view();
+}
+template <class J>
+std::optional<uint64_t> count_member(const J& object, std::string_view key) {
+  const J* v = member(object, key);
+  return v != nullptr ? as_count(*v) : std::nullopt;
+}
+template <class J>
+bool true_member(const J& object, std::string_view key) {  // present and exactly true
+  const J* v = member(object, key);
+  return v != nullptr && is_true(*v);
+}
 
 // Decodes the raw text of a JSON string literal (quotes included); nullopt if it is not one.
 std::optional<std::string> parse_string_literal(std::string_view raw);

@@ -210,8 +210,8 @@ void LlmParser::handle_sse(const SseEvent& event) {
     on_text_event(event.type, data);
     return;
   }
-  const Json parsed = json_util::parse(data);
-  if (parsed.is_discarded()) {
+  const Json* parsed = doc_.parse(data);
+  if (parsed == nullptr) {
     // "[DONE]" looks like an array until it fails to parse as one.
     if (data.front() == '[') {
       on_text_event(event.type, data);
@@ -220,8 +220,8 @@ void LlmParser::handle_sse(const SseEvent& event) {
     }
     return;
   }
-  on_event(event.type, parsed);
-  if (capture_) capture_->on_event(event.type, parsed);
+  on_event(event.type, *parsed);
+  if (capture_) capture_->on_event(event.type, json_util::to_dom(*parsed));
 }
 
 void LlmParser::handle_part(const JsonPart& part) {
@@ -230,17 +230,17 @@ void LlmParser::handle_part(const JsonPart& part) {
     count_parse_error(ParseErrorKind::oversized);
     return;
   }
-  const Json parsed = json_util::parse(part.value);
-  if (parsed.is_discarded()) {
+  const Json* parsed = doc_.parse(part.value);
+  if (parsed == nullptr) {
     count_parse_error(ParseErrorKind::invalid_json);
     return;
   }
   if (!element) {
-    on_member(part.key, parsed);
-    if (capture_) capture_->on_member(part.key, parsed);
-  } else if (parsed.is_object()) {
-    on_event(std::string_view(), parsed);
-    if (capture_) capture_->on_event(std::string_view(), parsed);
+    on_member(part.key, *parsed);
+    if (capture_) capture_->on_member(part.key, json_util::to_dom(*parsed));
+  } else if (parsed->is_object()) {
+    on_event(std::string_view(), *parsed);
+    if (capture_) capture_->on_event(std::string_view(), json_util::to_dom(*parsed));
   } else {
     count_parse_error(ParseErrorKind::unexpected_shape);
   }

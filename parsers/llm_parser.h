@@ -28,6 +28,7 @@
 #include <string_view>
 
 #include "parsers/endpoint.h"
+#include "parsers/json_doc.h"
 #include "parsers/json_splitter.h"
 #include "parsers/llm_facts.h"
 #include "parsers/response_headers.h"
@@ -95,7 +96,7 @@ class LlmParser {
   void end_response_headers();
 
  protected:
-  using Json = nlohmann::json;
+  using Json = json_util::JsonNode;
 
   LlmParser(const Endpoint& endpoint, const ParserLimits& limits);
 
@@ -159,7 +160,8 @@ class LlmParser {
   std::unique_ptr<ContentDecoder> decoder_;
   std::optional<SseDecoder> sse_;
   std::optional<JsonSplitter> splitter_;
-  bool broken_ = false;  // unrecoverable framing or decoding error: ignore further bytes
+  json_util::JsonDoc doc_;  // each event and member is read into it, reusing its memory
+  bool broken_ = false;     // unrecoverable framing or decoding error: ignore further bytes
   // Broken by what a content decoder produced: keep decoding (without parsing) until the end,
   // because corrupt compressed data, if that is what it was, is the error to report. Where the
   // decoded garbage first fails to parse depends on how the body was split; this does not.

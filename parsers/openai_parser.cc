@@ -18,15 +18,16 @@ using json_util::count_member;
 using json_util::member;
 using json_util::object_member;
 using json_util::string_member;
-using Json = nlohmann::json;
+using Json = json_util::JsonNode;
 
 constexpr size_t kMaxTrackedToolCalls = 1024;
 
 // Error codes are strings for OpenAI, numbers for some compatible servers.
 std::string scalar_text(const Json* value) {
   if (value == nullptr) return {};
-  if (value->is_string()) return value->get<std::string>();
-  if (value->is_number_integer() || value->is_number_unsigned()) return value->dump();
+  if (value->is_string()) return std::string(value->string());
+  if (value->is_number_unsigned()) return std::to_string(value->unsigned_number());
+  if (value->is_number_integer()) return std::to_string(value->integer_number());
   return {};
 }
 

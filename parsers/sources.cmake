@@ -4,6 +4,7 @@ set(TOKENTAP_PARSER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/content_decoder.cc
   ${CMAKE_CURRENT_LIST_DIR}/endpoint.cc
   ${CMAKE_CURRENT_LIST_DIR}/gemini_parser.cc
+  ${CMAKE_CURRENT_LIST_DIR}/json_doc.cc
   ${CMAKE_CURRENT_LIST_DIR}/json_splitter.cc
   ${CMAKE_CURRENT_LIST_DIR}/json_util.cc
   ${CMAKE_CURRENT_LIST_DIR}/llm_facts.cc

@@ -8,7 +8,7 @@ namespace tokentap {
 
 namespace {
 
-using json_util::Json;
+using Json = json_util::JsonNode;
 
 std::string ref_text(std::string_view text) {
   return text.empty() ? std::string() : json_util::clean_label(text, kMaxToolRefBytes);
@@ -20,8 +20,9 @@ bool openai_error_content(const Json* content) {
   std::string_view text = json_util::as_string(*content);
   size_t start = text.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos || text[start] != '{') return false;
-  Json parsed = json_util::parse(text);
-  return !parsed.is_discarded() && parsed.is_object() && parsed.contains("error");
+  json_util::JsonDoc doc;
+  const Json* parsed = doc.parse(text);
+  return parsed != nullptr && parsed->is_object() && parsed->contains("error");
 }
 
 void add(std::vector<ToolResultRef>& out, ToolResultRef ref) {
@@ -31,9 +32,12 @@ void add(std::vector<ToolResultRef>& out, ToolResultRef ref) {
 // Walks `items` backwards while `belongs` holds, then reports those items in order.
 template <typename Belongs, typename Read>
 void trailing(const Json& items, Belongs belongs, Read read, std::vector<ToolResultRef>& out) {
-  size_t first = items.size();
-  while (first > 0 && items[first - 1].is_object() && belongs(items[first - 1])) --first;
-  for (size_t i = first; i < items.size(); ++i) read(items[i], out);
+  std::vector<const Json*> all;
+  all.reserve(items.size());
+  for (const Json& item : items) all.push_back(&item);
+  size_t first = all.size();
+  while (first > 0 && all[first - 1]->is_object() && belongs(*all[first - 1])) --first;
+  for (size_t i = first; i < all.size(); ++i) read(*all[i], out);
 }
 
 void openai_chat(const Json& body, std::vector<ToolResultRef>& out) {
@@ -104,8 +108,10 @@ std::vector<ToolResultRef> newest_tool_results(ApiProvider provider, Operation o
                                                std::string_view body) {
   std::vector<ToolResultRef> out;
   try {
-    Json parsed = json_util::parse(body);
-    if (parsed.is_discarded() || !parsed.is_object()) return out;
+    json_util::JsonDoc doc;
+    const Json* root = doc.parse(body);
+    if (root == nullptr || !root->is_object()) return out;
+    const Json& parsed = *root;
     switch (provider) {
       case ApiProvider::openai:
       case ApiProvider::azure_openai:

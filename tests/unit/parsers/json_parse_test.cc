@@ -260,5 +260,62 @@ TEST_CASE("json_util::parse agrees with nlohmann on short random texts", "[json_
   }
 }
 
+TEST_CASE("one JsonDoc reused for every golden text reads each as nlohmann does", "[json_util]") {
+  // The parsers keep one document per stream: what an earlier (larger, escaped) text left in it
+  // must not leak into the next one.
+  json_util::JsonDoc doc;
+  for (const std::string& text : golden_texts()) {
+    const json_util::JsonNode* root = doc.parse(text);
+    const Json expected = reference(text);
+    INFO("input: " << text.substr(0, 300));
+    REQUIRE((root == nullptr) == expected.is_discarded());
+    if (root != nullptr) REQUIRE(same(expected, json_util::to_dom(*root)));
+  }
+}
+
+TEST_CASE("JsonNode walks members and elements as nlohmann's accessors do", "[json_util]") {
+  json_util::JsonDoc doc;
+  const std::string text =
+      R"({"a":1,"b":{"x":"\u00e9t\u00e9"},"a":-2,"n":null,"arr":[10,{"k":true},"s",1.5],)"
+      R"("f":3.0,"big":18446744073709551615})";
+  const json_util::JsonNode* root = doc.parse(text);
+  REQUIRE(root != nullptr);
+  REQUIRE(root->is_object());
+  CHECK(root->size() == 7);  // every member as written, the duplicate included
+  // A later duplicate wins.
+  REQUIRE(root->find("a") != nullptr);
+  CHECK(root->find("a")->integer_number() == -2);
+  CHECK(json_util::as_count(*root->find("a")) == std::nullopt);
+  // Null members are present but not a value.
+  CHECK(root->contains("n"));
+  CHECK(json_util::member(*root, "n") == nullptr);
+  CHECK(json_util::member(*root, "missing") == nullptr);
+  CHECK(json_util::string_member(*json_util::object_member(*root, "b"), "x") ==
+        "\xC3\xA9t\xC3\xA9");
+  const json_util::JsonNode* arr = json_util::array_member(*root, "arr");
+  REQUIRE(arr != nullptr);
+  CHECK(arr->size() == 4);
+  CHECK((*arr)[0].unsigned_number() == 10);
+  CHECK(json_util::true_member((*arr)[1], "k"));
+  CHECK((*arr)[2].string() == "s");
+  CHECK(arr->back().float_number() == 1.5);
+  CHECK(json_util::count_member(*root, "f") == 3u);
+  CHECK(json_util::count_member(*root, "big") == UINT64_MAX);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : root->items()) {
+    keys.emplace_back(key);
+    if (key == "a") CHECK(value.integer_number() == -2);
+  }
+  CHECK(keys == std::vector<std::string>{"b", "a", "n", "arr", "f", "big"});
+  // Scalars and empty containers have no children.
+  CHECK(doc.parse("[]")->empty());
+  size_t members = 0;
+  for (const auto& member : doc.parse("{}")->items()) members += member.key.size() + 1;
+  CHECK(members == 0);
+  CHECK(doc.parse("\"x\"")->size() == 0);
+  CHECK(json_util::dump(*doc.parse(R"({"b":[1,2.5],"a":"\"q"})")) == R"({"a":"\"q","b":[1,2.5]})");
+  CHECK(doc.parse("{\"a\":") == nullptr);
+}
+
 }  // namespace
 }  // namespace tokentap::test
