@@ -4,7 +4,9 @@
 // sends the results back; get_time fails and is reported as that API's tool error (Anthropic
 // is_error, an OpenAI JSON result with a top-level "error"). Once without streaming, once
 // streamed. tokentap must meter every step, count the results by status, and time each tool
-// from the end of the response that asked for it to the request that carries its result.
+// from the end of the response that asked for it to the request that carries its result. With a
+// session header both loops are one conversation, so every call of the second repeats one of
+// the first (llm_session_tool_repeats_total, what LLMToolLoop watches).
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
@@ -159,8 +161,9 @@ async function anthropicAgent(client, tools, { stream }) {
   throw new Error('the model never answered');
 }
 
-// Both loops, then the tool metrics: results by status and each tool's time.
-async function agentLoops(stack, { format, path, agent }) {
+// Both loops, then the tool metrics: results by status, each tool's time, and the repeats when
+// the client sends `session` as x-session-id.
+async function agentLoops(stack, { format, path, agent, session = null }) {
   const { metrics, loops } = await runPlainAndStreamedLoops(stack, {
     format,
     path,
@@ -183,8 +186,13 @@ async function agentLoops(stack, { format, path, agent }) {
   assert.equal(metrics.sum('llm_tool_results_total', { agent: AGENT, tool: 'unknown' }), 0);
   const durations = assertToolDurationsMetered(stack, metrics, loops);
   assert.deepEqual(Object.keys(durations).sort(), ['get_time', 'get_weather']);
-  // With no session header there is no conversation to repeat a call in.
-  assert.equal(metrics.sum('llm_session_tool_repeats_total'), 0);
+  // Without a session header there is no conversation to repeat a call in.
+  const repeats = session ? { get_time: 1, get_weather: 2 } : {};
+  assert.deepEqual(
+    metrics.byLabel('llm_session_tool_repeats_total', 'tool', { agent: AGENT }),
+    repeats,
+    'llm_session_tool_repeats_total',
+  );
   return durations;
 }
 
@@ -198,22 +206,26 @@ test('OpenAI chat completions: create() and stream() loops, a failed tool', asyn
   });
 });
 
-test('OpenAI Responses: create() and stream: true loops, a failed tool', async (t) => {
+test('OpenAI Responses: create() and stream: true loops in one session, repeats', async (t) => {
   const stack = await startStack(t);
-  const client = stack.openai();
+  const session = 'trip-planner-responses';
+  const client = stack.openai({ defaultHeaders: { 'x-session-id': session } });
   await agentLoops(stack, {
     format: 'responses',
     path: '/v1/responses',
     agent: (tools, options) => responsesAgent(client, tools, options),
+    session,
   });
 });
 
-test('Anthropic Messages: create() and stream() loops, an is_error result', async (t) => {
+test('Anthropic Messages: create() and stream() loops in one session, is_error', async (t) => {
   const stack = await startStack(t);
-  const client = stack.anthropic();
+  const session = 'trip-planner-messages';
+  const client = stack.anthropic({ defaultHeaders: { 'x-session-id': session } });
   await agentLoops(stack, {
     format: 'anthropic',
     path: '/v1/messages',
     agent: (tools, options) => anthropicAgent(client, tools, options),
+    session,
   });
 });
