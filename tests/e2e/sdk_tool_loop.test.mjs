@@ -172,7 +172,7 @@ async function agentLoops(stack, { format, path, agent, session = null }) {
     plain: async (tools) => assert.equal(await agent(tools, { stream: false }), ANSWER),
     streamed: async (tools) => assert.equal(await agent(tools, { stream: true }), ANSWER),
   });
-  // Two loops: get_weather twice per loop, get_time (failing) once.
+  // Two loops: get_weather twice per loop, get_time (failing) once; none "unknown".
   assert.deepEqual(
     metrics
       .series('llm_tool_results_total')
@@ -183,7 +183,6 @@ async function agentLoops(stack, { format, path, agent, session = null }) {
       ['get_weather', 'success', 4],
     ],
   );
-  assert.equal(metrics.sum('llm_tool_results_total', { agent: AGENT, tool: 'unknown' }), 0);
   const durations = assertToolDurationsMetered(stack, metrics, loops);
   assert.deepEqual(Object.keys(durations).sort(), ['get_time', 'get_weather']);
   // Without a session header there is no conversation to repeat a call in.
@@ -193,7 +192,6 @@ async function agentLoops(stack, { format, path, agent, session = null }) {
     repeats,
     'llm_session_tool_repeats_total',
   );
-  return durations;
 }
 
 test('OpenAI chat completions: create() and stream() loops, a failed tool', async (t) => {
