@@ -28,6 +28,10 @@ export class RecordedRequest {
     this.headers = req.headers; // lower-case names; repeated headers joined by ", "
     this.rawHeaders = req.rawHeaders;
     this.body = body;
+    // performance.now() when the whole request had arrived, and when the fake began to write
+    // its reply (null until then): every byte of the reply left after repliedAt.
+    this.receivedAt = performance.now();
+    this.repliedAt = null;
     this.response = { status: 0, headers: {}, body: Buffer.alloc(0), contentEncoding: 'identity' };
     // True once the connection closed before the reply was completely written.
     this.closedEarly = false;
@@ -187,6 +191,7 @@ export class FakeProvider {
   }
 
   async #send(spec, recorded, res) {
+    recorded.repliedAt = performance.now();
     const status = spec.status ?? 200;
     const headers = { ...(spec.headers ?? {}) };
     const response = recorded.response;

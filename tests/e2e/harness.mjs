@@ -57,6 +57,9 @@ const HOP_HEADERS = new Set([
   'proxy-connection',
   'content-length',
 ]);
+// tokentap's own headers (the agent and session names of the default config): it reads them and
+// keeps them from the provider.
+const TOKENTAP_HEADERS = new Set(['x-agent-id', 'x-session-id']);
 
 // sha256 prefix that tokentap logs as key_id instead of the key.
 export function keyId(key) {
@@ -133,7 +136,8 @@ export class Stack {
   }
 
   // Asserts the provider got exactly what the SDK sent: method, path, body bytes (or `body`, for
-  // the one sanctioned rewrite), the API key, and every end-to-end header with its value.
+  // the one sanctioned rewrite), the API key, and every end-to-end header with its value but
+  // tokentap's own (x-agent-id, x-session-id), which must not reach it.
   // Returns the access log entry of that request.
   async assertForwarded(sdkRequest, upstreamRequest, { body = sdkRequest.body } = {}) {
     assert.equal(upstreamRequest.method, sdkRequest.method);
@@ -144,6 +148,10 @@ export class Stack {
     );
     for (const [name, value] of sdkRequest.headers) {
       if (HOP_HEADERS.has(name)) continue;
+      if (TOKENTAP_HEADERS.has(name)) {
+        assert.deepEqual(upstreamRequest.headerValues(name), [], `${name} reached the provider`);
+        continue;
+      }
       assert.deepEqual(upstreamRequest.headerValues(name), [value], `header ${name}`);
     }
     const entry = await this.accessLogOf(upstreamRequest);

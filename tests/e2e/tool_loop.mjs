@@ -3,8 +3,11 @@
 // Anthropic Messages wire format: it reads the tool results the request carries, asks for the
 // next round of tool calls, and once every round is answered replies with a text built from the
 // results it was sent (so a framework that garbles a result gets a different final answer).
-// Every reply is kept in `served` with what tokentap should count for it.
+// Every reply is kept in `served` with what tokentap should count for it. A loop may expect one
+// tool to fail (`failing`): its results must then come back as that format's tool error.
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 
 import { within } from './tokentap.mjs';
 import { anthropic, ids, openai, responses } from './wire.mjs';
@@ -58,8 +61,48 @@ function toolOutput({ name, input }) {
   return name === 'get_weather' ? WEATHER[input.city] : TIMES[input.tz];
 }
 
-// The final answer the model gives once it has every result, in the order it asked for them.
-export const FINAL_ANSWER = `Here is what I found. ${ROUNDS.flat().map(toolOutput).join('. ')}. Ride in Bergen.`;
+// The message of a call of the tool that fails.
+export function toolError({ name }) {
+  return `${name}: the service behind this tool is unavailable`;
+}
+
+// The final answer the model gives once it has every result, in the order it asked for them;
+// with `failing`, that tool's results are its error messages.
+export function finalAnswer(failing = null) {
+  const results = ROUNDS.flat().map((c) => (c.name === failing ? toolError(c) : toolOutput(c)));
+  return `Here is what I found. ${results.join('. ')}. Ride in Bergen.`;
+}
+
+export const FINAL_ANSWER = finalAnswer();
+
+// How long each call of the script takes to run on the agent's side, in ms, by round.
+export const TOOL_DELAYS_MS = [[200, 300], [400]];
+
+function delayOf(call) {
+  for (const [r, round] of ROUNDS.entries()) {
+    const i = round.findIndex(
+      (c) => c.name === call.name && isDeepStrictEqual(c.input, call.input),
+    );
+    if (i >= 0) return TOOL_DELAYS_MS[r][i];
+  }
+  throw new Error(`no such call in the script: ${JSON.stringify(call)}`);
+}
+
+// Tools as an agent runs them for real: each call takes its TOOL_DELAYS_MS (a timer), and calls
+// of the tool named `failing` fail. run(call) resolves with { output, isError }; `calls`
+// records every call, as makeTools() does.
+export function makeTimedTools({ failing = null } = {}) {
+  const calls = [];
+  return {
+    calls,
+    async run({ name, input }) {
+      calls.push({ name, input });
+      await sleep(delayOf({ name, input }));
+      if (name === failing) return { output: toolError({ name, input }), isError: true };
+      return { output: toolOutput({ name, input }), isError: false };
+    },
+  };
+}
 
 // The text of a tool result as each wire format carries it: a string, or text blocks/parts.
 function resultText(content) {
@@ -79,6 +122,8 @@ const FORMATS = {
         .filter((m) => m.role === 'tool')
         .map((m) => ({ id: m.tool_call_id, text: resultText(m.content) })),
     callId: ids.toolCall,
+    // An OpenAI tool result has no error flag: an error is a JSON object with `error`.
+    errorResult: (message) => ({ text: JSON.stringify({ error: message }), isError: false }),
     usage: (round) => {
       const cached = round === 0 ? 0 : 256 * round;
       return {
@@ -107,6 +152,7 @@ const FORMATS = {
         .filter((item) => item.type === 'function_call_output')
         .map((item) => ({ id: item.call_id, text: resultText(item.output) })),
     callId: ids.toolCall,
+    errorResult: (message) => ({ text: JSON.stringify({ error: message }), isError: false }),
     usage: (round) => {
       const [input, output, cached, reasoning] = [
         380 + 140 * round,
@@ -148,6 +194,7 @@ const FORMATS = {
           isError: block.is_error === true,
         })),
     callId: ids.toolUse,
+    errorResult: (message) => ({ text: message, isError: true }),
     usage: (round) => {
       const [input, output] = [35 + 12 * round, 48 + 5 * round];
       const cacheWrite = round === 0 ? 1536 : 0;
@@ -181,14 +228,16 @@ const FORMATS = {
 const requestIdOf = { openai: ids.openaiRequest, anthropic: ids.anthropicRequest };
 
 // One scripted conversation. `format`: chat | responses | anthropic; `model`: the model the
-// replies name (a dated snapshot, as the real APIs answer). Hand `reply` to
+// replies name (a dated snapshot, as the real APIs answer); `failing`: the tool whose results
+// must come back as errors (toolError(), in the format's error shape), if any. Hand `reply` to
 // FakeProvider.respond(). A request the script cannot place (results it did not ask for, or
 // that do not match the tools' outputs) is answered 400 and noted in `problems`.
 export class ToolLoop {
-  constructor({ format, model }) {
+  constructor({ format, model, failing = null }) {
     this.format = format;
     this.wire = FORMATS[format];
     this.model = model;
+    this.failing = failing;
     this.served = [];
     this.problems = [];
     // The call ids handed out per round, so results can be matched to calls.
@@ -219,7 +268,7 @@ export class ToolLoop {
     return this.wire.reply({
       body,
       model: this.model,
-      text: final ? FINAL_ANSWER : null,
+      text: final ? finalAnswer(this.failing) : null,
       calls,
       usage: wire,
       requestId,
@@ -231,11 +280,13 @@ export class ToolLoop {
     let expected = [];
     for (let round = 0; round <= ROUNDS.length; round += 1) {
       if (results.length === expected.length) {
-        for (const [i, want] of expected.entries()) {
+        for (const want of expected) {
           const got = results.find((r) => r.id === want.id);
           if (!got) return `no result for call ${want.id} (${want.name})`;
           if (got.text !== want.text) return `result of ${want.id} is ${JSON.stringify(got.text)}`;
-          if (got.isError) return `result ${i} of ${want.id} is flagged is_error`;
+          if (Boolean(got.isError) !== want.isError) {
+            return `result of ${want.id} is ${want.isError ? 'not ' : ''}flagged is_error`;
+          }
         }
         return round;
       }
@@ -244,7 +295,9 @@ export class ToolLoop {
         ROUNDS[round].map((call, i) => ({
           id: this.callIds[round][i],
           name: call.name,
-          text: toolOutput(call),
+          ...(call.name === this.failing
+            ? this.wire.errorResult(toolError(call))
+            : { text: toolOutput(call), isError: false }),
         })),
       );
     }
@@ -259,6 +312,11 @@ export class ToolLoop {
     return this.wire.operation;
   }
 
+  // The status of a result of `tool` in llm_tool_results_total.
+  resultStatus(tool) {
+    return tool === this.failing ? 'error' : 'success';
+  }
+
   // The finish reason tokentap reports for a served reply.
   finishReason(reply) {
     return reply.toolCalls.length ? this.wire.finish.tools : this.wire.finish.answer;
@@ -266,13 +324,17 @@ export class ToolLoop {
 }
 
 // Runs two loops against the scripted model in `format`: `plain(tools)`, without streaming, then
-// `streamed(tools)`, each given fresh tools from makeTools() and bounded in time. Then asserts
-// the provider got byte for byte what the client sent, on `path`, and that tokentap metered both
-// loops exactly (assertLoopsMetered).
-export async function runPlainAndStreamedLoops(stack, { format, path, plain, streamed }) {
+// `streamed(tools)`, each given fresh tools from `tools()` (makeTools by default) and bounded in
+// time; `failing` is the ToolLoop's. Then asserts the provider got byte for byte what the client
+// sent, on `path`, and that tokentap metered both loops exactly (assertLoopsMetered). Resolves
+// with { metrics (the scrape that proved it), loops }.
+export async function runPlainAndStreamedLoops(
+  stack,
+  { format, path, plain, streamed, failing = null, tools: make = makeTools },
+) {
   const served = MODELS[FORMATS[format].provider].served;
-  const loops = [new ToolLoop({ format, model: served }), new ToolLoop({ format, model: served })];
-  const tools = [makeTools(), makeTools()];
+  const loops = [0, 1].map(() => new ToolLoop({ format, model: served, failing }));
+  const tools = [make(), make()];
   stack.fake.respond(loops[0].reply);
   await within(plain(tools[0]), 20_000, 'the loop without streaming');
   stack.fake.respond(loops[1].reply);
@@ -290,7 +352,8 @@ export async function runPlainAndStreamedLoops(stack, { format, path, plain, str
     await stack.assertForwarded(stack.sdkRequests[i], upstream);
   }
   const model = MODELS[FORMATS[format].provider].requested;
-  return assertLoopsMetered(stack, { model, loops, tools });
+  const metrics = await assertLoopsMetered(stack, { model, loops, tools });
+  return { metrics, loops };
 }
 
 function addTokens(total, tokens) {
@@ -377,17 +440,25 @@ export async function assertLoopsMetered(stack, { model, loops, tools = [] }) {
       `llm_finish_reasons_total of ${provider}`,
     );
   }
-  if (served.every((s) => s.loop.provider === 'anthropic')) {
-    // The results of round r arrive in the newest user turn of request r + 1.
-    const results = served.flatMap((s) => (s.round === 0 ? [] : ROUNDS[s.round - 1]));
-    assert.deepEqual(
-      m.series('llm_tool_results_total').sort((a, b) => a.tool.localeCompare(b.tool)),
-      Object.entries(countNames(results.map((call) => call.name)))
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([tool, value]) => ({ agent: AGENT, tool, status: 'success', value })),
-      'llm_tool_results_total',
-    );
-  }
+  // The results of round r arrive in the newest turn of request r + 1 (the metric has no
+  // provider label: summed over every loop of the stack).
+  const results = served.flatMap((s) =>
+    s.round === 0
+      ? []
+      : ROUNDS[s.round - 1].map((call) => `${call.name} ${s.loop.resultStatus(call.name)}`),
+  );
+  assert.deepEqual(
+    m.series('llm_tool_results_total').sort((a, b) =>
+      `${a.tool} ${a.status}`.localeCompare(`${b.tool} ${b.status}`),
+    ),
+    Object.entries(countNames(results))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, value]) => {
+        const [tool, status] = key.split(' ');
+        return { agent: AGENT, tool, status, value };
+      }),
+    'llm_tool_results_total',
+  );
   assert.equal(m.sum('llm_requests_total'), served.length);
   assert.equal(m.sum('llm_usage_missing_total'), 0);
   assert.equal(m.sum('llm_parse_errors_total'), 0);
@@ -398,5 +469,51 @@ export async function assertLoopsMetered(stack, { model, loops, tools = [] }) {
 export function sumBy(samples, by) {
   const out = {};
   for (const s of samples) out[s.labels[by]] = (out[s.labels[by]] ?? 0) + s.value;
+  return out;
+}
+
+// Asserts llm_tool_duration_seconds for loops run by an agent that runs a round's tools one
+// after the other, each taking its TOOL_DELAYS_MS (makeTimedTools): every result of round r is
+// sent once all of round r ran, so its duration is at least the round's total delay, and at
+// most the time the provider saw pass between starting its answer to the request that asked
+// for it and receiving the one that carries it (tokentap sits between them). `m` is a scrape
+// taken after the loops (assertLoopsMetered's). Resolves with { tool: { count, sum, min, max } }.
+export function assertToolDurationsMetered(stack, m, loops) {
+  // tokentap's clock counts whole milliseconds, and a timer may fire up to 1 ms early.
+  const slackMs = 2;
+  const served = loops.flatMap((loop) => loop.served);
+  const expected = {};
+  for (const [i, reply] of served.entries()) {
+    if (reply.round === 0) continue;
+    const asked = stack.fake.requests[i - 1];
+    const carrying = stack.fake.requests[i];
+    const gapMs = carrying.receivedAt - asked.repliedAt;
+    const delayMs = TOOL_DELAYS_MS[reply.round - 1].reduce((a, b) => a + b, 0);
+    for (const call of ROUNDS[reply.round - 1]) {
+      const e = (expected[call.name] ??= { count: 0, min: 0, max: 0 });
+      e.count += 1;
+      e.min += (delayMs - slackMs) / 1000;
+      e.max += (gapMs + slackMs) / 1000;
+    }
+  }
+  const out = {};
+  for (const [tool, e] of Object.entries(expected)) {
+    const h = m.histogram('llm_tool_duration_seconds', { agent: AGENT, tool });
+    assert.equal(h.count, e.count, `llm_tool_duration_seconds_count of ${tool}`);
+    assert.ok(
+      h.sum >= e.min && h.sum <= e.max,
+      `llm_tool_duration_seconds_sum of ${tool} is ${h.sum}, not within [${e.min}, ${e.max}]`,
+    );
+    // Every call takes at least 200 ms: no observation falls in the buckets up to 0.1 s.
+    const under = h.buckets.find((b) => b.le === 0.1)?.value;
+    assert.equal(under, 0, `${tool}: an observation under 0.1 s`);
+    assert.equal(h.buckets.at(-1).value, e.count, `${tool}: +Inf bucket`);
+    out[tool] = { count: h.count, sum: h.sum, min: e.min, max: e.max };
+  }
+  assert.deepEqual(
+    m.find('llm_tool_duration_seconds_count').map((s) => s.labels.tool).sort(),
+    Object.keys(expected).sort(),
+    'llm_tool_duration_seconds: one series per tool run',
+  );
   return out;
 }

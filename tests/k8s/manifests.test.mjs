@@ -294,7 +294,8 @@ test("the dashboard ConfigMap carries the dashboard, with agent/provider/model v
   const text = panels.map((p) => p.title.toLowerCase()).join("\n");
   for (const topic of ["requests per second", "error", "duration", "time to first token",
                        "tokens per second by type", "cost per hour", "cost per request",
-                       "cost per conversation", "tool calls", "tool-result error", "finish reasons",
+                       "cost per conversation", "tool calls", "tool-result error", "tool duration p95",
+                       "tool results by status", "tool-loop repeats", "finish reasons",
                        "rate-limit headroom", "sidecar cpu", "sidecar memory", "circuit breaker"]) {
     assert.ok(text.includes(topic), `no panel about ${topic}`);
   }

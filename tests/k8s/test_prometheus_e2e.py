@@ -2,7 +2,8 @@
 
 tokentap runs with a route per provider to the integration tests' fake upstream, which replays
 every golden recording (tests/golden/) and a few crafted cases (an unpriced model, a budget
-block, a runaway conversation, a dead upstream behind a circuit breaker), in two waves so that
+block, a runaway conversation, a dead upstream behind a circuit breaker, a tool loop with a
+repeated call and a failed result), in two waves so that
 counters created in the first wave also increase. Debian's Prometheus server, on loopback, scrapes
 tokentap's admin port every second and evaluates k8s/rules/tokentap.rules.yml and
 tokentap.slo.rules.yml. Then, through Prometheus's HTTP
@@ -101,6 +102,26 @@ def openai_completion(model, prompt=120, completion=30):
                      "message": {"role": "assistant", "content": "ok"}}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                   "total_tokens": prompt + completion}}).encode()
+
+
+# The tool loop each wave plays: the model asks for the same call twice in one conversation (a
+# repeat), the agent answers the first call with a result and the second with an error.
+TOOL_RESULTS = ["4 C, light rain", json.dumps({"error": "weather service timed out"})]
+
+
+def tool_loop_reply(request, reply):
+    body = json.loads(request.body)
+    answered = sum(1 for m in body["messages"] if m["role"] == "tool")
+    message = {"role": "assistant", "content": "Oslo: 4 C" if answered == len(TOOL_RESULTS) else None}
+    if answered < len(TOOL_RESULTS):
+        message["tool_calls"] = [{
+            "id": f"call-{request.header('x-session-id')}-{answered}", "type": "function",
+            "function": {"name": "get_weather", "arguments": json.dumps({"city": "Oslo"})}}]
+    reply.respond(200, [("Content-Type", "application/json")], json.dumps({
+        "id": "chatcmpl-tools", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": message,
+                     "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}}).encode())
 
 
 def free_port():
@@ -217,6 +238,7 @@ class PrometheusEndToEndTest(ProxyTestCase):
         for path in {c["expect"]["target"].split("?", 1)[0] for c in self.cases}:
             self.upstream.handlers[path] = golden_handler(self.cases)
         self.upstream.handlers["/v1/house/chat/completions"] = self.house_model
+        self.upstream.handlers["/v1/tools/chat/completions"] = tool_loop_reply
         url = self.upstream.url()
         dead = free_port()  # nothing listens there: connect errors
         routes = [
@@ -274,6 +296,21 @@ class PrometheusEndToEndTest(ProxyTestCase):
         response = self.send("POST", "/dead/v1/chat/completions", chat.encode(),
                              [("x-agent-id", "planner")])
         self.assertEqual(response.status, 502)
+        self.tool_loop(f"tools-{number}")
+
+    def tool_loop(self, session):
+        messages = [{"role": "user", "content": "Weather in Oslo?"}]
+        for result in TOOL_RESULTS + [None]:
+            response = self.send("POST", "/v1/tools/chat/completions",
+                                 json.dumps({"model": "gpt-4o-mini", "messages": messages}).encode(),
+                                 [("x-agent-id", "toolsmith"), ("x-session-id", session)])
+            self.assertEqual(response.status, 200)
+            message = response.json()["choices"][0]["message"]
+            if result is None:
+                self.assertNotIn("tool_calls", message)
+                return
+            [call] = message["tool_calls"]
+            messages += [message, {"role": "tool", "tool_call_id": call["id"], "content": result}]
 
     def wait_for_scrapes(self, count=2):
         """Waits until Prometheus has scraped tokentap `count` more times, successfully."""
@@ -335,6 +372,17 @@ class PrometheusEndToEndTest(ProxyTestCase):
                     if problem:
                         problems.append(f"recording rule {name}: {problem}\n  {expr}")
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
+
+        # The tool loops, as Prometheus has them: one result and one error per wave, each
+        # timed, and the second call of each conversation a repeat.
+        def tool_series(expr, by):
+            return {s["metric"].get(by): float(s["value"][1]) for s in self.prometheus.query(expr)}
+        self.assertEqual(tool_series('llm_tool_results_total{agent="toolsmith"}', "status"),
+                         {"success": 2, "error": 2})
+        self.assertEqual(tool_series('llm_tool_duration_seconds_count{agent="toolsmith"}', "tool"),
+                         {"get_weather": 4})
+        self.assertEqual(tool_series('llm_session_tool_repeats_total{agent="toolsmith"}', "tool"),
+                         {"get_weather": 2})
 
         alerts = {rule["name"]: rule for rule in rules if rule["type"] == "alerting"}
         firing = {name: [a["labels"] for a in rule["alerts"] if a["state"] == "firing"]
