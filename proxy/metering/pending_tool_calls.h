@@ -1,6 +1,6 @@
 // The tool calls responses asked agents to run and whose results have not come back yet, so
 // that the request carrying a result can be told how long the agent took to run the tool
-// (issue 15: tool execution time). Not wired into the pipeline yet.
+// (issue 15: tool execution time). Metering (metering_observer.h) remembers and takes them.
 //
 // Entries are keyed by agent and call id (a call without an id, as Gemini may send, is found
 // by its tool name instead). Bounded: at most `max_per_agent` per agent and `max_total` in all

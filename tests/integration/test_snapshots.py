@@ -41,6 +41,8 @@ AGENT = "snap"
 # Access-log fields whose value depends on the clock or on the client's ephemeral port (the
 # upstream's address is replaced wherever it appears, keeping the rest of "upstream").
 VOLATILE_LOG_FIELDS = ("time", "duration_ms", "upstream_first_byte_ms", "ttft_ms", "client")
+# A tool result's duration_ms (access log tool_results) is the clock between two recordings.
+NESTED_DURATION_RE = re.compile(r'"duration_ms":-?[0-9][0-9.eE+-]*')
 # /v1/errors fields that depend on the clock.
 VOLATILE_ERROR_FIELDS = ("time", "duration_ms", "ttft_ms", "upstream_first_byte_ms", "client")
 # Histograms measured in time; their sums and bucket counts vary, their _count does not.
@@ -109,11 +111,14 @@ def raw_json_value(line, key):
 
 def normalise_object_line(line, fields, addresses):
     """Replaces the raw values of the top-level `fields` by placeholders; keeps all other
-    bytes. Then replaces the run's host:port addresses wherever they still appear."""
+    bytes. Then replaces the agent's time running a tool (duration_ms inside tool_results,
+    the only numeric duration_ms left) and the run's host:port addresses wherever they
+    still appear."""
     for key in fields:
         span = raw_json_value(line, key)
         if span:
             line = line[:span[0]] + f'"<{key}>"' + line[span[1]:]
+    line = NESTED_DURATION_RE.sub('"duration_ms":"<tool_duration_ms>"', line)
     for address, placeholder in addresses:
         line = line.replace(address, placeholder)
     return line

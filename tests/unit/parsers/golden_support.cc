@@ -1,6 +1,8 @@
 #include "tests/unit/parsers/golden_support.h"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -144,6 +146,25 @@ json facts_to_json(const LlmFacts& f) {
       results.push_back({{"tool", r.tool}, {"status", tool_result_status(r)}, {"count", r.count}});
     }
     j["tool_results"] = results;
+  }
+  // The calls the client is to run, as matched later to their results: id, name and the
+  // argument hash (hex) that spots a repeated call.
+  if (!f.tool_call_refs.empty()) {
+    json refs = json::array();
+    for (const ToolCallRef& r : f.tool_call_refs) {
+      char hash[17];
+      std::snprintf(hash, sizeof hash, "%016" PRIx64, r.arguments_hash);
+      refs.push_back({{"id", r.call_id}, {"name", r.name}, {"arguments_hash", hash}});
+    }
+    j["tool_call_refs"] = refs;
+  }
+  if (!f.tool_result_refs.empty()) {
+    json refs = json::array();
+    for (const ToolResultRef& r : f.tool_result_refs) {
+      refs.push_back(
+          {{"id", r.call_id}, {"name", r.name}, {"status", r.is_error ? "error" : "success"}});
+    }
+    j["tool_result_refs"] = refs;
   }
   j["http_status"] = f.http_status;
   if (f.error.present() || f.error.http_status != 0) {

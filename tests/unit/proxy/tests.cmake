@@ -14,7 +14,7 @@ tokentap_unit_test(test_proxy_core
   LIBS tokentap_core tokentap_telemetry tokentap_proxy_harness)
 tokentap_unit_test(test_proxy_metering
   SOURCES ${P}/metering/metering_test.cc ${P}/metering/metering_sinks_test.cc
-          ${P}/metering/pending_tool_calls_test.cc
+          ${P}/metering/pending_tool_calls_test.cc ${P}/metering/tool_timing_test.cc
           ${PROJECT_SOURCE_DIR}/tests/unit/parsers/golden_support.cc
   LIBS tokentap_proxy_harness)
 target_compile_definitions(test_proxy_metering PRIVATE
