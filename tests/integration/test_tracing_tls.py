@@ -4,12 +4,13 @@ one that does not (self-signed, another CA, another name) gets none, its losses 
 requests neither wait for it nor look any different in the access log."""
 
 import datetime
+import os
 import shutil
 import tempfile
 import unittest
 
 from certs import CertFactory, self_signed
-from harness import wait_until
+from harness import Proxy, proxy_config, wait_until
 from tracing_support import OtlpReceiver, TracingCase, decoder_missing
 
 
@@ -98,6 +99,23 @@ class TracingTlsTest(TracingCase):
                                         "every attempt reached the receiver and failed there")
                 self.assertEqual(receiver.raw(), [], "no span may be delivered")
                 self.proxy.stop()
+
+    def test_a_ca_file_that_does_not_load_is_a_start_error_naming_it(self):
+        missing = os.path.join(self.tmp, "no-such-ca.pem")
+        for name, tracing, env in (
+                ("ca_file", {"ca_file": missing}, None),
+                ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", {},
+                 {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": missing})):
+            with self.subTest(setting=name):
+                upstream = self.start_upstream()
+                settings = {"enabled": True, "otlp_endpoint": "https://127.0.0.1:9/v1/traces"}
+                settings.update(tracing)
+                proxy = Proxy(proxy_config(upstream.url(), tracing=settings), self.tmp, env=env)
+                proxy.exit_checked = True
+                with self.assertRaises(AssertionError):
+                    proxy.start()
+                self.assertEqual(proxy.wait_exit(), 1)
+                self.assertIn(f"cannot load CA file {missing}", proxy.stderr_text())
 
 
 if __name__ == "__main__":
