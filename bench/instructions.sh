@@ -10,9 +10,19 @@
 # dump. A dump holds what the process executed since the previous one (all threads, idle timers
 # included), so per request = Ir(second dump) / M = (total after W + M - total after W) / M.
 # Then the same proxies run without callgrind for the wall-clock figures next to the counts.
+#
+# With --tracing (tracing=1): the chat workload only, on tokentap with tracing off, on at
+# sample_ratio 1.0 and at 0.1, each exporting to bench/otlp_sink.py. The exporter sends from its
+# own thread once a second, so before each dump the bench waits until the sink has been quiet
+# for 2.5 s (every target alike): each dump then holds the export of its own requests' spans,
+# and the spans the sink received in between are recorded with the count.
 
 # Workloads: name, warm-up requests, measured requests.
-if [ "$smoke" = 1 ]; then
+if [ "$tracing" = 1 ] && [ "$smoke" = 1 ]; then
+  instr_workloads=(chat 2 20)
+elif [ "$tracing" = 1 ]; then
+  instr_workloads=(chat 200 1000)
+elif [ "$smoke" = 1 ]; then
   instr_workloads=(chat 2 5 sse 1 2 large 1 3)
 else
   instr_workloads=(chat 200 1000 sse 5 50 large 20 200)
@@ -52,22 +62,48 @@ callgrind_dump() {
   return 1
 }
 
+# sink_spans: spans the OTLP sink received so far, once it has been quiet (no export in flight,
+# none answered) for 2.5 s: 2.5 times the exporter's flush interval. Bounded: 120 s.
+sink_spans() {
+  local stats spans
+  sleep 2.5
+  for _ in $(seq 1200); do
+    stats=$(curl -s "http://127.0.0.1:$otlp_sink_port/stats")
+    spans=$(python3 -c 'import json, sys
+s = json.loads(sys.argv[1])
+print(s["spans"] if s["in_flight"] == 0 and s["idle_ms"] >= 2500 else "")' "$stats")
+    if [ -n "$spans" ]; then
+      echo "$spans"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "bench: the OTLP sink never went quiet: $stats" >&2
+  return 1
+}
+
 # count_instructions TARGET PID CHAT_PORT SSE_PORT SSE_PATH: the workloads against a proxy
 # running under callgrind with --callgrind-out-file=$tmp/cg-TARGET.
 count_instructions() {
-  local target=$1 pid=$2 dumps=0 i w warm n out ir
+  local target=$1 pid=$2 dumps=0 i w warm n out ir spans0 spans extra
   shift 2
   for ((i = 0; i < ${#instr_workloads[@]}; i += 3)); do
     w=${instr_workloads[i]} warm=${instr_workloads[i + 1]} n=${instr_workloads[i + 2]}
     instr_load_args "$w" "$@"
     timeout 600 "${pin_load[@]}" "$load" "${load_args[@]}" --requests="$warm" >"$tmp/warm.json"
+    [ "$tracing" = 1 ] && spans0=$(sink_spans)
     dumps=$((dumps + 1))
     callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
     out=$(timeout 600 "${pin_load[@]}" "$load" "${load_args[@]}" --requests="$n")
+    extra=""
+    if [ "$tracing" = 1 ]; then
+      spans=$(sink_spans)
+      extra=",\"spans\":$((spans - spans0)),\"sample_ratio\":${tokentap_sample_ratio:-0}"
+    fi
     dumps=$((dumps + 1))
     callgrind_dump "$pid" "$tmp/cg-$target.$dumps"
     ir=$(sed -n 's/^summary: //p' "$tmp/cg-$target.$dumps")
-    record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$ir,\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out}"
+    record "instr-$w" "$target" "{\"requests\":$n,\"warmup\":$warm,\"instructions\":$ir,\"profile\":\"$tmp/cg-$target.$dumps\",\"load\":$out$extra}"
     echo "  $w $target: $((ir / n)) instructions per request" >&2
   done
 }
@@ -75,9 +111,10 @@ count_instructions() {
 # wall_clock TARGET PID CHAT_PORT SSE_PORT SSE_PATH: the same workloads without callgrind,
 # closed loop on one connection for the usual duration, with the proxy's CPU time.
 wall_clock() {
-  local target=$1 pid=$2 w out
+  local target=$1 pid=$2 w out i
   shift 2
-  for w in chat sse large; do
+  for ((i = 0; i < ${#instr_workloads[@]}; i += 3)); do
+    w=${instr_workloads[i]}
     instr_load_args "$w" "$@" paced
     out=$(timeout 120 "${pin_load[@]}" "$load" "${load_args[@]}" --duration="$dur" \
       --warmup="$warm" --cpu-pid="$pid")
@@ -87,7 +124,19 @@ wall_clock() {
 
 callgrind=(valgrind --tool=callgrind --dump-instr=no --collect-atstart=yes)
 instr_targets=()
-if [ "$smoke" = 1 ]; then
+# Targets of --tracing: the sample ratio each runs with ("" is tracing off).
+declare -A sample_ratio_of=([tokentap-trace-1]=1.0 [tokentap-trace-0.1]=0.1)
+if [ "$tracing" = 1 ]; then
+  "${pin_load[@]}" python3 "$root/bench/otlp_sink.py" >"$tmp/otlp-sink.out" 2>&1 &
+  pids+=($!)
+  wait_for_line "$tmp/otlp-sink.out" '"port"'
+  otlp_sink_port=$(grep -o '"port": [0-9]*' "$tmp/otlp-sink.out" | grep -o '[0-9]*$')
+  instr_targets+=(tokentap tokentap-trace-1 tokentap-trace-0.1)
+  if [ "$smoke" = 1 ]; then
+    dur=0.3
+    warm=0
+  fi
+elif [ "$smoke" = 1 ]; then
   # Each process takes seconds to start under callgrind: the smoke run checks the mode end to
   # end (counts, dumps, the access-log check, the report) on the target that exercises most.
   # No warm-up for the wall-clock runs: the first 200-event stream is measured, however late a
@@ -108,11 +157,13 @@ for t in "${instr_targets[@]}"; do
       start_nginx_proxy "nginx-cg" "${launcher[@]}"
       count_instructions "$t" "$nginx_pid" "$nginx_chat_port" "$nginx_sse_port" /v1/chat/completions
       stop_pid "$nginx_pid" ;;
-    tokentap)
+    tokentap | tokentap-trace-*)
+      tokentap_sample_ratio=${sample_ratio_of[$t]:-}
       start_tokentap "$t-cg" /dev/null "${launcher[@]}"
       count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" \
         /sse/v1/chat/completions
-      stop_pid "$tokentap_pid" ;;
+      stop_pid "$tokentap_pid"
+      tokentap_sample_ratio="" ;;
     tokentap-logfile)
       start_tokentap "$t-cg" "$tmp/access-cg.log" "${launcher[@]}"
       count_instructions "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" \
@@ -134,12 +185,14 @@ for t in "${instr_targets[@]}"; do
       start_nginx_proxy "nginx-wall"
       wall_clock "$t" "$nginx_pid" "$nginx_chat_port" "$nginx_sse_port" /v1/chat/completions
       stop_pid "$nginx_pid" ;;
-    tokentap | tokentap-logfile)
+    tokentap | tokentap-logfile | tokentap-trace-*)
       log=/dev/null
       [ "$t" = tokentap-logfile ] && log=$tmp/access-wall.log
+      tokentap_sample_ratio=${sample_ratio_of[$t]:-}
       start_tokentap "$t-wall" "$log"
       wall_clock "$t" "$tokentap_pid" "$tokentap_port" "$tokentap_port" /sse/v1/chat/completions
-      stop_pid "$tokentap_pid" ;;
+      stop_pid "$tokentap_pid"
+      tokentap_sample_ratio="" ;;
   esac
 done
 
@@ -148,8 +201,13 @@ if [ "$have_nginx" = 1 ]; then versions+=", $(nginx -v 2>&1 | sed 's/^nginx vers
 notes+=("Tools: $versions.")
 set_report_args
 report_args+=(--instructions --events-per-stream "$sse_events")
+written=bench/PROFILE.md
+if [ "$tracing" = 1 ]; then
+  report_args+=(--tracing)
+  written=bench/TRACING.md
+fi
 if [ "$smoke" = 1 ]; then
   python3 bench/report.py "${report_args[@]}" --check
 else
-  python3 bench/report.py "${report_args[@]}" --check --write bench/PROFILE.md
+  python3 bench/report.py "${report_args[@]}" --check --write "$written"
 fi

@@ -232,12 +232,16 @@ INSTR_WORKLOADS = [
     ("sse", "Streaming chat completion, {events} SSE events, usage at the end"),
     ("large", "64 KiB JSON request body, non-streaming ~1 KiB response"),
 ]
-INSTR_TARGETS = ["nginx", "tokentap", "tokentap-logfile"]
+INSTR_TARGETS = ["nginx", "tokentap", "tokentap-logfile", "tokentap-trace-1",
+                 "tokentap-trace-0.1"]
 INSTR_TARGET_NAMES = {
     "nginx": "nginx",
     "tokentap": "tokentap (access log to /dev/null)",
     "tokentap-logfile": "tokentap (access log to a file)",
+    "tokentap-trace-1": "tokentap, tracing at sample_ratio 1.0",
+    "tokentap-trace-0.1": "tokentap, tracing at sample_ratio 0.1",
 }
+TRACING_TARGETS = ["tokentap", "tokentap-trace-1", "tokentap-trace-0.1"]
 
 
 def callgrind_self_costs(path):
@@ -327,7 +331,8 @@ def instructions_report(args, runs, out):
     events = args.events_per_stream
     targets = [t for t in INSTR_TARGETS if ("instr-chat", t) in runs]
     out += ["# Instructions per proxied request", "",
-            f"Produced by `bash scripts/bench.sh --instructions` on commit {args.commit} "
+            f"Produced by `bash scripts/bench.sh {'--tracing' if args.tracing else '--instructions'}` "
+            f"on commit {args.commit} "
             f"({args.build} build). Machine: {args.machine}. Chat upstream: {args.chat_upstream}; "
             "streaming upstream: `bench_upstream`.", "",
             "Instructions: each proxy alone under `valgrind --tool=callgrind` on CPU 0, one "
@@ -346,6 +351,8 @@ def instructions_report(args, runs, out):
             "move by 2x between runs on a shared VM; the instruction counts do not.", ""]
     for n in args.note:
         out += [f"Note: {n}", ""]
+    if args.tracing:
+        tracing_table(runs, out)
     for w, title in INSTR_WORKLOADS:
         rows = [(t, runs.get((f"instr-{w}", t)), runs.get((f"wall-{w}", t))) for t in targets]
         if not any(r for _, r, _ in rows):
@@ -411,6 +418,58 @@ def instructions_report(args, runs, out):
         out.append("")
 
 
+def tracing_table(runs, out):
+    """`--tracing`: the chat workload with tracing off, at 1.0 and at 0.1, side by side."""
+    off = runs.get(("instr-chat", "tokentap"))
+    off_wall = runs.get(("wall-chat", "tokentap"))
+    if off is None:
+        return
+    off_per = off["instructions"] / off["requests"]
+    out += ["## What tracing costs (chat workload)", "",
+            "tokentap with tracing off, and on at `sample_ratio` 1.0 and 0.1, exporting "
+            "http/protobuf to a local OTLP sink (`bench/otlp_sink.py`, answers 200 at once). "
+            "Before each callgrind dump the bench waits until the sink has been quiet for 2.5 s, "
+            "so a dump holds the export of its own requests' spans (the exporter thread's "
+            "encoding, batching and POSTs are in the count). Spans: what the sink received for "
+            "the M measured requests.", "",
+            "| tracing | spans / requests | instructions / request | vs off | "
+            "proxy CPU µs / request | req/s (wall) | req/s vs off |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for t in TRACING_TARGETS:
+        r = runs.get(("instr-chat", t))
+        if r is None:
+            continue
+        wall = runs.get(("wall-chat", t))
+        per = r["instructions"] / r["requests"]
+        name = {"tokentap": "off", "tokentap-trace-1": "on, sample_ratio 1.0",
+                "tokentap-trace-0.1": "on, sample_ratio 0.1"}[t]
+        cpu = (fmt(1e6 * wall["cpu_s"] / wall["completed"])
+               if wall and wall.get("completed") and "cpu_s" in wall else "–")
+        rps = fmt(wall["achieved_rps"], 0) if wall else "–"
+        rps_ratio = (f"{wall['achieved_rps'] / off_wall['achieved_rps']:.2f}"
+                     if wall and off_wall and off_wall.get("achieved_rps") else "–")
+        out.append(f"| {name} | {r.get('spans', 0)} / {r['requests']} | {fmt(round(per))} | "
+                   f"{signed(100 * (per - off_per) / off_per)}% | {cpu} | {rps} | {rps_ratio} |")
+    out.append("")
+
+
+def check_tracing(runs):
+    """Spans of the measured requests: none with tracing off, all at 1.0, fewer at 0.1."""
+    problems = []
+    for t, expect in (("tokentap", "none"), ("tokentap-trace-1", "all"),
+                      ("tokentap-trace-0.1", "fewer")):
+        r = runs.get(("instr-chat", t))
+        if r is None:
+            problems.append(f"tracing: no chat count for {t}")
+            continue
+        spans, n = r.get("spans"), r["requests"]
+        ok = {"none": spans == 0, "all": spans == n, "fewer": spans is not None and spans < n}
+        if not ok[expect]:
+            problems.append(f"tracing: {t} exported {spans} spans for {n} requests "
+                            f"(expected {expect})")
+    return problems
+
+
 def check_instructions(runs):
     problems = []
     for (w, t), r in runs.items():
@@ -445,6 +504,7 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--write")
     ap.add_argument("--instructions", action="store_true")
+    ap.add_argument("--tracing", action="store_true")
     ap.add_argument("--events-per-stream", type=int, default=200)
     ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args()
@@ -452,8 +512,10 @@ def main():
     if args.instructions:
         out = []
         instructions_report(args, runs, out)
-        return finish(out, check_instructions(runs) if args.check else [], args,
-                      "bench: every request counted and answered")
+        problems = check_instructions(runs) if args.check else []
+        if args.check and args.tracing:
+            problems += check_tracing(runs)
+        return finish(out, problems, args, "bench: every request counted and answered")
     targets = targets_in(runs)
 
     out = ["# Proxy benchmark results", "",

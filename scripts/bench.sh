@@ -9,6 +9,11 @@
 #                                    # tokentap and nginx, with wall-clock figures next to them;
 #                                    # ~5 min, writes bench/PROFILE.md (with --smoke: a few
 #                                    # requests, writes nothing; exits 77 without valgrind)
+#   bash scripts/bench.sh --tracing  # what tracing costs: --instructions' method on the chat
+#                                    # workload with tracing off, on at sample_ratio 1.0 and at
+#                                    # 0.1, exporting to a local OTLP sink (bench/otlp_sink.py);
+#                                    # ~2 min, writes bench/TRACING.md (with --smoke: a few
+#                                    # requests, writes nothing; exits 77 without valgrind)
 #   --bin-dir DIR                    # use binaries already built in DIR (the ctest smoke test)
 #
 # Everything binds 127.0.0.1 on ports the OS picks, every run is bounded in time, and every
@@ -19,13 +24,15 @@ root=$PWD
 
 smoke=0
 instructions=0
+tracing=0
 bin_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
     --instructions) instructions=1 ;;
+    --tracing) tracing=1; instructions=1 ;;
     --bin-dir) bin_dir=$2; shift ;;
-    *) echo "usage: bash scripts/bench.sh [--smoke] [--instructions] [--bin-dir DIR]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/bench.sh [--smoke] [--instructions] [--tracing] [--bin-dir DIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -119,7 +126,10 @@ record() {
 }
 
 # start_tokentap NAME [ACCESS_LOG [LAUNCHER...]]: one worker, full default metering, the access
-# log to /dev/null unless given; LAUNCHER (valgrind and its options) runs it if given.
+# log to /dev/null unless given; LAUNCHER (valgrind and its options) runs it if given. With
+# tokentap_sample_ratio set, tracing is on at that ratio, exporting to the sink on
+# $otlp_sink_port (http/protobuf, the default settings otherwise).
+tokentap_sample_ratio=""
 start_tokentap() {
   local name=$1 access=${2:-/dev/null}
   shift $(( $# < 2 ? $# : 2 ))
@@ -132,6 +142,11 @@ routes:
   - {name: chat, prefix: /, upstream: "http://127.0.0.1:$chat_port", provider: openai}
   - {name: sse, prefix: /sse/, strip_prefix: true, upstream: "http://127.0.0.1:$sse_port", provider: openai}
 EOF
+  if [ -n "$tokentap_sample_ratio" ]; then
+    cat >>"$tmp/$name.yaml" <<EOF
+tracing: {enabled: true, otlp_endpoint: "http://127.0.0.1:$otlp_sink_port/v1/traces", sample_ratio: $tokentap_sample_ratio}
+EOF
+  fi
   "${pin_proxy[@]}" "$@" "$tokentap" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   tokentap_pid=$!
   pids+=("$tokentap_pid")

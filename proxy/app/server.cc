@@ -86,15 +86,9 @@ void Server::update_tracing_exporter(const TracingSettings& settings) {
       .max_queue_spans = settings.max_queue};
   std::shared_ptr<OtlpExporter> current = tracing_->exporter();
   if (current && current->options() == options) return;
-  std::shared_ptr<OtlpExporter> next;
-  try {
-    next = std::make_shared<OtlpExporter>(std::move(options));
-  } catch (const std::exception& e) {
-    // A CA file that does not load; the endpoint and protocol were validated with the config.
-    // The message names the file and OpenSSL's reason, never a header.
-    diag(LogLevel::error, "tracing exporter not started", {{"error", e.what()}});
-    return;
-  }
+  // Throws only for a CA file that does not load (the endpoint and protocol were validated with
+  // the config); the message names the file and OpenSSL's reason, never a header.
+  auto next = std::make_shared<OtlpExporter>(std::move(options));
   tracing_->attach(std::move(next));  // the previous one finishes off this loop
   if (admin_ && !tracing_metrics_added_) add_tracing_metrics(*admin_);
 }
@@ -250,7 +244,11 @@ void Server::apply_reload(const Runtime& next) {
   budgets_->reconfigure(next.config->budgets);
   sessions_->reconfigure(next.config->sessions);
   tracing_->configure(next.config->tracing);
-  update_tracing_exporter(next.config->tracing);
+  try {
+    update_tracing_exporter(next.config->tracing);
+  } catch (const std::exception& e) {
+    diag(LogLevel::error, "tracing exporter not started", {{"error", e.what()}});
+  }
   breakers_->configure(next.config->routes);
   start_session_sweep();
   for (auto& worker : workers_) worker->reload();

@@ -50,7 +50,8 @@ class Server {
   // Tracing is enabled (at start or by a reload) and has no exporter yet, or one for another
   // endpoint, protocol, CA file, headers or resource: makes a new one and hands it to the hub,
   // which retires the old one without blocking this loop. Puts the counters on /metrics the
-  // first time. Main thread.
+  // first time. Main thread. Throws std::runtime_error for a CA file that does not load: a
+  // start error; a reload logs it and keeps the running exporter.
   void update_tracing_exporter(const TracingSettings& settings);
   void add_tracing_metrics(AdminServer& admin);
   void bind_listeners();

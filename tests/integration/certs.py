@@ -1,7 +1,8 @@
 """Test PKI made with the openssl CLI: a CA and leaf certificates in a temporary directory.
 
 CertFactory(tmpdir) creates a fresh CA on construction; leaf() signs a P-256 leaf with the given
-subjectAltNames and validity window and returns a Leaf with the PEM paths. Nothing is cached
+subjectAltNames and validity window and returns a Leaf with the PEM paths. self_signed() makes a
+server certificate that is its own issuer (what a collector set up by hand often has). Nothing is cached
 between instances, so concurrent test modules never share files.
 """
 
@@ -92,3 +93,16 @@ class CertFactory:
               "-extensions", "leaf_ext", "-notext",
               "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after)], self.dir)
         return Leaf(cert=f"{stem}.pem", key=f"{stem}.key", ca=self.ca_cert)
+
+
+def self_signed(directory, name="self-signed", ips=("127.0.0.1",), dns=("localhost",)):
+    """A self-signed P-256 server certificate valid for a day; its `ca` is itself."""
+    stem = os.path.join(directory, name)
+    alt_names = ",".join([f"IP:{ip}" for ip in ips] + [f"DNS:{d}" for d in dns])
+    _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes", "-keyout", f"{stem}.key", "-out", f"{stem}.pem", "-days", "1",
+          "-subj", f"/CN={(list(dns) + list(ips))[0]}",
+          "-addext", "basicConstraints=critical,CA:FALSE",
+          "-addext", "extendedKeyUsage=serverAuth",
+          "-addext", f"subjectAltName={alt_names}"], directory)
+    return Leaf(cert=f"{stem}.pem", key=f"{stem}.key", ca=f"{stem}.pem")

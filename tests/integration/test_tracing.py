@@ -4,142 +4,17 @@ definitions (tests/e2e/otlp_decode.mjs, protobufjs); the trace continues the cli
 traceparent and goes on to the upstream; sampling keeps every failure; a dead or slow collector
 changes nothing for requests and its losses are counted; no API key reaches an exported byte."""
 
-import json
 import os
-import shutil
 import signal
 import socket
-import statistics
-import subprocess
-import threading
 import time
 import unittest
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import fake_upstream
-from harness import Proxy, ProxyTestCase, metric_value, proxy_config, to_yaml, wait_until
+from harness import Proxy, metric_value, proxy_config, to_yaml, wait_until
+from tracing_support import OtlpReceiver, TracingCase, chat_handler, decoder_missing
 
-E2E_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e")
-DECODER = os.path.join(E2E_DIR, "otlp_decode.mjs")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
-CHAT = {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": "ok"}}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}}
-PROVIDER_ERROR = {"error": {"message": "overloaded", "type": "server_error", "code": None}}
-
-
-def decoder_missing():
-    if shutil.which("node") is None:
-        return "node is not installed (scripts/setup.sh installs it)"
-    if not os.path.isdir(os.path.join(E2E_DIR, "node_modules", "@opentelemetry", "otlp-transformer")):
-        return "tests/e2e/node_modules has no @opentelemetry/otlp-transformer (setup.sh runs npm ci)"
-    return None
-
-
-def decode(body, content_type):
-    """An ExportTraceServiceRequest, decoded and checked against the official definitions."""
-    fmt = "protobuf" if "protobuf" in content_type else "json"
-    result = subprocess.run(["node", DECODER, fmt], input=body, capture_output=True,
-                            timeout=60, check=False)
-    if result.returncode != 0:
-        raise AssertionError("the OTLP body does not decode: "
-                             + result.stderr.decode(errors="replace")[-2000:])
-    return json.loads(result.stdout)
-
-
-def attributes(items):
-    out = {}
-    for item in items or []:
-        value = item["value"]
-        out[item["key"]] = next(iter(value.values())) if value else None
-    return out
-
-
-class OtlpReceiver:
-    """An OTLP/HTTP trace receiver on 127.0.0.1:0. `delay` holds each answer that long
-    (a slow collector); every body is kept as received."""
-
-    def __init__(self, delay=0.0):
-        self.delay = delay
-        self.bodies = []  # (content type, bytes)
-        self.lock = threading.Lock()
-        self.released = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    receiver.bodies.append((self.headers.get("Content-Type", ""), body,
-                                            self.path, dict(self.headers.items())))
-                if receiver.delay:
-                    receiver.released.wait(receiver.delay)
-                reply = b"{}"
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except OSError:
-                    pass  # the exporter gave up waiting (the slow collector's point)
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def endpoint(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-
-    def stop(self):
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def raw(self):
-        with self.lock:
-            return list(self.bodies)
-
-    def spans(self):
-        """Every span received so far, with its resource attributes under "resource"."""
-        out = []
-        for content_type, body, path, _ in self.raw():
-            assert path == "/v1/traces", path
-            request = decode(body, content_type)
-            for resource_spans in request.get("resourceSpans", []):
-                resource = attributes(resource_spans.get("resource", {}).get("attributes"))
-                for scope_spans in resource_spans.get("scopeSpans", []):
-                    for span in scope_spans.get("spans", []):
-                        out.append(dict(span, resource=resource,
-                                        attrs=attributes(span.get("attributes"))))
-        return out
-
-    def wait_spans(self, count, timeout=15.0):
-        found = []
-
-        def enough():
-            found[:] = self.spans()
-            return len(found) >= count
-
-        wait_until(enough, timeout, f"{count} exported spans", interval=0.1)
-        return found
-
-
-def chat_handler(request, reply):
-    """A chat completion, or a provider's 500 when the request carries x-test-fail."""
-    if request.header("x-test-fail"):
-        return fake_upstream.json_body(PROVIDER_ERROR, status=500)(request, reply)
-    return fake_upstream.json_body(CHAT)(request, reply)
-
-
 def dead_endpoint():
     """An http endpoint where nothing listens."""
     sock = socket.socket()
@@ -150,33 +25,7 @@ def dead_endpoint():
 
 
 @unittest.skipIf(decoder_missing(), decoder_missing())
-class TracingTest(ProxyTestCase):
-    def start(self, endpoint=None, receiver_delay=0.0, env=None, **tracing):
-        self.upstream = self.start_upstream()
-        self.upstream.handlers["/v1/chat/completions"] = chat_handler
-        if endpoint is None:
-            self.receiver = OtlpReceiver(delay=receiver_delay)
-            self.addCleanup(self.receiver.stop)
-            endpoint = self.receiver.endpoint()
-        settings = {"enabled": True, "otlp_endpoint": endpoint}
-        settings.update(tracing)
-        self.proxy = self.start_proxy(proxy_config(self.upstream.url(), tracing=settings),
-                                      env=env)
-
-    def chat(self, headers=(), path="/v1/chat/completions", request_id=None, fail=False):
-        status = 500 if fail else 200
-        if fail:
-            headers = list(headers) + [("x-test-fail", "1")]
-        body = json.dumps({"model": "gpt-4o-mini",
-                           "messages": [{"role": "user", "content": "hi"}]}).encode()
-        start = time.monotonic()
-        response = self.proxy.request("POST", path,
-                                      [("Content-Type", "application/json")] + list(headers),
-                                      body, request_id=request_id)
-        elapsed = time.monotonic() - start
-        self.assertEqual(response.status, status, response.body[:300])
-        return response, elapsed
-
+class TracingTest(TracingCase):
     def test_a_client_traceparent_makes_the_span_a_child_and_the_upstream_a_grandchild(self):
         self.start()
         incoming = f"00-{TRACE_ID}-{PARENT_ID}-01"
@@ -306,117 +155,6 @@ class TracingTest(ProxyTestCase):
             secret = canary.rsplit("-", 1)[1].encode()
             self.assertNotIn(canary.encode(), raw)
             self.assertNotIn(secret, raw)
-
-    def chat_content(self, messages, request_id):
-        body = json.dumps({"model": "gpt-4o-mini", "messages": messages}).encode()
-        response = self.proxy.request("POST", "/v1/chat/completions",
-                                      [("Content-Type", "application/json")], body,
-                                      request_id=request_id)
-        self.assertEqual(response.status, 200, response.body[:300])
-
-    def test_captured_content_is_scrubbed_and_counted(self):
-        self.start(capture_content=True, pii_patterns=["EMP-[0-9]{6}"])
-        answer = dict(CHAT, choices=[{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": "Sent to carol@example.net."}}])
-        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.json_body(answer)
-        key = self.proxy.new_key()
-        prompt = f"I am dave@example.com, card 4111 1111 1111 1111, key {key}, badge EMP-123456."
-        self.chat_content([{"role": "system", "content": "Be brief."},
-                           {"role": "user", "content": prompt}], "captured")
-        [span] = self.receiver.wait_spans(1)
-        attrs = span["attrs"]
-        self.assertEqual(json.loads(attrs["gen_ai.input.messages"]), [
-            {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
-            {"role": "user", "parts": [{"type": "text", "content":
-                "I am <EMAIL>, card <CREDIT_CARD>, key <API_KEY>, badge <REDACTED>."}]}])
-        self.assertEqual(json.loads(attrs["gen_ai.output.messages"]), [
-            {"role": "assistant", "parts": [{"type": "text", "content": "Sent to <EMAIL>."}],
-             "finish_reason": "stop"}])
-        self.assertNotIn("tokentap.content.truncated", attrs)
-        expected = {"email": 2, "credit_card": 1, "api_key": 1, "custom": 1, "phone": 0, "ip": 0}
-        for kind, count in expected.items():
-            self.assertEqual(self.proxy.metric("tokentap_pii_redactions_total", kind=kind), count,
-                             kind)
-        self.proxy.stop()
-        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
-        secrets_sent = [key, key.rsplit("-", 1)[1], "dave@example.com", "carol@example.net",
-                        "4111 1111 1111 1111", "EMP-123456"]
-        for secret in secrets_sent + sorted(self.proxy.canaries):
-            self.assertNotIn(secret.encode(), raw)
-
-    def test_captured_content_from_a_stream_is_accumulated_then_scrubbed(self):
-        self.start(capture_content=True)
-
-        def chunk(delta, finish=None):
-            event = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            return b"data: " + json.dumps(event).encode() + b"\n\n"
-
-        # The e-mail address is split across deltas: only the whole text is scrubbed.
-        events = [chunk({"role": "assistant", "content": "Write to erin@exa"}),
-                  chunk({"content": "mple.org today."}), chunk({}, "stop"),
-                  b"data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk",
-                                          "model": "gpt-4o-mini", "choices": [], "usage": {
-                                              "prompt_tokens": 5, "completion_tokens": 6,
-                                              "total_tokens": 11}}).encode() + b"\n\n",
-                  b"data: [DONE]\n\n"]
-        self.upstream.handlers["/v1/chat/completions"] = fake_upstream.sse(events)
-        body = json.dumps({"model": "gpt-4o-mini", "stream": True,
-                           "messages": [{"role": "user", "content": "Who?"}]}).encode()
-        response = self.proxy.request("POST", "/v1/chat/completions",
-                                      [("Content-Type", "application/json")], body)
-        self.assertEqual(response.status, 200)
-        [span] = self.receiver.wait_spans(1)
-        self.assertEqual(json.loads(span["attrs"]["gen_ai.output.messages"]), [
-            {"role": "assistant", "parts": [{"type": "text",
-                                              "content": "Write to <EMAIL> today."}],
-             "finish_reason": "stop"}])
-        self.proxy.stop()
-        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
-        self.assertNotIn(b"erin@", raw)
-
-    def test_captured_content_is_bounded_and_marked(self):
-        self.start(capture_content=True, content_max_bytes=1024)
-        self.chat_content([{"role": "user", "content": "é" * 20000}], "long")
-        [span] = self.receiver.wait_spans(1)
-        attrs = span["attrs"]
-        captured = attrs["gen_ai.input.messages"]
-        self.assertLessEqual(len(captured.encode()), 1024)
-        text = json.loads(captured)[0]["parts"][0]["content"]
-        self.assertTrue(text.endswith("...<TRUNCATED>"))
-        self.assertEqual(set(text[:-len("...<TRUNCATED>")]), {"é"})
-        self.assertIs(attrs["tokentap.content.truncated"], True)
-
-    def test_without_capture_content_a_span_carries_no_content(self):
-        self.start()
-        self.chat_content([{"role": "user", "content": "I am dave@example.com"}], "plain")
-        [span] = self.receiver.wait_spans(1)
-        for key in ("gen_ai.input.messages", "gen_ai.output.messages",
-                    "gen_ai.system_instructions", "tokentap.content.truncated"):
-            self.assertNotIn(key, span["attrs"])
-        self.assertEqual(self.proxy.metric("tokentap_pii_redactions_total", kind="email"), 0)
-        self.proxy.stop()
-        raw = b"".join(body for _, body, _, _ in self.receiver.raw())
-        self.assertNotIn(b"dave@example.com", raw)
-
-    def access_log_keys_and_latency(self, requests=15):
-        latencies = []
-        keys = None
-        for i in range(requests):
-            _, elapsed = self.chat(request_id=f"lat-{i}")
-            latencies.append(elapsed)
-            keys = set(self.proxy.log_for(f"lat-{i}"))
-        return keys, statistics.median(latencies), max(latencies)
-
-    def baseline(self):
-        """Access-log keys and latency of the same requests with tracing off."""
-        upstream = self.start_upstream()
-        upstream.handlers["/v1/chat/completions"] = chat_handler
-        self.upstream = upstream
-        self.proxy = self.start_proxy(proxy_config(upstream.url()))
-        result = self.access_log_keys_and_latency()
-        self.proxy.stop()
-        return result
 
     def test_a_dead_collector_changes_nothing_for_requests_and_counts_drops(self):
         keys_off, median_off, _ = self.baseline()
