@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
 #include "parsers/tool_results.h"
@@ -65,8 +66,7 @@ class OpenAiParser final : public LlmParser {
       return;
     }
     // Tool results are in the newest turn only; a body without their keys has none to parse.
-    if (body.find("tool_call_id") != std::string_view::npos ||
-        body.find("_call_output") != std::string_view::npos) {
+    if (contains(body, "tool_call_id") || contains(body, "_call_output")) {
       mutable_facts().tool_result_refs =
           newest_tool_results(endpoint().provider, endpoint().operation, body);
     }

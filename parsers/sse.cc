@@ -1,6 +1,7 @@
 #include "parsers/sse.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "parsers/bounded_append.h"
 
@@ -12,9 +13,12 @@ constexpr size_t kMaxIdBytes = 1024;
 // Room for the field name, the colon and a space in front of a maximal data value.
 constexpr size_t kLineSlack = 64;
 
+// The first CR or LF at or after p, or end. CR is rare, so it is looked for only before the LF.
 const char* find_line_end(const char* p, const char* end) {
-  while (p != end && *p != '\n' && *p != '\r') ++p;
-  return p;
+  const void* lf = std::memchr(p, '\n', static_cast<size_t>(end - p));
+  const char* stop = lf != nullptr ? static_cast<const char*>(lf) : end;
+  const void* cr = std::memchr(p, '\r', static_cast<size_t>(stop - p));
+  return cr != nullptr ? static_cast<const char*>(cr) : stop;
 }
 
 }  // namespace
