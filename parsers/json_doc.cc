@@ -15,7 +15,7 @@ constexpr size_t kMaxNesting = 256;
 // What a document keeps between parses; a larger one is given back before the next parse, so a
 // stream's one big event does not pin its memory for the rest of the connection.
 constexpr size_t kKeepNodes = 1024;
-constexpr size_t kKeepDecodedBytes = 16 * 1024;
+constexpr size_t kKeepDecodedBytes = size_t{16} * 1024;
 
 // ASCII that a JSON string holds as it is: not a control character, quote or backslash.
 constexpr std::array<bool, 256> kPlainStringByte = [] {
