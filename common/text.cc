@@ -1,7 +1,6 @@
 #include "common/text.h"
 
 #include <array>
-#include <cstring>
 
 namespace tokentap {
 
@@ -15,11 +14,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
-
-bool contains(std::string_view text, std::string_view needle) {
-  if (needle.empty()) return true;
-  return memmem(text.data(), text.size(), needle.data(), needle.size()) != nullptr;
 }
 
 std::string to_lower(std::string_view s) {

@@ -15,9 +15,6 @@ bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
 // ASCII lower case only: bytes >= 0x80 are left alone whatever the locale, so UTF-8 stays valid.
 std::string to_lower(std::string_view s);
-// Whether `needle` occurs in `text` (glibc's memmem: a skip-table search, several times faster
-// than string_view::find on large bodies where the needle's first byte is common).
-bool contains(std::string_view text, std::string_view needle);
 
 // Whitespace sets for trim(). The default is HTTP's optional whitespace (RFC 9110 section 5.6.3),
 // SP and HTAB: header values, list items, media types and credentials are trimmed of those only,

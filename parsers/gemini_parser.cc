@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 
-#include "common/text.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
 #include "parsers/tool_results.h"
@@ -49,7 +48,7 @@ class GeminiParser final : public LlmParser {
  private:
   // The model and the stream flag come from the URL; the body is read for tool results only.
   void parse_request(std::string_view body) override {
-    if (contains(body, "functionResponse")) {
+    if (request_names_tool_results()) {
       mutable_facts().tool_result_refs =
           newest_tool_results(endpoint().provider, endpoint().operation, body);
     }

@@ -1,9 +1,11 @@
 #include "parsers/json_doc.h"
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/text.h"
 
@@ -16,6 +18,21 @@ constexpr size_t kMaxNesting = 256;
 // stream's one big event does not pin its memory for the rest of the connection.
 constexpr size_t kKeepNodes = 1024;
 constexpr size_t kKeepDecodedBytes = size_t{16} * 1024;
+
+// Eight bytes at a time (SWAR): a flag (the byte's high bit) for each byte that a JSON string
+// does not hold as it is: a control character, a quote, a backslash or a byte >= 0x80 (UTF-8,
+// validated by the byte path). Each test's lowest flag is exact (a borrow only runs upwards),
+// so the lowest flag of all is the first such byte. Provider text is mostly plain runs.
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+constexpr uint64_t zero_byte_flags(uint64_t w) { return (w - kOnes) & ~w & kHighs; }
+inline uint64_t special_byte_flags(const char* p) {
+  static_assert(std::endian::native == std::endian::little, "the first byte is the lowest");
+  uint64_t w = 0;
+  std::memcpy(&w, p, sizeof w);
+  return (w & kHighs) | ((w - kOnes * 0x20) & ~w & kHighs) | zero_byte_flags(w ^ (kOnes * '"')) |
+         zero_byte_flags(w ^ (kOnes * '\\'));
+}
 
 // ASCII that a JSON string holds as it is: not a control character, quote or backslash.
 constexpr std::array<bool, 256> kPlainStringByte = [] {
@@ -178,6 +195,14 @@ bool Reader::string(std::string_view& out) {
   const char* run = p_;              // start of the bytes not yet copied
   size_t start = std::string::npos;  // where this string starts in decoded_, once escaped
   while (p_ < end_) {
+    if (end_ - p_ >= 8) {
+      const uint64_t flags = special_byte_flags(p_);
+      if (flags == 0) {
+        p_ += 8;
+        continue;
+      }
+      p_ += std::countr_zero(flags) / 8;  // at the first special byte
+    }
     const auto c = static_cast<unsigned char>(*p_);
     if (kPlainStringByte[c]) {
       ++p_;

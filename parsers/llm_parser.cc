@@ -5,8 +5,10 @@
 #include "common/text.h"
 #include "parsers/content_capture.h"
 #include "parsers/content_decoder.h"
+#include "parsers/json_strings.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
+#include "parsers/tool_results.h"
 #include "parsers/usage_estimate.h"
 
 namespace tokentap {
@@ -57,7 +59,17 @@ void LlmParser::on_request_body(std::string_view body) {
   const bool first = !request_seen_;
   request_seen_ = true;
   if (!first || request_encoded_ || body.empty()) return;
-  facts_.request_text_bytes = prompt_text_bytes(body);
+  // One pass over the body's strings answers the whole-body questions (prompt text for a cut
+  // stream's estimate, whether tool results are worth parsing) before the provider's parse.
+  PromptTextCounter prompt;
+  bool tool_results = false;
+  const ApiProvider provider = endpoint_.provider;
+  json_util::for_each_string(body, [&](std::string_view raw, bool is_key) {
+    prompt.add(raw, is_key);
+    tool_results = tool_results || marks_tool_result(provider, raw, is_key);
+  });
+  facts_.request_text_bytes = prompt.bytes();
+  request_names_tool_results_ = tool_results;
   try {
     parse_request(body);
     if (capture_) capture_->on_request(body);

@@ -118,6 +118,8 @@ class LlmParser {
   const Endpoint& endpoint() const { return endpoint_; }
   bool is_sse() const { return framing_ == Framing::sse; }
   LlmFacts& mutable_facts() { return facts_; }
+  // In parse_request(): the body holds a string only tool results carry (marks_tool_result()).
+  bool request_names_tool_results() const { return request_names_tool_results_; }
 
   void note_content();  // a content-bearing stream event was seen
   // Generated text, thinking or tool-call arguments received in a stream event, counted for
@@ -153,6 +155,7 @@ class LlmParser {
   ResponseHeaderReader header_reader_;
   bool request_encoded_ = false;
   bool request_seen_ = false;
+  bool request_names_tool_results_ = false;
 
   std::string content_type_;
   std::string content_encoding_;

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "common/text.h"
 #include "parsers/json_util.h"
 #include "parsers/provider_parsers.h"
 #include "parsers/tool_results.h"
@@ -65,8 +64,8 @@ class OpenAiParser final : public LlmParser {
       count_parse_error(ParseErrorKind::invalid_request);
       return;
     }
-    // Tool results are in the newest turn only; a body without their keys has none to parse.
-    if (contains(body, "tool_call_id") || contains(body, "_call_output")) {
+    // Tool results are in the newest turn only; a body without their markers has none to parse.
+    if (request_names_tool_results()) {
       mutable_facts().tool_result_refs =
           newest_tool_results(endpoint().provider, endpoint().operation, body);
     }

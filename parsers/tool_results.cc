@@ -104,6 +104,20 @@ void gemini(const Json& body, std::vector<ToolResultRef>& out) {
 
 }  // namespace
 
+bool marks_tool_result(ApiProvider provider, std::string_view raw, bool is_key) {
+  switch (provider) {
+    case ApiProvider::openai:
+    case ApiProvider::azure_openai:
+    case ApiProvider::openai_compatible:
+      return is_key ? raw == "tool_call_id" : raw.ends_with("_call_output");
+    case ApiProvider::gemini:
+      return is_key && raw == "functionResponse";
+    case ApiProvider::anthropic:
+      break;
+  }
+  return false;
+}
+
 std::vector<ToolResultRef> newest_tool_results(ApiProvider provider, Operation operation,
                                                std::string_view body) {
   std::vector<ToolResultRef> out;

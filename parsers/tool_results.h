@@ -30,4 +30,10 @@ namespace tokentap {
 std::vector<ToolResultRef> newest_tool_results(ApiProvider provider, Operation operation,
                                                std::string_view body);
 
+// Whether a string of a request body, as json_util::for_each_string() hands it over, is one only
+// a tool result carries: OpenAI's `tool_call_id` key or a `*_call_output` item type, Gemini's
+// `functionResponse` key. A body without one has no results to look for. Anthropic: always
+// false (its parser reads the newest message's blocks while it reads the request anyway).
+bool marks_tool_result(ApiProvider provider, std::string_view raw, bool is_key);
+
 }  // namespace tokentap

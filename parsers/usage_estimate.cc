@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "parsers/json_strings.h"
+
 namespace tokentap {
 namespace {
 
@@ -16,8 +18,6 @@ bool looks_like_media(std::string_view value) {
   if (value.starts_with("data:")) return true;
   return value.size() > kMaxTextWithoutSpace && value.find(' ') == std::string_view::npos;
 }
-
-bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 }  // namespace
 
@@ -39,31 +39,19 @@ uint64_t estimate_tokens(uint64_t bytes) {
   return bytes / kEstimateBytesPerToken + (bytes % kEstimateBytesPerToken != 0 ? 1 : 0);
 }
 
-uint64_t prompt_text_bytes(std::string_view body) {
-  uint64_t total = 0;
-  std::string_view key;  // the most recent object key: the value's (or its array's) name
-  size_t i = 0;
-  // find() runs libc's vectorised memchr: this pass sees every byte of every request body.
-  while ((i = body.find('"', i)) != std::string_view::npos) {
-    const size_t start = ++i;
-    for (;; ++i) {
-      i = body.find('"', i);
-      if (i == std::string_view::npos) return total;  // cut inside a string: stop at the damage
-      size_t backslashes = 0;
-      while (i - backslashes > start && body[i - backslashes - 1] == '\\') ++backslashes;
-      if (backslashes % 2 == 0) break;  // not escaped: the string ends here
-    }
-    const std::string_view text = body.substr(start, i - start);
-    ++i;
-    size_t next = i;
-    while (next < body.size() && json_space(body[next])) ++next;
-    if (next < body.size() && body[next] == ':') {
-      key = text;
-    } else if (!is_media_key(key) && !looks_like_media(text)) {
-      total += text.size();
-    }
+void PromptTextCounter::add(std::string_view raw, bool is_key) {
+  if (is_key) {
+    key_ = raw;
+  } else if (!is_media_key(key_) && !looks_like_media(raw)) {
+    bytes_ += raw.size();
   }
-  return total;
+}
+
+uint64_t prompt_text_bytes(std::string_view body) {
+  PromptTextCounter counter;
+  json_util::for_each_string(body,
+                             [&](std::string_view raw, bool is_key) { counter.add(raw, is_key); });
+  return counter.bytes();
 }
 
 UsageEstimate estimate_usage(const LlmFacts& f) {

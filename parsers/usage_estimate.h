@@ -47,4 +47,16 @@ uint64_t estimate_tokens(uint64_t bytes);
 // body counts what precedes the damage.
 uint64_t prompt_text_bytes(std::string_view json_body);
 
+// prompt_text_bytes() fed one string at a time by json_util::for_each_string(), for a caller
+// that runs other questions in the same pass over the body.
+class PromptTextCounter {
+ public:
+  void add(std::string_view raw, bool is_key);
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::string_view key_;  // the most recent object key: the value's (or its array's) name
+  uint64_t bytes_ = 0;
+};
+
 }  // namespace tokentap

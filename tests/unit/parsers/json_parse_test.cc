@@ -260,6 +260,23 @@ TEST_CASE("json_util::parse agrees with nlohmann on short random texts", "[json_
   }
 }
 
+TEST_CASE("json_util::parse agrees with nlohmann on every byte at every offset of a long string",
+          "[json_util]") {
+  // Strings are read eight bytes at a time while all eight are plain ASCII: a byte that is not
+  // (quote, backslash, control character, UTF-8 lead or continuation, invalid) at each offset of
+  // the word, and near the end of the text, must be handled as the byte loop handles it.
+  for (int byte = 0; byte < 256; ++byte) {
+    for (size_t at = 0; at < 20; ++at) {
+      std::string s(20, 'a');
+      s[at] = static_cast<char>(byte);
+      check("\"" + s + "\"");
+      check("[\"" + s + "\",1]");
+      check("\"" + s.substr(0, at + 1));  // cut: never closed
+      check("\"" + s + "\u00e9\\n\xc3\xa9" + s + "\"");
+    }
+  }
+}
+
 TEST_CASE("one JsonDoc reused for every golden text reads each as nlohmann does", "[json_util]") {
   // The parsers keep one document per stream: what an earlier (larger, escaped) text left in it
   // must not leak into the next one.

@@ -116,3 +116,16 @@ TEST_CASE("tool results: malformed bodies and long ids stay bounded and never th
   CHECK(refs.size() == kMaxToolResultRefs);
   CHECK(refs.front().call_id.size() == kMaxToolRefBytes);
 }
+
+TEST_CASE("tool results: the markers that make a body worth parsing for them", "[tool_results]") {
+  CHECK(marks_tool_result(ApiProvider::openai, "tool_call_id", /*is_key=*/true));
+  CHECK_FALSE(marks_tool_result(ApiProvider::openai, "tool_call_id", /*is_key=*/false));
+  CHECK(marks_tool_result(ApiProvider::azure_openai, "function_call_output", false));
+  CHECK(marks_tool_result(ApiProvider::openai_compatible, "custom_tool_call_output", false));
+  CHECK_FALSE(marks_tool_result(ApiProvider::openai, "function_call_output", true));
+  CHECK_FALSE(marks_tool_result(ApiProvider::openai, "function_call", false));
+  CHECK(marks_tool_result(ApiProvider::gemini, "functionResponse", true));
+  CHECK_FALSE(marks_tool_result(ApiProvider::gemini, "functionResponse", false));
+  CHECK_FALSE(marks_tool_result(ApiProvider::gemini, "tool_call_id", true));
+  CHECK_FALSE(marks_tool_result(ApiProvider::anthropic, "tool_use_id", true));
+}

@@ -7,8 +7,10 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "parsers/json_strings.h"
 #include "tests/unit/parsers/golden_support.h"
 
 namespace tokentap::test {
@@ -234,3 +236,15 @@ TEST_CASE("estimates of cut golden streams against their final usage", "[estimat
 
 }  // namespace
 }  // namespace tokentap::test
+
+TEST_CASE("the string pass hands over every string with whether it is a key", "[estimate]") {
+  std::vector<std::pair<std::string, bool>> seen;
+  tokentap::json_util::for_each_string(
+      R"({"a" : "x\"y", "b":["12", 3, "4", {"c"
+    :"d"}], "cut": "no end)",
+      [&](std::string_view raw, bool is_key) { seen.emplace_back(std::string(raw), is_key); });
+  const std::vector<std::pair<std::string, bool>> want = {
+      {"a", true},  {R"(x\"y)", false}, {"b", true},  {"12", false},
+      {"4", false}, {"c", true},        {"d", false}, {"cut", true}};
+  CHECK(seen == want);
+}
