@@ -157,12 +157,20 @@ LineWriter& diag_writer() {
 std::string utc_timestamp(std::chrono::system_clock::time_point t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  // Every access-log line has one: the date and time are formatted once per second per thread.
+  thread_local std::time_t cached_seconds = -1;
+  thread_local char cached[40];
+  thread_local size_t cached_len = 0;
+  if (seconds != cached_seconds) {
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    cached_len = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_seconds = seconds;
+  }
   auto millis = static_cast<int>(ms % 1000);
-  std::string out(buf, n);
+  std::string out;
+  out.reserve(cached_len + 5);
+  out.append(cached, cached_len);
   out.push_back('.');
   out.push_back(static_cast<char>('0' + millis / 100));
   out.push_back(static_cast<char>('0' + millis / 10 % 10));

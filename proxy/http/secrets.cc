@@ -119,7 +119,18 @@ std::string sha256_hex(std::string_view data, size_t hex_chars) {
 
 std::string key_id(std::string_view key) {
   if (key.empty()) return "";
-  return sha256_hex(key, 8);
+  // An agent sends the same key on every request: the last key and its id are kept per thread
+  // (a worker's loop), so the hash runs once per key change instead of once per request. The key
+  // stays only in this process's memory, as it does in the request buffers.
+  thread_local std::string last_key;
+  thread_local std::string last_id;
+  if (key != last_key || last_id.empty()) {
+    std::string id = sha256_hex(key, 8);
+    if (id.empty()) return id;
+    last_key.assign(key);
+    last_id = std::move(id);
+  }
+  return last_id;
 }
 
 std::string redact_target(std::string_view target) {

@@ -190,6 +190,14 @@ TEST_CASE("append_json_string always produces valid JSON", "[log]") {
 TEST_CASE("utc_timestamp format", "[log]") {
   CHECK(std::regex_match(utc_timestamp(),
                          std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)")));
+  // The date and time are cached per second: the same second, the next one, and back again.
+  using std::chrono::milliseconds;
+  const std::chrono::system_clock::time_point t(milliseconds(1764979199123));
+  CHECK(utc_timestamp(t) == "2025-12-05T23:59:59.123Z");
+  CHECK(utc_timestamp(t + milliseconds(800)) == "2025-12-05T23:59:59.923Z");
+  CHECK(utc_timestamp(t + milliseconds(877)) == "2025-12-06T00:00:00.000Z");
+  CHECK(utc_timestamp(t + milliseconds(86400000)) == "2025-12-06T23:59:59.123Z");
+  CHECK(utc_timestamp(t) == "2025-12-05T23:59:59.123Z");
 }
 
 // Points file descriptor 2 at a file for the lifetime of the object.

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -54,6 +55,21 @@ TEST_CASE("request ids are kept only when sane", "[http]") {
   CHECK_FALSE(is_sane_request_id("tab\there"));
   CHECK_FALSE(is_sane_request_id(std::string("nul\0x", 5)));
   CHECK_FALSE(is_sane_request_id("caf\xc3\xa9"));
+}
+
+TEST_CASE("uuid_v4 prints the digits printf prints for its two random words", "[http]") {
+  std::mt19937_64 rng(7);
+  std::mt19937_64 words(7);
+  for (int i = 0; i < 1000; ++i) {
+    const uint64_t hi = (words() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+    const uint64_t lo = (words() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+    char want[37];
+    std::snprintf(want, sizeof want, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                  static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                  static_cast<unsigned>(lo >> 48),
+                  static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+    REQUIRE(uuid_v4(rng) == std::string(want, 36));
+  }
 }
 
 TEST_CASE("uuid_v4 has the version and variant bits and does not repeat", "[http]") {

@@ -74,6 +74,15 @@ TEST_CASE("key_id is the first 8 hex digits of SHA-256", "[secrets]") {
   CHECK(key_id("sk-test-123") == "e0dbaa0c");
   CHECK(key_id(kGeminiKey) == "1e3e0e33");
   CHECK(key_id("") == "");
+  // The last key's id is reused: alternating and repeated keys still get their own ids.
+  for (int i = 0; i < 3; ++i) {
+    CHECK(key_id("abc") == "ba7816bf");
+    CHECK(key_id("abc") == "ba7816bf");
+    CHECK(key_id("sk-test-123") == "e0dbaa0c");
+    CHECK(key_id("") == "");
+  }
+  CHECK(key_id("ab") == sha256_hex("ab", 8));
+  CHECK(key_id("abcd") == sha256_hex("abcd", 8));
 }
 
 TEST_CASE("redact_target replaces secret query values only", "[secrets]") {
