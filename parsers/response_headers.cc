@@ -1,5 +1,7 @@
 #include "parsers/response_headers.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 
@@ -114,8 +116,11 @@ std::optional<int64_t> parse_reset_duration(std::string_view text) {
 }
 
 void ResponseHeaderReader::read(std::string_view name, std::string_view value, LlmFacts& facts) {
-  if (name.size() > 64) return;
-  const std::string lower = to_lower(name);
+  constexpr size_t kMaxName = 64;
+  if (name.size() > kMaxName) return;
+  std::array<char, kMaxName> lowered{};  // every response header comes here: no allocation
+  std::transform(name.begin(), name.end(), lowered.begin(), ascii_lower);
+  const std::string_view lower(lowered.data(), name.size());
   if (const int rank = request_id_rank(lower); rank > 0) {
     // The best-ranked header wins whatever the order the headers came in.
     const std::string id = json_util::clean_label(trim(value), kMaxRequestIdBytes);

@@ -10,9 +10,10 @@ namespace tokentap {
 
 namespace {
 
+// `listed`: lower-case Connection tokens (usually none).
 bool listed_in(const std::vector<std::string>& listed, std::string_view name) {
-  std::string lower = to_lower(name);
-  return std::find(listed.begin(), listed.end(), lower) != listed.end();
+  return std::any_of(listed.begin(), listed.end(),
+                     [&](const std::string& token) { return iequals(name, token); });
 }
 
 bool dropped(std::span<const std::string> drop, std::string_view name) {
@@ -73,12 +74,10 @@ std::string client_response_head(const ForwardedResponse& response) {
   out += "\r\n";
   bool has_request_id = false;
   for (const Header& h : response.headers) {
-    if (is_hop_by_hop(h.name)) continue;
-    std::string lower = to_lower(h.name);
-    if (std::find(listed.begin(), listed.end(), lower) != listed.end()) continue;
-    if (lower == response.request_id_header) has_request_id = true;
-    if (response.drop_content_length && lower == "content-length") continue;
-    if (dropped(response.drop, lower)) continue;
+    if (is_hop_by_hop(h.name) || listed_in(listed, h.name)) continue;
+    if (iequals(h.name, response.request_id_header)) has_request_id = true;
+    if (response.drop_content_length && iequals(h.name, "content-length")) continue;
+    if (dropped(response.drop, h.name)) continue;
     append_header(out, h.name, h.value);
   }
   out += response.added_lines;

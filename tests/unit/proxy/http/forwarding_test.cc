@@ -82,6 +82,15 @@ TEST_CASE("the client response head adds the request id and its own framing", "[
                           .request_id = "rid-1"};
   CHECK(client_response_head(plain) ==
         "HTTP/1.1 418 Short\r\nX-Request-Id: upstream\r\nContent-Length: 10\r\n\r\n");
+
+  // A configured header name in any case matches the upstream's in any case: not sent twice.
+  HeaderList lower_id = {{"x-request-id", "upstream"}};
+  ForwardedResponse mixed{.status = 200,
+                          .reason = "",
+                          .headers = lower_id,
+                          .request_id_header = "X-Request-ID",
+                          .request_id = "rid-1"};
+  CHECK(client_response_head(mixed) == "HTTP/1.1 200 OK\r\nx-request-id: upstream\r\n\r\n");
 }
 
 TEST_CASE("header stage edits replace headers in both forwarded heads", "[forwarding]") {
