@@ -98,9 +98,16 @@ tp_run() {
   "${wrk_pin[@]}" wrk -t"$threads" -c"$tp_connections" -d"${tp_dur}s" -s "$tmp/post.lua" \
     "http://127.0.0.1:$target_port/v1/chat/completions" >"$tmp/$name.wrk"
   cpu1=$(tree_cpu_ns "$target_pid")
-  m1=0
-  [ "${target%%-*}" = tokentap ] && m1=$(metric_sum llm_requests_total)
   f=$tmp/$name.wrk
+  m1=0
+  if [ "${target%%-*}" = tokentap ]; then
+    # A request is metered just after its response is written: give the last ones (bounded) 5 s.
+    for _ in $(seq 100); do
+      m1=$(metric_sum llm_requests_total)
+      [ $((m1 - m0)) -ge "$(awk '/requests in/ {print $1}' "$f")" ] && break
+      sleep 0.05
+    done
+  fi
   local result
   result="{\"round\":$round,\"threads\":$threads,\"connections\":$tp_connections,\"seconds\":$tp_dur"
   result+=",\"requests\":$(awk '/requests in/ {print $1}' "$f"),\"rps\":$(awk '/^Requests\/sec/ {print $2}' "$f")"
