@@ -131,9 +131,9 @@ def syscall_table(rows, out):
     return per
 
 
-def allocator_table(rows, c32, out):
+def allocator_table(rows, c32, workload, out):
     targets = [t for t in ["tokentap", "tokentap-jemalloc", "tokentap-mimalloc"]
-               if ("c32", t) in rows or ("instr-chat", t) in rows]
+               if (workload, t) in rows or ("instr-chat", t) in rows]
     instr = {t: rows[("instr-chat", t)][-1]["instructions"] / rows[("instr-chat", t)][-1]["requests"]
              for t in targets + ["nginx"] if ("instr-chat", t) in rows}
     out.append("| allocator | instructions per chat request | × glibc | × nginx | median req/s "
@@ -142,7 +142,7 @@ def allocator_table(rows, c32, out):
     names = {"tokentap": "glibc malloc", "tokentap-jemalloc": "jemalloc", "tokentap-mimalloc":
              "mimalloc"}
     for t in targets:
-        runs = rows.get(("c32", t), [])
+        runs = rows.get((workload, t), [])
         eff = statistics.median(per_cpu_s(r) or 0 for r in runs) if runs else None
         idle = median_of(runs, "idle_rss_kib")
         peak = median_of(runs, "peak_rss_kib")
@@ -216,9 +216,14 @@ def main():
     out += ["", f"## Closed loop, {args.connections} connections (`wrk -t1 -c{args.connections}`, "
             f"{args.seconds} s per run, {args.rounds} rounds, proxy on CPU 0, wrk and upstream on "
             "CPU 1)", ""]
-    c32 = wrk_table(rows, "c32", out, lambda t: "nginx" if t != "nginx" else None)
+    vs_nginx = lambda t: "nginx" if t != "nginx" else None  # noqa: E731
+    main_runs = wrk_table(rows, f"c{args.connections}", out, vs_nginx)
     out += ["", "\"proxy CPUs busy\" is the proxy's CPU time over the run's length (schedstat, "
             "kernel included); at 1.00 the proxy's CPU was the limit."]
+    if args.connections != 64 and any(w == "c64" for (w, _) in rows):
+        out += ["", "## The same on 64 connections (`wrk -t1 -c64`, the default bench's saturation "
+                "run), for comparison", ""]
+        wrk_table(rows, "c64", out, vs_nginx)
 
     if any(w == "scale" for (w, _) in rows):
         out += ["", f"## Workers 1 vs 2 (`wrk -t2 -c{args.connections}`, nothing pinned: proxy, "
@@ -245,7 +250,7 @@ def main():
     if any(w == "instr-chat" or t.startswith("tokentap-") and t[9:] in ("jemalloc", "mimalloc")
            for (w, t) in rows):
         out += ["", "## Allocators (LD_PRELOAD; tokentap's link is unchanged)", ""]
-        allocator_table(rows, c32, out)
+        allocator_table(rows, main_runs, f"c{args.connections}", out)
         out += ["", "Instructions: callgrind, 1,000 chat requests on one connection after 200 of "
                 "warm-up (the `--instructions` method). Callgrind does not replace malloc, so the "
                 "preloaded allocator is what it counts. req/s and RSS: the 32-connection rounds "

@@ -62,7 +62,7 @@ if [ -z "$bin_dir" ]; then
     fi
     # --throughput also counts system calls and tries the allocators Debian packages.
     if [ "$throughput" = 1 ] && { ! command -v strace >/dev/null || ! command -v valgrind >/dev/null ||
-      ! ldconfig -p | grep -q libjemalloc.so.2 || ! ldconfig -p | grep -q libmimalloc.so.2; }; then
+      [ "$(ldconfig -p | grep -cE 'lib(je|mi)malloc\.so\.2 ')" -lt 2 ]; }; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace valgrind \
         libjemalloc2 libmimalloc2.0 >/dev/null
     fi
