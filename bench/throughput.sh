@@ -211,10 +211,10 @@ else
     count_instructions "$t" "$target_pid" "$target_port" "$target_port" /v1/chat/completions
     stop_pid "$target_pid"
   done
-  notes+=("Tools: $(valgrind --version).")
 fi
 
 versions="$(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}'), $(strace -V | awk 'NR == 1')"
+if command -v valgrind >/dev/null && [ "$smoke" = 0 ]; then versions+=", $(valgrind --version)"; fi
 if [ "$have_nginx" = 1 ]; then versions+=", $(nginx -v 2>&1 | sed 's/^nginx version: //')"; fi
 for a in "${!alloc_lib[@]}"; do
   pkg=$(dpkg -S "*/${alloc_lib[$a]##*/}" 2>/dev/null | awk -F: 'NR == 1 {print $1}')

@@ -78,8 +78,9 @@ def wrk_table(rows, workload, out, baseline_of):
     med = {t: median_of(rows[(workload, t)], "rps") for t in targets}
     head = "| target | " + " | ".join(f"round {i} req/s" for i in range(1, rounds + 1))
     out.append(head + " | median req/s | × nginx (median) | × nginx (per round) | proxy CPUs busy "
-               "| req per proxy CPU-s | idle RSS MiB | peak RSS MiB |")
-    out.append("|---|" + "---:|" * (rounds + 7))
+               "| req per proxy CPU-s | × nginx per CPU-s | idle RSS MiB | peak RSS MiB |")
+    out.append("|---|" + "---:|" * (rounds + 8))
+    eff_of = {t: statistics.median(per_cpu_s(r) or 0 for r in rows[(workload, t)]) for t in targets}
     for t in targets:
         runs = sorted(rows[(workload, t)], key=lambda r: r["round"])
         base = baseline_of(t)
@@ -88,10 +89,11 @@ def wrk_table(rows, workload, out, baseline_of):
                      if r["round"] in base_runs]
         cells = [fmt(r["rps"]) for r in runs] + ["–"] * (rounds - len(runs))
         busy = statistics.median(r["cpu_s"] / r["seconds"] for r in runs)
-        eff = statistics.median(per_cpu_s(r) or 0 for r in runs)
+        eff = eff_of[t]
         out.append(f"| {LABEL.get(t, t)} | " + " | ".join(cells) +
                    f" | **{fmt(med[t])}** | {x(ratio(med[t], med.get(base)))} | "
                    f"{', '.join(x(v) for v in per_round) or '–'} | {busy:.2f} | {fmt(eff)} | "
+                   f"{x(ratio(eff, eff_of.get(base)))} | "
                    f"{median_of(runs, 'idle_rss_kib') / MIB:.1f} | "
                    f"{median_of(runs, 'peak_rss_kib') / MIB:.1f} |")
     return med
@@ -137,7 +139,7 @@ def allocator_table(rows, c32, workload, out):
     instr = {t: rows[("instr-chat", t)][-1]["instructions"] / rows[("instr-chat", t)][-1]["requests"]
              for t in targets + ["nginx"] if ("instr-chat", t) in rows}
     out.append("| allocator | instructions per chat request | × glibc | × nginx | median req/s "
-               "| × glibc | × nginx | req per proxy CPU-s | idle RSS MiB | peak RSS MiB (32 conns) |")
+               "| × glibc | × nginx | req per proxy CPU-s | idle RSS MiB | peak RSS MiB (under load) |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"tokentap": "glibc malloc", "tokentap-jemalloc": "jemalloc", "tokentap-mimalloc":
              "mimalloc"}
@@ -219,7 +221,9 @@ def main():
     vs_nginx = lambda t: "nginx" if t != "nginx" else None  # noqa: E731
     main_runs = wrk_table(rows, f"c{args.connections}", out, vs_nginx)
     out += ["", "\"proxy CPUs busy\" is the proxy's CPU time over the run's length (schedstat, "
-            "kernel included); at 1.00 the proxy's CPU was the limit."]
+            "kernel included); at 1.00 the proxy's CPU was the limit. Below that, wrk and the "
+            "upstream on the other CPU (or other work on the machine) were, and req/s says little "
+            "about the proxy: compare requests per proxy CPU-second instead."]
     if args.connections != 64 and any(w == "c64" for (w, _) in rows):
         out += ["", "## The same on 64 connections (`wrk -t1 -c64`, the default bench's saturation "
                 "run), for comparison", ""]
