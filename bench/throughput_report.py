@@ -72,13 +72,14 @@ def per_cpu_s(r):
     return r["requests"] / r["cpu_s"] if r.get("cpu_s") else None
 
 
-def wrk_table(rows, workload, out, baseline_of):
+def wrk_table(rows, workload, out, baseline_of, base_label="nginx"):
     targets = ordered({t for (w, t) in rows if w == workload})
     rounds = max((r["round"] for t in targets for r in rows[(workload, t)]), default=0)
     med = {t: median_of(rows[(workload, t)], "rps") for t in targets}
     head = "| target | " + " | ".join(f"round {i} req/s" for i in range(1, rounds + 1))
-    out.append(head + " | median req/s | × nginx (median) | × nginx (per round) | proxy CPUs busy "
-               "| req per proxy CPU-s | × nginx per CPU-s | idle RSS MiB | peak RSS MiB |")
+    out.append(head + f" | median req/s | × {base_label} (median) | × {base_label} (per round) "
+               f"| proxy CPUs busy | req per proxy CPU-s | × {base_label} per CPU-s | idle RSS MiB "
+               "| peak RSS MiB |")
     out.append("|---|" + "---:|" * (rounds + 8))
     eff_of = {t: statistics.median(per_cpu_s(r) or 0 for r in rows[(workload, t)]) for t in targets}
     for t in targets:
@@ -233,8 +234,8 @@ def main():
         out += ["", f"## Workers 1 vs 2 (`wrk -t2 -c{args.connections}`, nothing pinned: proxy, "
                 "wrk and upstream share both CPUs)", ""]
         scale = wrk_table(rows, "scale", out,
-                          lambda t: t.rsplit("-", 1)[0] + "-w1" if t.endswith("-w2") else None)
-        out += ["", "Here × nginx reads × the same proxy with one worker."]
+                          lambda t: t.rsplit("-", 1)[0] + "-w1" if t.endswith("-w2") else None,
+                          "1 worker")
         lines = []
         for w in ("w1", "w2"):
             a, b = scale.get(f"tokentap-{w}"), scale.get(f"nginx-{w}")
