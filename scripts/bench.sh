@@ -14,6 +14,13 @@
 #                                    # 0.1, exporting to a local OTLP sink (bench/otlp_sink.py);
 #                                    # ~2 min, writes bench/TRACING.md (with --smoke: a few
 #                                    # requests, writes nothing; exits 77 without valgrind)
+#   bash scripts/bench.sh --throughput  # issue 16: closed-loop throughput on 32 connections
+#                                    # against nginx in alternating rounds, workers 1 vs 2,
+#                                    # system calls per request (strace) and LD_PRELOAD'd
+#                                    # allocators (jemalloc, mimalloc: req/s, RSS, callgrind
+#                                    # instructions); ~6 min, writes bench/THROUGHPUT.md (with
+#                                    # --smoke: ~15 s, writes nothing; exits 77 without wrk or
+#                                    # strace)
 #   --bin-dir DIR                    # use binaries already built in DIR (the ctest smoke test)
 #
 # Everything binds 127.0.0.1 on ports the OS picks, every run is bounded in time, and every
@@ -25,14 +32,16 @@ root=$PWD
 smoke=0
 instructions=0
 tracing=0
+throughput=0
 bin_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
     --instructions) instructions=1 ;;
     --tracing) tracing=1; instructions=1 ;;
+    --throughput) throughput=1 ;;
     --bin-dir) bin_dir=$2; shift ;;
-    *) echo "usage: bash scripts/bench.sh [--smoke] [--instructions] [--tracing] [--bin-dir DIR]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/bench.sh [--smoke] [--instructions | --tracing | --throughput] [--bin-dir DIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -41,11 +50,21 @@ if [ "$instructions" = 1 ] && [ "$smoke" = 1 ] && ! command -v valgrind >/dev/nu
   echo "bench: valgrind is not installed: the instruction count was skipped" >&2
   exit 77  # ctest: skipped
 fi
+if [ "$throughput" = 1 ] && [ "$smoke" = 1 ] && ! { command -v wrk && command -v strace; } >/dev/null; then
+  echo "bench: wrk or strace is not installed: the throughput smoke run was skipped" >&2
+  exit 77  # ctest: skipped
+fi
 if [ -z "$bin_dir" ]; then
   if [ "$smoke" = 0 ]; then
     if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null ||
       { [ "$instructions" = 1 ] && ! command -v valgrind >/dev/null; }; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk valgrind >/dev/null
+    fi
+    # --throughput also counts system calls and tries the allocators Debian packages.
+    if [ "$throughput" = 1 ] && { ! command -v strace >/dev/null || ! command -v valgrind >/dev/null ||
+      [ "$(ldconfig -p | grep -cE 'lib(je|mi)malloc\.so\.2 ')" -lt 2 ]; }; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace valgrind \
+        libjemalloc2 libmimalloc2.0 >/dev/null
     fi
   fi
   cmake --preset default >/dev/null
@@ -85,6 +104,7 @@ fi
 results=$tmp/results.jsonl
 # Others' work on the same machine moves tails a lot: the report says how busy it was.
 machine_load() {
+  # shellcheck disable=SC2009  # pgrep -c counts one name at a time
   echo "load average $(cut -d' ' -f1-3 /proc/loadavg), $(ps -eo comm= | grep -cE '^(cc1plus|ld|ninja|ctest)$') compiler, linker, ninja or ctest processes running"
 }
 load_at_start=$(machine_load)
@@ -125,8 +145,9 @@ record() {
   printf '{"workload":"%s","target":"%s","result":%s}\n' "$1" "$2" "$3" >>"$results"
 }
 
-# start_tokentap NAME [ACCESS_LOG [LAUNCHER...]]: one worker, full default metering, the access
-# log to /dev/null unless given; LAUNCHER (valgrind and its options) runs it if given. With
+# start_tokentap NAME [ACCESS_LOG [LAUNCHER...]]: one worker (tokentap_workers if set), full
+# default metering, the access log to /dev/null unless given; LAUNCHER (valgrind and its
+# options, env LD_PRELOAD=...) runs it if given. With
 # tokentap_sample_ratio set, tracing is on at that ratio, exporting to the sink on
 # $otlp_sink_port (http/protobuf, the default settings otherwise).
 tokentap_sample_ratio=""
@@ -136,7 +157,7 @@ start_tokentap() {
   cat >"$tmp/$name.yaml" <<EOF
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
-workers: 1
+workers: ${tokentap_workers:-1}
 log: {access: $access}
 routes:
   - {name: chat, prefix: /, upstream: "http://127.0.0.1:$chat_port", provider: openai}
@@ -181,7 +202,6 @@ set_report_args() {
 mkfifo "$tmp/lockstep"
 "${pin_load[@]}" "$upstream_bin" --lockstep="$tmp/lockstep" >"$tmp/sse.out" 2>&1 &
 pids+=($!)
-sse_pid=$!
 wait_for_line "$tmp/sse.out" '"port"'
 sse_port=$(grep -o '"port":[0-9]*' "$tmp/sse.out" | cut -d: -f2)
 
@@ -205,7 +225,8 @@ http { $nginx_http
     location / { default_type application/json; return 200 '$(cat "$tmp/completion.json")'; } } }
 EOF
   "${pin_load[@]}" nginx -p "$tmp/nginx" -c "$tmp/nginx-upstream.conf" -e "$tmp/nginx/upstream.err" &
-  pids+=($!)
+  chat_upstream_pid=$!
+  pids+=("$chat_upstream_pid")
   wait_for_http "$chat_port"
   chat_upstream="nginx return 200"
 else
@@ -215,15 +236,18 @@ else
 fi
 
 # start_nginx_proxy NAME [LAUNCHER...]: the nginx baseline proxy (one process, upstream
-# keep-alive, no buffering) on two fresh ports, one per upstream.
+# keep-alive, no buffering) on two fresh ports, one per upstream. With nginx_workers above 1: a
+# master process and that many worker processes (nginx_pid is the master's).
 start_nginx_proxy() {
-  local name=$1
+  local name=$1 procs="daemon off; master_process off; worker_processes 1;"
   shift
+  if [ "${nginx_workers:-1}" -gt 1 ]; then procs="daemon off; worker_processes $nginx_workers;"; fi
   nginx_chat_port=$(free_port)
   nginx_sse_port=$(free_port)
   local proxy_loc="proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off;"
   cat >"$tmp/$name.conf" <<EOF
-$nginx_common
+$procs
+events { worker_connections 8192; }
 pid $tmp/nginx/$name.pid; error_log $tmp/nginx/$name.err warn;
 http { $nginx_http
   upstream chat { server 127.0.0.1:$chat_port; keepalive 64; }
@@ -237,6 +261,28 @@ EOF
   wait_for_http "$nginx_chat_port"
 }
 
+# write_wrk_script FILE: wrk's Lua script for the chat workload: a POST of the ~1 KiB request.
+write_wrk_script() {
+  cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-0000000000000000"
+wrk.headers["x-agent-id"] = "bench"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"$(printf 'Summarise the incident timeline and list follow-ups. %.0s' $(seq 16))"}],"max_tokens":256}'
+EOF
+}
+
+metric_sum() {  # metric_sum NAME [LABEL_FILTER]
+  curl -s "http://127.0.0.1:$tokentap_admin/metrics" |
+    awk -v name="$1" -v filter="${2:-}" \
+      'index($0, name "{") == 1 && index($0, filter) > 0 {s += $NF} END {printf "%.0f", s}'
+}
+
+if [ "$throughput" = 1 ]; then
+  # shellcheck source=bench/throughput.sh
+  source "$root/bench/throughput.sh"
+  exit 0
+fi
 if [ "$instructions" = 1 ]; then
   # shellcheck source=bench/instructions.sh
   source "$root/bench/instructions.sh"
@@ -352,13 +398,7 @@ for t in "${targets[@]}"; do
   done
 done
 if command -v wrk >/dev/null; then
-  cat >"$tmp/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-0000000000000000"
-wrk.headers["x-agent-id"] = "bench"
-wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"$(printf 'Summarise the incident timeline and list follow-ups. %.0s' $(seq 16))"}],"max_tokens":256}'
-EOF
+  write_wrk_script "$tmp/post.lua"
   for t in "${targets[@]}"; do
     cp "$tmp/post.lua" "$tmp/post-$t.lua"
     target_headers "$t" | while IFS= read -r h; do
@@ -405,11 +445,6 @@ done
 
 # --- workload 5: metering correctness under load ------------------------------------------------
 echo "bench: workload 5 (metering correctness)" >&2
-metric_sum() {  # metric_sum NAME [LABEL_FILTER]
-  curl -s "http://127.0.0.1:$tokentap_admin/metrics" |
-    awk -v name="$1" -v filter="${2:-}" \
-      'index($0, name "{") == 1 && index($0, filter) > 0 {s += $NF} END {printf "%.0f", s}'
-}
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 upstream_stat() { curl -s "http://127.0.0.1:$sse_port/stats" | json_field "$1"; }
 before=("$(metric_sum llm_requests_total)" "$(metric_sum llm_tokens_total 'type="input"')"
