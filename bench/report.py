@@ -493,8 +493,9 @@ def check_instructions(runs):
     return problems
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def add_run_args(ap):
+    """The arguments scripts/bench.sh gives every report (report_args) plus --check/--write;
+    bench/throughput_report.py shares them."""
     ap.add_argument("--results", required=True)
     ap.add_argument("--machine", default="")
     ap.add_argument("--commit", default="")
@@ -503,6 +504,11 @@ def main():
     ap.add_argument("--note", action="append", default=[])
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--write")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_run_args(ap)
     ap.add_argument("--instructions", action="store_true")
     ap.add_argument("--tracing", action="store_true")
     ap.add_argument("--events-per-stream", type=int, default=200)

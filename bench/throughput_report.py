@@ -17,6 +17,8 @@ import statistics
 import sys
 from collections import defaultdict
 
+import report  # bench/report.py: the arguments every report shares
+
 MIB = 1024.0
 TARGET_ORDER = ["nginx", "tokentap", "tokentap-logfile", "tokentap-jemalloc", "tokentap-mimalloc",
                 "nginx-w1", "nginx-w2", "tokentap-w1", "tokentap-w2"]
@@ -193,17 +195,10 @@ def check(rows, syscalls):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--results", required=True)
-    ap.add_argument("--machine", default="")
-    ap.add_argument("--commit", default="")
-    ap.add_argument("--build", default="")
-    ap.add_argument("--chat-upstream", default="")
-    ap.add_argument("--note", action="append", default=[])
+    report.add_run_args(ap)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", default="5")
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--check", action="store_true")
-    ap.add_argument("--write")
     args = ap.parse_args()
     rows = load(args.results)
 
