@@ -23,16 +23,31 @@ std::string PendingToolCalls::key_for(std::string_view agent, std::string_view i
 }
 
 void PendingToolCalls::erase(std::list<Entry>::iterator it) {
-  auto [first, last] = by_key_.equal_range(it->key);
-  for (auto k = first; k != last; ++k) {
-    if (k->second == it) {
-      by_key_.erase(k);
-      break;
-    }
-  }
+  unindex(by_key_, it->key, it);
+  if (!it->name_key.empty()) unindex(by_name_, it->name_key, it);
   auto count = per_agent_.find(it->agent);
   if (count != per_agent_.end() && --count->second == 0) per_agent_.erase(count);
   order_.erase(it);
+}
+
+void PendingToolCalls::unindex(Index& index, const std::string& key,
+                               std::list<Entry>::iterator it) {
+  auto [first, last] = index.equal_range(key);
+  for (auto k = first; k != last; ++k) {
+    if (k->second == it) {
+      index.erase(k);
+      return;
+    }
+  }
+}
+
+PendingToolCalls::Index::iterator PendingToolCalls::oldest(Index& index, const std::string& key) {
+  auto [first, last] = index.equal_range(key);
+  auto best = last;
+  for (auto k = first; k != last; ++k) {
+    if (best == last || k->second->ended < best->second->ended) best = k;
+  }
+  return best == last ? index.end() : best;
 }
 
 void PendingToolCalls::expire(Ms now) {
@@ -53,9 +68,12 @@ void PendingToolCalls::remember(std::string_view agent, std::span<const ToolCall
       if (oldest != order_.end()) erase(oldest);
     }
     if (order_.size() >= limits_.max_total) erase(order_.begin());
-    order_.push_back(
-        {key_for(agent_key, call.call_id, call.name), agent_key, call.name, response_end});
+    const bool by_name_too = !call.call_id.empty() && !call.name.empty();
+    order_.push_back({key_for(agent_key, call.call_id, call.name),
+                      by_name_too ? key_for(agent_key, {}, call.name) : std::string(), agent_key,
+                      call.name, response_end});
     by_key_.emplace(order_.back().key, std::prev(order_.end()));
+    if (by_name_too) by_name_.emplace(order_.back().name_key, std::prev(order_.end()));
     ++per_agent_[agent_key];
   }
 }
@@ -69,16 +87,24 @@ std::vector<PendingToolCalls::Match> PendingToolCalls::take(std::string_view age
   expire(now);
   for (const ToolResultRef& result : results) {
     Match match{.tool = "unknown", .seconds = std::nullopt, .is_error = result.is_error};
-    auto found = by_key_.end();
-    if (!result.call_id.empty()) found = by_key_.find(key_for(agent, result.call_id, {}));
-    if (found == by_key_.end() && !result.name.empty()) {
-      found = by_key_.find(key_for(agent, {}, result.name));  // Gemini without ids
+    std::optional<std::list<Entry>::iterator> entry;
+    if (!result.call_id.empty()) {
+      if (auto k = by_key_.find(key_for(agent, result.call_id, {})); k != by_key_.end()) {
+        entry = k->second;
+      }
     }
-    if (found != by_key_.end()) {
-      auto entry = found->second;
-      match.tool = entry->name.empty() ? "unknown" : entry->name;
-      match.seconds = std::chrono::duration<double>(std::max(now - entry->ended, Ms{0})).count();
-      erase(entry);
+    if (!entry && !result.name.empty()) {  // Gemini: calls without ids, or a result without one
+      const std::string name_key = key_for(agent, {}, result.name);
+      if (auto k = oldest(by_key_, name_key); k != by_key_.end()) {
+        entry = k->second;
+      } else if (result.call_id.empty()) {
+        if (auto n = oldest(by_name_, name_key); n != by_name_.end()) entry = n->second;
+      }
+    }
+    if (entry) {
+      match.tool = (*entry)->name.empty() ? "unknown" : (*entry)->name;
+      match.seconds = std::chrono::duration<double>(std::max(now - (*entry)->ended, Ms{0})).count();
+      erase(*entry);
     } else if (!result.name.empty()) {
       match.tool = result.name;  // the format names the tool even without a known call
     }

@@ -3,9 +3,11 @@
 // (issue 15: tool execution time). Metering (metering_observer.h) remembers and takes them.
 //
 // Entries are keyed by agent and call id (a call without an id, as Gemini may send, is found
-// by its tool name instead). Bounded: at most `max_per_agent` per agent and `max_total` in all
-// (the oldest go first), and an entry older than `ttl` is forgotten. Shared by the workers
-// (one mutex): an agent's next request may land on another worker. The clock is injected.
+// by its tool name instead). A result without an id (Gemini's functionResponse may omit it even
+// when the call had one) takes the oldest pending call of that agent and name. Bounded: at most
+// `max_per_agent` per agent and `max_total` in all (the oldest go first), and an entry older than
+// `ttl` is forgotten. Shared by the workers (one mutex): an agent's next request may land on
+// another worker. The clock is injected.
 #pragma once
 
 #include <chrono>
@@ -53,19 +55,24 @@ class PendingToolCalls {
 
  private:
   struct Entry {
-    std::string key;  // agent '\0' id, or agent '\1' name for a call without an id
+    std::string key;       // agent '\0' id, or agent '\1' name for a call without an id
+    std::string name_key;  // agent '\1' name for a call with an id and a name, else empty
     std::string agent;
     std::string name;
     Ms ended{0};
   };
-  void expire(Ms now);                        // mu_ held
-  void erase(std::list<Entry>::iterator it);  // mu_ held
+  using Index = std::unordered_multimap<std::string, std::list<Entry>::iterator>;
+  static void unindex(Index& index, const std::string& key, std::list<Entry>::iterator it);
+  static Index::iterator oldest(Index& index, const std::string& key);  // by `ended`
+  void expire(Ms now);                                                  // mu_ held
+  void erase(std::list<Entry>::iterator it);                            // mu_ held
   static std::string key_for(std::string_view agent, std::string_view id, std::string_view name);
 
   PendingToolCallLimits limits_;
   std::mutex mu_;
   std::list<Entry> order_;  // oldest first
-  std::unordered_multimap<std::string, std::list<Entry>::iterator> by_key_;
+  Index by_key_;
+  Index by_name_;  // calls with an id, also by name, for results without one
   std::unordered_map<std::string, size_t> per_agent_;
 };
 

@@ -87,3 +87,30 @@ TEST_CASE("the store is bounded per agent and in total, and forgets after the TT
   CHECK(pending.take("a", late, 60'005ms)[0].tool == "unknown");  // past the TTL
   CHECK(pending.size() == 4);  // b1 b2 b3 (20 ms) and c0 (25 ms) are still within it
 }
+
+TEST_CASE("a Gemini result without an id takes the oldest pending call of its name",
+          "[pending_tool_calls]") {
+  PendingToolCalls pending;
+  std::vector<ToolCallRef> first = {call("g1", "get_weather")};
+  std::vector<ToolCallRef> second = {call("g2", "get_weather")};
+  pending.remember("agent", first, 1s);
+  pending.remember("agent", second, 2s);
+  pending.remember("other", first, 0s);
+  std::vector<ToolResultRef> by_name = {result("", false, "get_weather")};
+  std::vector<PendingToolCalls::Match> m = pending.take("agent", by_name, 5s);
+  CHECK(m[0].tool == "get_weather");
+  CHECK(m[0].seconds == Approx(4.0));  // g1, the oldest
+  // g1 is gone under its id too; g2 is still pending under both.
+  std::vector<ToolResultRef> by_id = {result("g1"), result("g2")};
+  m = pending.take("agent", by_id, 6s);
+  CHECK(m[0].tool == "unknown");
+  CHECK(m[1].tool == "get_weather");
+  CHECK(m[1].seconds == Approx(4.0));
+  CHECK_FALSE(pending.take("agent", by_name, 7s)[0].seconds);
+  // A result with another id is not matched by its name to a call that has an id.
+  std::vector<ToolResultRef> wrong_id = {result("zzz", false, "get_weather")};
+  CHECK_FALSE(pending.take("other", wrong_id, 7s)[0].seconds);
+  CHECK(pending.size() == 1);
+  CHECK(pending.take("other", by_name, 8s)[0].seconds == Approx(8.0));
+  CHECK(pending.size() == 0);
+}
