@@ -17,7 +17,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-import report  # bench/report.py: the arguments every report shares
+import report  # bench/report.py: the arguments and the ending every report shares
 
 MIB = 1024.0
 TARGET_ORDER = ["nginx", "tokentap", "tokentap-logfile", "tokentap-jemalloc", "tokentap-mimalloc",
@@ -256,19 +256,8 @@ def main():
                 "preloaded allocator is what it counts. req/s and RSS: the 32-connection rounds "
                 "above; peak RSS is VmHWM after the run."]
 
-    problems = check(rows, syscalls) if args.check else []
-    if problems:
-        out += ["", "## Problems", ""] + [f"- {p}" for p in problems]
-    text = "\n".join(out) + "\n"
-    print(text)
-    if args.write:
-        with open(args.write, "w", encoding="utf-8") as f:
-            f.write(text)
-    if problems:
-        print("bench: FAILED: " + "; ".join(problems), file=sys.stderr)
-        return 1
-    print("bench: throughput runs completed with sane numbers", file=sys.stderr)
-    return 0
+    return report.finish(out, check(rows, syscalls) if args.check else [], args,
+                         "bench: throughput runs completed with sane numbers")
 
 
 if __name__ == "__main__":
